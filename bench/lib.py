@@ -1,0 +1,183 @@
+"""Benchmark plumbing: start a server pinned to one core, load it with wrk on the other, parse.
+
+Every benchmark compares cases measured in the same run (ratios, not absolutes), runs the cases
+round-robin ROUNDS times so that machine drift shows as spread, and reports medians.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+PIN = (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
+
+
+@dataclass
+class Case:
+    name: str
+    args: list[str]  # the server command, without the interpreter
+    port: int
+    path: str = "/predict"
+    body: Any = field(default_factory=lambda: {"text": "the quick brown fox"})
+    env: dict[str, str] = field(default_factory=dict)
+    ready_path: str = "/readyz"
+    cpus: str = "0"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start(case: Case) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, *case.args]
+    if PIN:
+        cmd = ["taskset", "-c", case.cpus, *cmd]
+    env = {**os.environ, **case.env, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 180
+    url = f"http://127.0.0.1:{case.port}{case.ready_path}"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{case.name}: server exited: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.1)
+    stop(proc)
+    raise RuntimeError(f"{case.name}: not ready in 180 s")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+_LUA = """wrk.method = "POST"
+wrk.body = [==[%s]==]
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+def wrk(case: Case, seconds: int, connections: int, threads: int = 1) -> dict[str, float]:
+    """Run wrk against the case's server; returns req/s, p50/p99 ms and non-2xx counts."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(_LUA % json.dumps(case.body))
+    cmd = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "-s",
+        script.name,
+        f"http://127.0.0.1:{case.port}{case.path}",
+    ]
+    if PIN:
+        cmd = ["taskset", "-c", "1", *cmd]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    os.unlink(script.name)
+    return parse_wrk(out)
+
+
+def parse_wrk(out: str) -> dict[str, float]:
+    def latency(pct: str) -> float:
+        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if not m:
+            return float("nan")
+        scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+        return float(m.group(1)) * scale
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    total = re.search(r"(\d+) requests in", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {
+        "rps": float(rps.group(1)) if rps else 0.0,
+        "requests": float(total.group(1)) if total else 0.0,
+        "p50_ms": latency("50"),
+        "p99_ms": latency("99"),
+        "non_2xx": float(non2xx.group(1)) if non2xx else 0.0,
+        "socket_errors": float(sum(int(g) for g in errors.groups())) if errors else 0.0,
+    }
+
+
+def run_rounds(
+    cases: list[Case], rounds: int, seconds: int, connections: int, warmup: int = 2
+) -> dict[str, list[dict[str, float]]]:
+    """Run every case ``rounds`` times, round-robin; each run starts a fresh server."""
+    runs: dict[str, list[dict[str, float]]] = {c.name: [] for c in cases}
+    for r in range(rounds):
+        for case in cases:
+            proc = start(case)
+            try:
+                if warmup:
+                    wrk(case, warmup, connections)
+                result = wrk(case, seconds, connections)
+            finally:
+                stop(proc)
+            runs[case.name].append(result)
+            print(
+                f"round {r + 1} {case.name:45s} {result['rps']:9.0f} req/s "
+                f"p50 {result['p50_ms']:.2f} ms p99 {result['p99_ms']:.2f} ms",
+                flush=True,
+            )
+    return runs
+
+
+def median(runs: list[dict[str, float]], key: str) -> float:
+    return statistics.median(r[key] for r in runs)
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "pinned": PIN,
+        "python": sys.version.split()[0],
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def write_results(name: str, data: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path
+
+
+def update_readme_section(name: str, table: str) -> None:
+    """Replace the README section between markers for this benchmark (or append it)."""
+    readme = ROOT / "bench" / "README.md"
+    text = readme.read_text() if readme.exists() else "# Benchmarks\n"
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    block = f"{begin}\n{table.rstrip()}\n{end}"
+    if begin in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    readme.write_text(text)

@@ -1,0 +1,120 @@
+"""Loads the user's predictor class from its file and checks its signatures.
+
+The contract (DESIGN.md section 1): ``__init__(self, config)`` and
+``predict(self, payload, query_params, headers)`` where every argument of ``predict`` is
+optional and passed by name. An unknown argument name is a ``PredictorError`` that names the
+file, the class and the argument, raised before ``__init__`` runs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cortex.errors import PredictorError
+
+PREDICT_ARGS = ("payload", "query_params", "headers")
+INIT_ARGS = ("config",)
+POST_PREDICT_ARGS = ("response", "payload", "query_params", "headers")
+
+
+@dataclass(frozen=True)
+class PredictorClass:
+    """A predictor class that passed the signature checks, not yet instantiated."""
+
+    cls: type
+    file: Path
+    predict_args: tuple[str, ...]
+    post_predict_args: tuple[str, ...] | None
+    is_async: bool
+    is_async_gen: bool
+    is_gen: bool
+
+    def instantiate(self, config: dict[str, Any]) -> Any:
+        """Run the user's ``__init__(config)``; whatever it raises propagates."""
+        return self.cls(config=config)
+
+
+def load_predictor_class(
+    file: Path, class_name: str = "PythonPredictor", python_path: Path | None = None
+) -> PredictorClass:
+    """Import ``file`` as a module and return its checked predictor class."""
+    if not file.is_file():
+        raise PredictorError(f"predictor file {file} does not exist")
+    for folder in (python_path, file.parent):
+        if folder is not None and str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+    module = _import_file(file)
+    cls = getattr(module, class_name, None)
+    if not inspect.isclass(cls):
+        raise PredictorError(
+            f"{file}: no class named {class_name!r} (define `class {class_name}:`)"
+        )
+    where = f"{file.name}: {class_name}"
+    init_args = _declared_args(cls.__init__, where + ".__init__")
+    _check_args(init_args, INIT_ARGS, where + ".__init__", required=INIT_ARGS)
+    predict = getattr(cls, "predict", None)
+    if predict is None or not callable(predict):
+        raise PredictorError(
+            f"{where} has no predict method (define `def predict(self, payload):`)"
+        )
+    predict_args = _declared_args(predict, where + ".predict")
+    _check_args(predict_args, PREDICT_ARGS, where + ".predict")
+    post = getattr(cls, "post_predict", None)
+    post_args = None
+    if post is not None:
+        post_args = _declared_args(post, where + ".post_predict")
+        _check_args(post_args, POST_PREDICT_ARGS, where + ".post_predict")
+    return PredictorClass(
+        cls=cls,
+        file=file,
+        predict_args=predict_args,
+        post_predict_args=post_args,
+        is_async=inspect.iscoroutinefunction(predict),
+        is_async_gen=inspect.isasyncgenfunction(predict),
+        is_gen=inspect.isgeneratorfunction(predict),
+    )
+
+
+def _import_file(file: Path) -> Any:
+    name = f"cortex_predictor_{file.stem}"
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        raise PredictorError(f"{file}: cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise PredictorError(f"{file}: import failed: {type(exc).__name__}: {exc}") from exc
+    return module
+
+
+def _declared_args(func: Callable[..., Any], where: str) -> tuple[str, ...]:
+    params = list(inspect.signature(func).parameters.values())
+    if not params or params[0].name != "self":
+        raise PredictorError(f"{where}: the first argument must be self")
+    names = []
+    for param in params[1:]:
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise PredictorError(f"{where}: *args/**kwargs are not supported; name the arguments")
+        names.append(param.name)
+    return tuple(names)
+
+
+def _check_args(
+    declared: tuple[str, ...], allowed: tuple[str, ...], where: str, required: tuple[str, ...] = ()
+) -> None:
+    for name in declared:
+        if name not in allowed:
+            raise PredictorError(
+                f"{where}: argument {name!r} is not supported (allowed: {', '.join(allowed)})"
+            )
+    for name in required:
+        if name not in declared:
+            raise PredictorError(f"{where}: missing required argument {name!r}")

@@ -1,0 +1,83 @@
+"""Runs sync predictor calls on a small pool of threads, handing results back to the event loop.
+
+Why not ``loop.run_in_executor``: each call there builds a ``concurrent.futures.Future`` with its
+own condition lock, chains it to an asyncio future and wakes the loop per result. Here a call is
+one tuple on a ``SimpleQueue`` and one ``call_soon_threadsafe`` back, which uvloop coalesces
+into a single wake-up under load. The predictor's ``__init__`` runs on the same threads, so a
+library that binds state to the thread that loaded it (threads_per_process: 1) keeps working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+_STOP = object()
+
+
+class ThreadWorkers:
+    """A fixed pool of daemon threads that run callables for one event loop."""
+
+    def __init__(self, threads: int, name: str = "predict") -> None:
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
+            for i in range(threads)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def run(self, func: Callable[..., Any], /, **kwargs: Any) -> asyncio.Future[Any]:
+        """Schedule ``func(**kwargs)`` on a worker thread; await the returned future."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.put((func, kwargs, future, loop, contextvars.copy_context()))
+        return future
+
+    def submit(self, func: Callable[..., Any], /, **kwargs: Any) -> None:
+        """Fire and forget: run ``func(**kwargs)``; exceptions go to ``on_error``."""
+        self._queue.put((func, kwargs, None, None, contextvars.copy_context()))
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._queue.put(_STOP)
+
+    def _work(self) -> None:
+        get = self._queue.get
+        while True:
+            item = get()
+            if item is _STOP:
+                return
+            func, kwargs, future, loop, context = item
+            try:
+                result = context.run(func, **kwargs)
+            except BaseException as exc:
+                if future is None:
+                    _log_background_error(exc)
+                else:
+                    loop.call_soon_threadsafe(_set_exception, future, exc)
+            else:
+                if future is not None:
+                    loop.call_soon_threadsafe(_set_result, future, result)
+
+
+def _set_result(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
+
+def _log_background_error(exc: BaseException) -> None:
+    import logging
+
+    logging.getLogger("cortex.runtime").error(
+        "post_predict failed: %s: %s", type(exc).__name__, exc, exc_info=exc
+    )

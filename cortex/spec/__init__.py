@@ -1,0 +1,58 @@
+"""The API spec: what ``cortex.yaml`` and a ``RealtimeAPI`` resource may say. Pure, no servers.
+
+Layers inside the package: ``messages`` (error wording) <- ``units`` (durations, quantities)
+<- ``models`` (pydantic models, defaults, rules) <- ``loading`` (YAML, files, hashing).
+"""
+
+from __future__ import annotations
+
+from cortex.spec.loading import load_specs, parse_api_spec, parse_specs, spec_hash
+from cortex.spec.models import (
+    SUPPORTED_KINDS,
+    APISpec,
+    Autoscaling,
+    Compute,
+    Networking,
+    Predictor,
+    Project,
+    RealtimeAPI,
+    ServerSideBatching,
+    UpdateStrategy,
+)
+from cortex.spec.units import (
+    CpuQuantity,
+    Duration,
+    IntOrPercent,
+    MemQuantity,
+    cpu_millicores,
+    format_duration,
+    mem_bytes,
+    parse_duration,
+    parse_quantity,
+)
+
+__all__ = [
+    "SUPPORTED_KINDS",
+    "APISpec",
+    "Autoscaling",
+    "Compute",
+    "CpuQuantity",
+    "Duration",
+    "IntOrPercent",
+    "MemQuantity",
+    "Networking",
+    "Predictor",
+    "Project",
+    "RealtimeAPI",
+    "ServerSideBatching",
+    "UpdateStrategy",
+    "cpu_millicores",
+    "format_duration",
+    "load_specs",
+    "mem_bytes",
+    "parse_api_spec",
+    "parse_duration",
+    "parse_quantity",
+    "parse_specs",
+    "spec_hash",
+]

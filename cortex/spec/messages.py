@@ -1,0 +1,175 @@
+"""Turns pydantic validation errors into one-line messages. Pure, no I/O.
+
+A message reads ``<field path> <value seen> <what is allowed>``, e.g.
+``predictor.processes_per_replica 0 must be between 1 and 100``. Rules written for cortex raise
+:func:`rule_error`; pydantic's own errors (types, bounds, unknown keys) are reworded here from the
+field's metadata, so no raw pydantic text reaches a user.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+__all__ = ["describe", "rule_error", "show"]
+
+_MAX_SHOWN = 60
+_RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+_INT_ERRORS = {"int_type", "int_parsing", "int_from_float", "int_parsing_size"}
+_FLOAT_ERRORS = {"float_type", "float_parsing", "finite_number"}
+_MODEL_ERRORS = {"model_type", "model_attributes_type"}
+
+
+def rule_error(rule: str, value: Any = ..., field: str = "") -> PydanticCustomError:
+    """An error raised by a cortex rule: reads ``<path>[.field] [<value>] <rule>``.
+
+    ``field`` extends the location pydantic reports (model-level rules name the field they are
+    about); leave ``value`` out when the rule says everything itself.
+    """
+    ctx: dict[str, Any] = {"rule": rule, "field": field}
+    if value is not ...:
+        ctx["value"] = value
+    return PydanticCustomError("cortex_rule", "{rule}", ctx)
+
+
+def show(value: object) -> str:
+    """A value as a message shows it: strings quoted, YAML spelling of null and booleans, short."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return _number(value)
+    if isinstance(value, str):
+        return f"'{_shorten(value)}'"
+    return _shorten(json.dumps(value, default=str))
+
+
+def _shorten(text: str) -> str:
+    text = text.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+
+
+def describe(error: ValidationError, root: type[BaseModel]) -> str:
+    """The first error of ``error`` as one line; ``root`` is the model that was validated."""
+    return _message(error.errors(include_url=False)[0], root)
+
+
+def _message(err: ErrorDetails, root: type[BaseModel]) -> str:
+    loc = tuple(err["loc"])
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if kind == "cortex_rule":
+        path = ".".join(p for p in (_join(loc), str(ctx["field"])) if p)
+        shown = f" {show(ctx['value'])}" if "value" in ctx else ""
+        return f"{path}{shown} {ctx['rule']}".lstrip()
+    if loc and loc[-1] == "[key]":
+        return f"{_join(loc[:-2])} key {show(err['input'])} must be a string"
+    path = _join(loc)
+    if kind == "missing":
+        return f"{path} is required"
+    if kind == "extra_forbidden":
+        return f"unknown field '{path}' (allowed: {', '.join(_allowed(root, loc[:-1]))})"
+    return f"{path} {show(err['input'])} {_requirement(kind, ctx, _field_at(root, loc))}"
+
+
+def _requirement(kind: str, ctx: dict[str, Any], field: FieldInfo | None) -> str:
+    bounds = _bounds(field)
+    if kind in _RANGE_ERRORS:
+        return f"must be {bounds}"
+    if kind in _INT_ERRORS:
+        return f"must be an integer {bounds}".rstrip()
+    if kind in _FLOAT_ERRORS:
+        return f"must be a number {bounds}".rstrip()
+    if kind == "string_type":
+        return "must be a string"
+    if kind == "string_too_long":
+        return f"must be at most {ctx['max_length']} characters long"
+    if kind == "dict_type":
+        return "must be a mapping"
+    if kind in _MODEL_ERRORS:
+        return "must be a mapping of fields"
+    if kind == "literal_error":
+        return f"must be one of: {', '.join(_literal_values(field))}"
+    return f"is not valid (must be {bounds})" if bounds else "is not valid"
+
+
+def _join(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _number(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _bounds(field: FieldInfo | None) -> str:
+    """The allowed range of a numeric field from its metadata: ``between 1 and 100``, ``> 1``."""
+    low = high = ""
+    for item in field.metadata if field is not None else ():
+        if getattr(item, "ge", None) is not None:
+            low = f">= {_number(item.ge)}"
+        if getattr(item, "gt", None) is not None:
+            low = f"> {_number(item.gt)}"
+        if getattr(item, "le", None) is not None:
+            high = f"<= {_number(item.le)}"
+        if getattr(item, "lt", None) is not None:
+            high = f"< {_number(item.lt)}"
+    if low.startswith(">=") and high.startswith("<="):
+        return f"between {low[3:]} and {high[3:]}"
+    return " and ".join(part for part in (low, high) if part)
+
+
+def _literal_values(field: FieldInfo | None) -> list[str]:
+    if field is None:
+        return []
+    return [str(arg) for arg in typing.get_args(field.annotation)]
+
+
+def _model_in(annotation: object) -> type[BaseModel] | None:
+    """The model class inside ``annotation`` (``Predictor``, ``ServerSideBatching | None``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType, typing.Annotated):
+        for arg in typing.get_args(annotation):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _lookup(model: type[BaseModel], key: int | str) -> FieldInfo | None:
+    for name, field in model.model_fields.items():
+        if key in (name, field.alias):
+            return field
+    return None
+
+
+def _field_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> FieldInfo | None:
+    model: type[BaseModel] | None = root
+    field: FieldInfo | None = None
+    for key in loc:
+        if model is None:
+            return None
+        field = _lookup(model, key)
+        if field is None:
+            return None
+        model = _model_in(field.annotation)
+    return field
+
+
+def _allowed(root: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    model: type[BaseModel] | None = root
+    if loc:
+        field = _field_at(root, loc)
+        model = _model_in(field.annotation) if field is not None else None
+    if model is None:
+        return []
+    return [field.alias or name for name, field in model.model_fields.items()]

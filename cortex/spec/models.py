@@ -1,0 +1,344 @@
+"""The API spec models (Cortex v0.33 RealtimeAPI): fields, defaults and validation rules. Pure.
+
+The models are the single source of truth for ``cortex.yaml`` and for the CRD's schema
+(``APISpec.model_json_schema()``). Defaults that depend on other fields are filled after
+validation: ``autoscaling.init_replicas`` (= ``min_replicas``),
+``autoscaling.target_replica_concurrency`` (= processes x threads) and, on a ``RealtimeAPI``,
+``networking.endpoint`` (= ``/<name>``). Checks against the project folder run only when the
+validation context carries a ``base_dir``.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from cortex.spec import messages, units
+
+__all__ = [
+    "SUPPORTED_KINDS",
+    "APISpec",
+    "Autoscaling",
+    "Compute",
+    "Networking",
+    "Predictor",
+    "Project",
+    "RealtimeAPI",
+    "ServerSideBatching",
+    "UpdateStrategy",
+]
+
+SUPPORTED_KINDS = ("RealtimeAPI",)
+NAME_MAX_LENGTH = 42  # Kubernetes appends up to 21 characters to pod names
+RESERVED_ENDPOINTS = ("/healthz", "/readyz", "/metrics")
+
+_DNS_1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+_ENDPOINT = re.compile(r"/[A-Za-z0-9._~/-]*")
+_ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
+
+# Strict: YAML's `true` must not pass as 1, nor 2.5 as 2.
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict()]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _project_file(value: str, info: ValidationInfo, *, folder: bool) -> None:
+    """Checks that a path of the project stays inside it and, given a base_dir, exists there."""
+    relative = PurePosixPath(value.replace("\\", "/"))
+    base = (info.context or {}).get("base_dir")
+    if relative.is_absolute() or ".." in relative.parts:
+        where = f" ({base})" if base is not None else ""
+        raise messages.rule_error(f"must be a path inside the project folder{where}", value)
+    if base is None:
+        return
+    target = (Path(base) / relative).resolve()
+    if not target.is_relative_to(Path(base).resolve()):
+        raise messages.rule_error(f"must be a path inside the project folder ({base})", value)
+    if folder and not target.is_dir():
+        raise messages.rule_error(f"is not a folder (looked for {target})", value)
+    if not folder and not target.is_file():
+        raise messages.rule_error(f"does not exist (looked for {target})", value)
+
+
+class ServerSideBatching(_Model):
+    """Requests gathered into one ``predict`` call of up to ``max_batch_size`` payloads."""
+
+    max_batch_size: Int = Field(ge=2, le=1024)
+    batch_interval: units.Duration
+
+    @field_validator("batch_interval")
+    @classmethod
+    def _interval_positive(cls, value: float) -> float:
+        if value <= 0:
+            raise messages.rule_error("must be > 0 (e.g. 10ms)", units.format_duration(value))
+        return value
+
+
+class Predictor(_Model):
+    """The user's predictor class and how each replica runs it."""
+
+    type: Literal["python"]
+    path: str
+    config: dict[str, Any] = Field(default_factory=dict)
+    processes_per_replica: Int = Field(default=1, ge=1, le=100)
+    threads_per_process: Int = Field(default=1, ge=1)
+    server_side_batching: ServerSideBatching | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    image: str = ""
+    python_path: str = ""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("config", "env", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: object) -> object:
+        return {} if value is None else value
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env_values_as_text(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            return value
+        return {key: _env_text(item) for key, item in value.items()}
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if key.startswith("CORTEX_"):
+                raise messages.rule_error(
+                    f"key {messages.show(key)} is reserved: names starting with CORTEX_ "
+                    "are set by cortex"
+                )
+            if not _ENV_NAME.fullmatch(key):
+                raise messages.rule_error(
+                    f"key {messages.show(key)} is not a valid variable name "
+                    "(letters, digits, '_', '-', '.'; not starting with a digit)"
+                )
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _path_is_python_file(cls, value: str, info: ValidationInfo) -> str:
+        if not value.endswith(".py"):
+            raise messages.rule_error("must end with .py", value)
+        _project_file(value, info, folder=False)
+        return value
+
+    @field_validator("python_path")
+    @classmethod
+    def _python_path_is_folder(cls, value: str, info: ValidationInfo) -> str:
+        if value:
+            _project_file(value, info, folder=True)
+        return value
+
+
+def _env_text(value: object) -> object:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+class Compute(_Model):
+    """Resources requested for each replica."""
+
+    cpu: units.CpuQuantity | None = "200m"
+    mem: units.MemQuantity | None = None
+    gpu: Int = Field(default=0, ge=0)
+
+    @field_validator("cpu")
+    @classmethod
+    def _cpu_minimum(cls, value: str | None) -> str | None:
+        if value is not None and units.cpu_millicores(value) < 20:
+            raise messages.rule_error("must be >= 20m", value)
+        return value
+
+    @field_validator("mem")
+    @classmethod
+    def _mem_minimum(cls, value: str | None) -> str | None:
+        if value is not None and units.mem_bytes(value) < 20 * 2**20:
+            raise messages.rule_error("must be >= 20Mi", value)
+        return value
+
+
+class Autoscaling(_Model):
+    """Replica bounds and the autoscaler's knobs; two defaults are filled by ``APISpec``."""
+
+    min_replicas: Int = Field(default=1, ge=1)
+    max_replicas: Int = Field(default=100, ge=1)
+    init_replicas: Int | None = Field(default=None, ge=1)
+    max_replica_concurrency: Int = Field(default=1024, ge=1, le=30000)
+    target_replica_concurrency: Float | None = Field(default=None, gt=0)
+    window: units.Duration = Field(default="60s", validate_default=True)
+    downscale_stabilization_period: units.Duration = Field(default="5m", validate_default=True)
+    upscale_stabilization_period: units.Duration = Field(default="1m", validate_default=True)
+    max_downscale_factor: Float = Field(default=0.75, ge=0, lt=1)
+    max_upscale_factor: Float = Field(default=1.5, gt=1)
+    downscale_tolerance: Float = Field(default=0.05, ge=0, lt=1)
+    upscale_tolerance: Float = Field(default=0.05, ge=0, lt=1)
+
+    @field_validator("window")
+    @classmethod
+    def _window_in_ticks(cls, value: float) -> float:
+        if value < 10 or Decimal(str(value)) % 10 != 0:
+            raise messages.rule_error(
+                "must be at least 10s and a multiple of 10s (e.g. 10s, 60s, 2m)",
+                units.format_duration(value),
+            )
+        return value
+
+
+def _is_zero(value: int | str) -> bool:
+    return value in (0, "0%")
+
+
+class UpdateStrategy(_Model):
+    """How a rolling update replaces replicas (a Deployment's ``rollingUpdate``)."""
+
+    max_surge: units.IntOrPercent = "25%"
+    max_unavailable: units.IntOrPercent = "25%"
+
+    @field_validator("max_unavailable")
+    @classmethod
+    def _unavailable_at_most_all(cls, value: int | str) -> int | str:
+        if isinstance(value, str) and int(value[:-1]) > 100:
+            raise messages.rule_error("must be at most 100%", value)
+        return value
+
+    @model_validator(mode="after")
+    def _rollout_can_progress(self) -> Self:
+        if _is_zero(self.max_surge) and _is_zero(self.max_unavailable):
+            raise messages.rule_error(
+                "and update_strategy.max_unavailable cannot both be 0 (a rolling update could "
+                "never progress); set one of them above 0",
+                field="max_surge",
+            )
+        return self
+
+
+class Networking(_Model):
+    """Where the API answers: its path and, in the local environment, its port."""
+
+    endpoint: str | None = Field(default=None, max_length=1000)
+    local_port: Int | None = Field(default=None, ge=1, le=65535)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_is_path(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not _ENDPOINT.fullmatch(value):
+            raise messages.rule_error(
+                "must start with / and use only letters, digits and . _ ~ / -", value
+            )
+        if value in RESERVED_ENDPOINTS or value.startswith("/v2/health"):
+            raise messages.rule_error("is reserved for the runtime's health and metrics", value)
+        return value
+
+
+class Project(_Model):
+    """Where the project folder comes from on a cluster (filled by ``cortex deploy``)."""
+
+    config_map: str | None = Field(default=None, alias="configMap")
+
+
+class APISpec(_Model):
+    """One API without its name and kind: the ``spec`` of a ``RealtimeAPI`` resource."""
+
+    predictor: Predictor
+    compute: Compute = Compute()
+    autoscaling: Autoscaling = Autoscaling()
+    update_strategy: UpdateStrategy = UpdateStrategy()
+    networking: Networking = Networking()
+    project: Project = Project()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_sections_are_defaults(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        optional = ("compute", "autoscaling", "update_strategy", "networking", "project")
+        return {k: v for k, v in data.items() if not (k in optional and v is None)}
+
+    @model_validator(mode="after")
+    def _fill_autoscaling(self) -> Self:
+        scaling = self.autoscaling
+        low, high = scaling.min_replicas, scaling.max_replicas
+        if low > high:
+            raise messages.rule_error(
+                f"must be <= autoscaling.max_replicas ({high})", low, "autoscaling.min_replicas"
+            )
+        init = scaling.init_replicas if scaling.init_replicas is not None else low
+        if not low <= init <= high:
+            raise messages.rule_error(
+                f"must be between autoscaling.min_replicas ({low}) and "
+                f"autoscaling.max_replicas ({high})",
+                init,
+                "autoscaling.init_replicas",
+            )
+        target: float | None = scaling.target_replica_concurrency
+        default = ""
+        if target is None:
+            target = self.predictor.processes_per_replica * self.predictor.threads_per_process
+            default = "(the default, processes_per_replica x threads_per_process) "
+        if target > scaling.max_replica_concurrency:
+            raise messages.rule_error(
+                f"{default}must be <= autoscaling.max_replica_concurrency "
+                f"({scaling.max_replica_concurrency})",
+                target,
+                "autoscaling.target_replica_concurrency",
+            )
+        filled = {"init_replicas": init, "target_replica_concurrency": float(target)}
+        # Frozen models: replace the section instead of mutating a possibly shared instance.
+        object.__setattr__(self, "autoscaling", scaling.model_copy(update=filled))
+        return self
+
+
+class RealtimeAPI(APISpec):
+    """One API of ``cortex.yaml``: an ``APISpec`` with its ``name`` and ``kind``."""
+
+    name: str
+    kind: Literal["RealtimeAPI"]
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_dns_label(cls, value: str) -> str:
+        if len(value) > NAME_MAX_LENGTH:
+            raise messages.rule_error(
+                f"must be at most {NAME_MAX_LENGTH} characters long (it has {len(value)})", value
+            )
+        if not _DNS_1035.fullmatch(value):
+            raise messages.rule_error(
+                "must be a DNS-1035 label: lowercase letters, digits and '-', starting with a "
+                "letter and ending with a letter or digit",
+                value,
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _fill_endpoint(self) -> Self:
+        if self.networking.endpoint is None:
+            networking = self.networking.model_copy(update={"endpoint": f"/{self.name}"})
+            object.__setattr__(self, "networking", networking)
+        return self
+
+    @property
+    def endpoint(self) -> str:
+        """``networking.endpoint``, always set on a validated ``RealtimeAPI``."""
+        return self.networking.endpoint or f"/{self.name}"

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Creates .venv with cortex and everything its tests and examples need. Idempotent: it reinstalls
+# only when pyproject.toml changed since the last successful run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+stamp=.venv/.cortex-setup
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+# torch first and pinned: anything that pulls an unpinned torch would otherwise fetch a CUDA build.
+.venv/bin/python -m pip install -q "torch==2.13.0"
+.venv/bin/python -m pip install -q -e '.[serve,operator,examples,dev]'
+echo "$want" > "$stamp"
+echo "setup: .venv ready"

@@ -1,0 +1,65 @@
+"""Shared factories: API specs from keyword overrides, and an in-process runtime over HTTP."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def spec_dict(name: str = "test-api", path: str = "echo.py", **sections: Any) -> dict[str, Any]:
+    """One API as a dict; ``predictor=dict(...)`` and other sections are merged over defaults."""
+    api: dict[str, Any] = {"name": name, "kind": "RealtimeAPI"}
+    api["predictor"] = {"type": "python", "path": path, **sections.pop("predictor", {})}
+    api.update(sections)
+    return api
+
+
+def make_api(
+    name: str = "test-api", path: str = "echo.py", base_dir: Path = FIXTURES, **sections: Any
+):
+    from cortex.spec import parse_specs
+
+    text = yaml.safe_dump([spec_dict(name, path, **sections)])
+    return parse_specs(text, base_dir)[0]
+
+
+@asynccontextmanager
+async def serving(path: str, **sections: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A loaded runtime for the fixture predictor ``path``, spoken to over ASGI HTTP."""
+    from prometheus_client import CollectorRegistry
+
+    from cortex.runtime.app import Runtime, Settings, create_app
+
+    settings = sections.pop("settings", Settings())
+    runtime = Runtime(
+        make_api(path=path, **sections), FIXTURES, registry=CollectorRegistry(), settings=settings
+    )
+    app = create_app(runtime)
+    await runtime.load()
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            client.runtime = runtime
+            yield client
+    finally:
+        runtime.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

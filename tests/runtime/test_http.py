@@ -1,0 +1,266 @@
+"""The prediction route through HTTP: payloads by content type, results by return type, errors."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from cortex.runtime.app import Settings
+from tests.conftest import serving
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_json_payload_is_parsed() -> None:
+    async with serving("echo.py") as client:
+        r = await client.post("/predict", json={"text": "hi", "n": [1, 2]})
+    assert r.status_code == 200
+    assert r.json()["type"] == "dict"
+    assert r.json()["payload"] == {"text": "hi", "n": [1, 2]}
+
+
+async def test_endpoint_route_serves_predictions_like_predict() -> None:
+    async with serving("echo.py", networking={"endpoint": "/my-api"}) as client:
+        r = await client.post("/my-api", json=[1, 2, 3])
+    assert r.status_code == 200
+    assert r.json()["payload"] == [1, 2, 3]
+
+
+async def test_text_payload_is_a_str_with_its_charset() -> None:
+    async with serving("echo.py") as client:
+        r = await client.post(
+            "/predict",
+            content="café".encode("latin-1"),
+            headers={"content-type": "text/plain; charset=latin-1"},
+        )
+    assert (r.json()["type"], r.json()["payload"]) == ("str", "café")
+
+
+async def test_text_payload_defaults_to_utf8() -> None:
+    async with serving("echo.py") as client:
+        r = await client.post(
+            "/predict", content="naïve ✓".encode(), headers={"content-type": "text/plain"}
+        )
+    assert r.json()["payload"] == "naïve ✓"
+
+
+async def test_form_payload_is_form_data() -> None:
+    async with serving("echo.py") as client:
+        r = await client.post("/predict", data={"a": "1", "b": "two"})
+    assert r.json()["type"] == "FormData"
+    assert r.json()["payload"] == {"a": "1", "b": "two"}
+
+
+async def test_multipart_payload_carries_files() -> None:
+    async with serving("echo.py") as client:
+        r = await client.post(
+            "/predict", data={"field": "x"}, files={"image": ("cat.png", b"\x89PNG", "image/png")}
+        )
+    assert r.json()["type"] == "FormData"
+    assert r.json()["payload"] == {"field": "x", "image": "cat.png"}
+
+
+async def test_other_content_types_are_raw_bytes() -> None:
+    async with serving("echo.py") as client:
+        r = await client.post(
+            "/predict", content=b"\x00\xffraw", headers={"content-type": "image/jpeg"}
+        )
+    assert r.json()["type"] == "bytes"
+    assert r.json()["payload"] == {"base64": "AP9yYXc="}
+
+
+async def test_query_params_headers_and_config_reach_predict() -> None:
+    async with serving("echo.py", predictor={"config": {"model": "tiny"}}) as client:
+        r = await client.post("/predict?top_k=3&lang=en", json={}, headers={"x-custom": "yes"})
+    body = r.json()
+    assert body["query"] == {"top_k": "3", "lang": "en"}
+    assert body["header"] == "yes"
+    assert body["config"] == {"model": "tiny"}
+
+
+async def test_bad_json_is_400_with_json_error() -> None:
+    async with serving("echo.py") as client:
+        r = await client.post(
+            "/predict", content=b'{"text": ', headers={"content-type": "application/json"}
+        )
+    assert r.status_code == 400
+    assert r.headers["content-type"] == "application/json"
+    assert "not valid JSON" in r.json()["error"]
+    assert r.json()["request_id"] == r.headers["x-request-id"]
+
+
+async def test_bad_text_encoding_is_400() -> None:
+    async with serving("echo.py") as client:
+        r = await client.post(
+            "/predict",
+            content=b"\xff\xfe\xfa",
+            headers={"content-type": "text/plain; charset=utf-8"},
+        )
+    assert r.status_code == 400
+    assert "not valid utf-8 text" in r.json()["error"]
+
+
+async def test_unknown_charset_is_400() -> None:
+    async with serving("echo.py") as client:
+        r = await client.post(
+            "/predict", content=b"x", headers={"content-type": "text/plain; charset=klingon"}
+        )
+    assert r.status_code == 400
+    assert "klingon" in r.json()["error"]
+
+
+async def test_body_over_the_limit_is_413() -> None:
+    async with serving("echo.py", settings=Settings(max_body_bytes=100)) as client:
+        small = await client.post("/predict", json={"x": "a" * 50})
+        big = await client.post("/predict", json={"x": "a" * 200})
+    assert small.status_code == 200
+    assert big.status_code == 413
+    assert "100 bytes" in big.json()["error"]
+
+
+async def test_chunked_body_over_the_limit_is_413() -> None:
+    async def chunks():  # no content-length: the runtime must count while reading
+        for _ in range(10):
+            yield b"x" * 50
+
+    async with serving("echo.py", settings=Settings(max_body_bytes=100)) as client:
+        r = await client.post("/predict", content=chunks(), headers={"content-type": "text/plain"})
+    assert r.status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("kind", "content_type", "content"),
+    [
+        ("bytes", "application/octet-stream", b"\x00\x01binary"),
+        ("str", "text/plain; charset=utf-8", "plain text ✓".encode()),
+        ("dict", "application/json", b'{"label":"positive","score":0.9}'),
+        ("list", "application/json", b"[1,2,3]"),
+        ("none", "application/json", b"null"),
+        ("numpy", "application/json", b'{"array":[0.0,1.0,2.0],"scalar":7}'),
+        ("torch", "application/json", b'{"tensor":[[1.0,2.0]],"scalar":3}'),
+    ],
+)
+async def test_return_type_sets_the_response_type(
+    kind: str, content_type: str, content: bytes
+) -> None:
+    async with serving("returns.py") as client:
+        r = await client.post(f"/predict?kind={kind}", json={})
+    assert r.status_code == 200
+    assert r.headers["content-type"] == content_type
+    assert r.content == content
+
+
+async def test_returned_json_response_passes_through_with_its_status() -> None:
+    async with serving("returns.py") as client:
+        r = await client.post("/predict?kind=json_response", json={})
+    assert r.status_code == 400
+    assert r.json() == {"error": "unknown model"}
+
+
+async def test_returned_response_keeps_its_status_and_headers() -> None:
+    async with serving("returns.py") as client:
+        r = await client.post("/predict?kind=response", json={})
+    assert r.status_code == 201
+    assert r.text == "created"
+    assert r.headers["x-mine"] == "yes"
+    assert r.headers["x-request-id"]
+
+
+async def test_unserialisable_result_is_500() -> None:
+    async with serving("returns.py") as client:
+        r = await client.post("/predict?kind=object", json={})
+    assert r.status_code == 500
+    assert "cannot be sent as JSON" in r.json()["error"]
+
+
+async def test_exception_in_predict_is_500_and_the_server_keeps_serving(caplog) -> None:
+    async with serving("returns.py") as client:
+        bad = await client.post("/predict?kind=raise", json={}, headers={"x-request-id": "req-42"})
+        good = await client.post("/predict?kind=dict", json={})
+    assert bad.status_code == 500
+    assert bad.json() == {
+        "error": "ValueError: the model refused this input",
+        "request_id": "req-42",
+    }
+    assert good.status_code == 200
+    record = next(r for r in caplog.records if "predict failed" in r.getMessage())
+    assert record.exc_info is not None  # the traceback goes to the log, not to the client
+
+
+async def test_request_id_is_taken_from_the_request_or_generated() -> None:
+    async with serving("echo.py") as client:
+        given = await client.post("/predict", json={}, headers={"x-request-id": "abc-123"})
+        made = await client.post("/predict", json={})
+        other = await client.get("/healthz")
+    assert given.headers["x-request-id"] == "abc-123"
+    assert len(made.headers["x-request-id"]) == 32
+    assert other.status_code == 200
+
+
+async def test_predictor_with_only_payload() -> None:
+    async with serving("payload_only.py", predictor={"config": {"factor": 3}}) as client:
+        r = await client.post("/predict", json={"x": 5})
+    assert r.json() == {"doubled": 15}
+
+
+async def test_predictor_with_no_arguments_ignores_the_body() -> None:
+    async with serving("no_args.py") as client:
+        r = await client.post(
+            "/predict", content=b"{not json", headers={"content-type": "application/json"}
+        )
+    assert r.status_code == 200
+    assert r.text == "pong"
+
+
+async def test_async_predict_runs_on_the_event_loop() -> None:
+    async with serving("async_predictor.py") as client:
+        results = await asyncio.gather(*(client.post("/predict", json={"i": i}) for i in range(20)))
+    assert [r.json()["echo"] for r in results] == [{"i": i} for i in range(20)]
+    assert {r.json()["thread"] for r in results} == {"MainThread"}
+
+
+async def test_sync_predict_runs_off_the_event_loop_on_the_init_thread() -> None:
+    async with serving("thread_name.py") as client:
+        r = await client.post("/predict")
+    assert r.json()["predict"] != "MainThread"
+    assert r.json()["predict"] == r.json()["init"]
+
+
+async def test_post_predict_runs_after_the_response_with_its_arguments() -> None:
+    async with serving("post_predict.py") as client:
+        r = await client.post("/predict", json={"n": 7})
+        predictor = client.runtime.predictor
+        assert predictor.done.wait(5)
+    assert r.json() == {"n": 7}
+    assert predictor.seen == [({"n": 7}, {"n": 7})]
+
+
+async def test_get_on_the_endpoint_describes_the_api() -> None:
+    async with serving("echo.py", networking={"endpoint": "/echo"}) as client:
+        r = await client.get("/echo")
+    assert r.status_code == 200
+    assert r.json()["name"] == "test-api"
+    assert "POST" in r.json()["message"]
+
+
+async def test_health_routes_answer_when_ready() -> None:
+    async with serving("echo.py") as client:
+        codes = [
+            (await client.get(p)).status_code
+            for p in ("/healthz", "/readyz", "/v2/health/live", "/v2/health/ready")
+        ]
+    assert codes == [200, 200, 200, 200]
+
+
+async def test_metrics_count_requests_by_status_class() -> None:
+    async with serving("returns.py") as client:
+        await client.post("/predict?kind=dict", json={})
+        await client.post("/predict?kind=dict", json={})
+        await client.post("/predict?kind=raise", json={})
+        text = (await client.get("/metrics")).text
+    assert 'cortex_requests_total{api_name="test-api",status_code="2XX"} 2.0' in text
+    assert 'cortex_requests_total{api_name="test-api",status_code="5XX"} 1.0' in text
+    assert 'cortex_request_duration_seconds_count{api_name="test-api"} 3.0' in text
+    assert 'cortex_in_flight_requests{api_name="test-api"} 0.0' in text
+    assert "cortex_predictor_load_seconds" in text

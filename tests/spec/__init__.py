@@ -1,0 +1,1 @@
+"""Tests of cortex.spec: models, rules, units, loading and messages."""

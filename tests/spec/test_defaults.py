@@ -1,0 +1,150 @@
+"""Every default of an API spec, seen on a minimal cortex.yaml."""
+
+from __future__ import annotations
+
+from cortex.spec import RealtimeAPI, parse_specs
+
+MINIMAL = """\
+- name: x
+  kind: RealtimeAPI
+  predictor: {type: python, path: p.py}
+"""
+
+
+def _minimal() -> RealtimeAPI:
+    [api] = parse_specs(MINIMAL)
+    return api
+
+
+def test_minimal_spec_is_valid_with_name_kind_and_predictor_only() -> None:
+    api = _minimal()
+
+    assert api.name == "x"
+    assert api.kind == "RealtimeAPI"
+    assert api.predictor.type == "python"
+    assert api.predictor.path == "p.py"
+
+
+def test_predictor_defaults() -> None:
+    predictor = _minimal().predictor
+
+    assert predictor.config == {}
+    assert predictor.processes_per_replica == 1
+    assert predictor.threads_per_process == 1
+    assert predictor.server_side_batching is None
+    assert predictor.env == {}
+    assert predictor.image == ""
+    assert predictor.python_path == ""
+    assert predictor.log_level == "info"
+
+
+def test_compute_defaults() -> None:
+    compute = _minimal().compute
+
+    assert compute.cpu == "200m"
+    assert compute.mem is None
+    assert compute.gpu == 0
+
+
+def test_autoscaling_defaults() -> None:
+    scaling = _minimal().autoscaling
+
+    assert scaling.min_replicas == 1
+    assert scaling.max_replicas == 100
+    assert scaling.max_replica_concurrency == 1024
+    assert scaling.window == 60.0
+    assert scaling.downscale_stabilization_period == 300.0
+    assert scaling.upscale_stabilization_period == 60.0
+    assert scaling.max_downscale_factor == 0.75
+    assert scaling.max_upscale_factor == 1.5
+    assert scaling.downscale_tolerance == 0.05
+    assert scaling.upscale_tolerance == 0.05
+
+
+def test_init_replicas_defaults_to_min_replicas() -> None:
+    [api] = parse_specs(MINIMAL + "  autoscaling: {min_replicas: 3}\n")
+
+    assert api.autoscaling.init_replicas == 3
+
+
+def test_target_replica_concurrency_defaults_to_processes_times_threads() -> None:
+    text = MINIMAL.replace(
+        "path: p.py", "path: p.py, processes_per_replica: 2, threads_per_process: 4"
+    )
+
+    [api] = parse_specs(text)
+
+    assert api.autoscaling.target_replica_concurrency == 8.0
+
+
+def test_explicit_init_and_target_are_kept() -> None:
+    text = MINIMAL + "  autoscaling: {init_replicas: 2, target_replica_concurrency: 0.5}\n"
+
+    [api] = parse_specs(text)
+
+    assert api.autoscaling.init_replicas == 2
+    assert api.autoscaling.target_replica_concurrency == 0.5
+
+
+def test_update_strategy_defaults() -> None:
+    strategy = _minimal().update_strategy
+
+    assert strategy.max_surge == "25%"
+    assert strategy.max_unavailable == "25%"
+
+
+def test_endpoint_defaults_to_slash_name() -> None:
+    api = _minimal()
+
+    assert api.networking.endpoint == "/x"
+    assert api.endpoint == "/x"
+    assert api.networking.local_port is None
+
+
+def test_project_defaults_to_no_config_map() -> None:
+    assert _minimal().project.config_map is None
+
+
+def test_null_sections_mean_defaults() -> None:
+    text = MINIMAL + "  compute:\n  autoscaling:\n  networking: null\n"
+
+    [api] = parse_specs(text)
+
+    assert api == _minimal()
+
+
+def test_fully_defaulted_api_dumps_to_canonical_json() -> None:
+    assert _minimal().model_dump(mode="json", by_alias=True) == {
+        "name": "x",
+        "kind": "RealtimeAPI",
+        "predictor": {
+            "type": "python",
+            "path": "p.py",
+            "config": {},
+            "processes_per_replica": 1,
+            "threads_per_process": 1,
+            "server_side_batching": None,
+            "env": {},
+            "image": "",
+            "python_path": "",
+            "log_level": "info",
+        },
+        "compute": {"cpu": "200m", "mem": None, "gpu": 0},
+        "autoscaling": {
+            "min_replicas": 1,
+            "max_replicas": 100,
+            "init_replicas": 1,
+            "max_replica_concurrency": 1024,
+            "target_replica_concurrency": 1.0,
+            "window": "1m",
+            "downscale_stabilization_period": "5m",
+            "upscale_stabilization_period": "1m",
+            "max_downscale_factor": 0.75,
+            "max_upscale_factor": 1.5,
+            "downscale_tolerance": 0.05,
+            "upscale_tolerance": 0.05,
+        },
+        "update_strategy": {"max_surge": "25%", "max_unavailable": "25%"},
+        "networking": {"endpoint": "/x", "local_port": None},
+        "project": {"configMap": None},
+    }
