@@ -40,14 +40,10 @@ def make_api(
 @asynccontextmanager
 async def serving(path: str, **sections: Any) -> AsyncIterator[httpx.AsyncClient]:
     """A loaded runtime for the fixture predictor ``path``, spoken to over ASGI HTTP."""
-    from prometheus_client import CollectorRegistry
-
     from cortex.runtime.app import Runtime, Settings, create_app
 
     settings = sections.pop("settings", Settings())
-    runtime = Runtime(
-        make_api(path=path, **sections), FIXTURES, registry=CollectorRegistry(), settings=settings
-    )
+    runtime = Runtime(make_api(path=path, **sections), FIXTURES, settings=settings)
     app = create_app(runtime)
     await runtime.load()
     transport = httpx.ASGITransport(app=app)

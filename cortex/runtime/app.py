@@ -1,9 +1,7 @@
-"""The app factory: one replica's ASGI application around a loaded (or loading) predictor.
+"""The app factory: one worker process's ASGI app around a loaded (or loading) predictor.
 
-The prediction route (``POST /predict`` and ``POST <endpoint>``) is a plain ASGI handler in
-front of FastAPI: it reads the body itself and skips FastAPI's dependency and validation
-machinery, which costs more than a trivial predictor. Every other route (description,
-health, readiness, metrics, /docs) is an ordinary FastAPI route.
+``POST /predict`` and ``POST <endpoint>`` go to the plain ASGI ``PredictHandler``; every other
+route (description, health, readiness, metrics, /docs) is an ordinary FastAPI route.
 """
 
 from __future__ import annotations
@@ -11,8 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,20 +17,20 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from starlette.datastructures import Headers, QueryParams
-from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from cortex.errors import PredictorError
-from cortex.runtime import codec, logs
-from cortex.runtime.limits import Limiter, LocalLimiter
-from cortex.runtime.metrics import Metrics
+from cortex.runtime import shared as states
+from cortex.runtime.batching import Batcher
+from cortex.runtime.handler import PredictHandler
+from cortex.runtime.metrics import WIDTH, Metrics
 from cortex.runtime.predictor import PredictorClass, load_predictor_class
+from cortex.runtime.shared import Shared
 from cortex.runtime.workers import ThreadWorkers
-from cortex.spec import RealtimeAPI
+from cortex.spec import RealtimeAPI, spec_hash
 
 log = logging.getLogger("cortex.runtime")
 
@@ -49,84 +46,156 @@ class Settings:
 
 
 class Runtime:
-    """One serving process: the predictor, its readiness, limits, workers and metrics."""
+    """One worker process: the predictor, its readiness, workers, batching and metrics."""
 
     def __init__(
         self,
         api: RealtimeAPI,
         project_dir: Path,
         *,
-        registry: CollectorRegistry | None = None,
-        limiter: Limiter | None = None,
+        shared: Shared | None = None,
+        slot: int = 0,
         settings: Settings | None = None,
     ) -> None:
         self.api = api
         self.project_dir = project_dir
         self.settings = settings or Settings()
-        self.limiter = limiter or LocalLimiter(api.autoscaling.max_replica_concurrency)
-        self.metrics = Metrics(api.name, registry or CollectorRegistry(), self.limiter.in_flight)
+        self._owns_shared = shared is None  # alone (tests, tools): no master to mark readiness
+        self.shared = shared or Shared(api.autoscaling.max_replica_concurrency, WIDTH, slots=1)
+        self.slot = slot
+        self.metrics = Metrics(api.name, self.shared, slot)
         self.state = "loading"
+        self.draining = False  # readiness 503, responses close their connection
+        self.refusing = False  # after the drain grace window: new requests get 503
+        self.active = 0  # requests inside the predict handler of this process
         self.failure: BaseException | None = None
         self.predictor: Any = None
         self.spec: PredictorClass | None = None
-        self.workers: ThreadWorkers | None = None
+        self.workers = ThreadWorkers(api.predictor.threads_per_process)
+        self.call: Callable[[dict[str, Any]], Awaitable[Any]] = self._call_unloaded
         self.on_failure: Callable[[], None] = lambda: None
+        self.spec_hash = spec_hash(api)
 
     @property
+    def serving(self) -> bool:
+        return self.state == "ready" and not self.refusing
+
+    @property
+    def closing(self) -> bool:
+        return self.draining
+
     def ready(self) -> bool:
-        return self.state == "ready"
+        """Readiness of the replica as seen from this process."""
+        return self.serving and not self.draining and self.shared.state == states.READY
+
+    def status(self) -> str:
+        if self.draining or self.refusing:
+            return "draining"
+        if self.state == "ready" and self.shared.state != states.READY:
+            return states.STATE_NAMES[self.shared.state]
+        return self.state
 
     async def load(self) -> None:
         """Import the predictor class and run ``__init__(config)`` on a worker thread.
 
-        Failures are logged with their traceback and kept in ``self.failure``; the process
-        owner decides to exit (``python -m cortex.runtime`` exits 1).
+        Importing the user's module (torch, transformers...) and ``__init__`` run off the
+        event loop, which keeps answering /healthz and /readyz meanwhile. Failures are logged
+        with their traceback and kept in ``self.failure``; ``on_failure`` tells the owner.
         """
-        predictor = self.api.predictor
+        self.shared.set_worker_state(self.slot, states.LOADING)
         started = time.perf_counter()
-        self.workers = ThreadWorkers(predictor.threads_per_process)
         try:
-            # Importing the user's module (torch, transformers...) and __init__ both run on a
-            # worker thread: the event loop keeps answering /healthz and /readyz meanwhile.
             self.spec = await self.workers.run(self._load_class)
-            self.predictor = await self.workers.run(
-                self.spec.instantiate, config=dict(predictor.config)
-            )
-        except PredictorError as exc:
-            self.state, self.failure = "failed", exc
-            log.error("predictor cannot be loaded: %s", exc)
-            self.on_failure()
-            return
+            with_lock = self.api.predictor.processes_per_replica > 1  # staggered __init__s
+            self.predictor = await self.workers.run(self._instantiate, locked=with_lock)
+            self.call = self._make_call()
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
             self.state, self.failure = "failed", exc
-            log.error("predictor __init__ raised %s: %s", type(exc).__name__, exc, exc_info=exc)
+            if isinstance(exc, PredictorError):
+                log.error("predictor cannot be loaded: %s", exc)
+            else:
+                log.error("predictor __init__ raised %s: %s", type(exc).__name__, exc, exc_info=exc)
+            self.shared.set_worker_state(self.slot, states.FAILED)
             self.on_failure()
             return
         seconds = time.perf_counter() - started
-        self.metrics.load_seconds.set(seconds)
+        self.metrics.set_load_seconds(seconds)
         self.state = "ready"
-        log.info("predictor loaded in %.2fs; api %s is ready", seconds, self.api.name)
+        self.shared.set_worker_state(self.slot, states.READY)
+        if self._owns_shared:
+            self.shared.state = states.READY
+        log.info("predictor loaded in %.2fs", seconds)
 
     def _load_class(self) -> PredictorClass:
         predictor = self.api.predictor
         python_path = self.project_dir / predictor.python_path if predictor.python_path else None
         return load_predictor_class(self.project_dir / predictor.path, python_path=python_path)
 
+    def _instantiate(self, locked: bool) -> Any:
+        assert self.spec is not None
+        config = dict(self.api.predictor.config)
+        if not locked:
+            return self.spec.instantiate(config)
+        with self.shared.init_lock:
+            return self.spec.instantiate(config)
+
+    def _make_call(self) -> Callable[[dict[str, Any]], Awaitable[Any]]:
+        """How a request's kwargs reach ``predict``: directly, on a thread, or in a batch."""
+        assert self.spec is not None
+        predict = self.predictor.predict
+        workers, metrics = self.workers, self.metrics
+        workers.on_wait = metrics.observe_wait
+        call: Callable[[dict[str, Any]], Awaitable[Any]]
+        if self.spec.is_async_gen:
+
+            async def call(kwargs: dict[str, Any]) -> Any:
+                return predict(**kwargs)  # an async generator: the handler streams it
+
+        elif self.spec.is_async:
+
+            async def call(kwargs: dict[str, Any]) -> Any:
+                return await predict(**kwargs)
+
+        else:
+
+            def call(kwargs: dict[str, Any]) -> Awaitable[Any]:
+                return workers.run(predict, **kwargs)
+
+        batching = self.api.predictor.server_side_batching
+        if batching is None:
+            return call
+        if self.spec.is_gen or self.spec.is_async_gen:
+            raise PredictorError(
+                f"{self.spec.file.name}: predict is a generator (streaming), which cannot be "
+                "combined with server_side_batching; remove one of them"
+            )
+
+        def on_batch(size: int, waits: list[float]) -> None:
+            metrics.observe_batch(size)
+            for wait in waits:
+                metrics.observe_wait(wait)
+
+        workers.on_wait = lambda seconds: None  # the batcher measures the wait
+        batcher = Batcher(call, batching.max_batch_size, batching.batch_interval, on_batch)
+        return batcher.submit
+
+    async def _call_unloaded(self, kwargs: dict[str, Any]) -> Any:
+        raise RuntimeError("the predictor is not loaded")
+
     def close(self) -> None:
-        if self.workers is not None:
-            self.workers.close()
+        self.workers.close()
 
 
 class CortexApp:
-    """ASGI entry point: predictions go to ``predict``, everything else to FastAPI."""
+    """ASGI entry point: predictions go to ``PredictHandler``, everything else to FastAPI."""
 
     def __init__(self, runtime: Runtime, routes: FastAPI) -> None:
         self.runtime = runtime
         self.routes = routes
+        self.predict = PredictHandler(runtime)
         self.predict_paths = frozenset({"/predict", runtime.api.endpoint})
-        self._tasks: set[asyncio.Task[Any]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -138,188 +207,19 @@ class CortexApp:
         else:
             await self.routes(scope, receive, send)
 
-    async def predict(self, scope: Scope, receive: Receive, send: Send) -> None:
-        runtime = self.runtime
-        started = time.perf_counter()
-        rid, content_type, length = _scan_headers(scope["headers"])
-        token = logs.request_id.set(rid)
-        status = 503
-        try:
-            if not runtime.ready:
-                status = await _send_json(
-                    send,
-                    503,
-                    {"error": f"api is not ready ({runtime.state})"},
-                    rid,
-                    retry_after=runtime.settings.retry_after_seconds,
-                )
-            elif not runtime.limiter.try_acquire():
-                status = await _send_json(
-                    send,
-                    503,
-                    {"error": "too many requests in flight; retry later"},
-                    rid,
-                    retry_after=runtime.settings.retry_after_seconds,
-                )
-            else:
-                try:
-                    status = await self._admitted(scope, receive, send, rid, content_type, length)
-                finally:
-                    runtime.limiter.release()
-        finally:
-            runtime.metrics.observe(status, time.perf_counter() - started)
-            logs.request_id.reset(token)
 
-    async def _admitted(
-        self, scope: Scope, receive: Receive, send: Send, rid: str, content_type: str, length: int
-    ) -> int:
-        runtime = self.runtime
-        spec = runtime.spec
-        assert spec is not None  # ready implies loaded
-        limit = runtime.settings.max_body_bytes
-        if length > limit:
-            return await _send_json(send, 413, _too_large(limit), rid)
-        body = await _read_body(receive, limit)
-        if body is None:
-            return await _send_json(send, 413, _too_large(limit), rid)
-        try:
-            kwargs = await _predict_kwargs(spec.predict_args, scope, body, content_type)
-        except codec.PayloadError as exc:
-            return await _send_json(send, 400, {"error": str(exc), "request_id": rid}, rid)
-        try:
-            if spec.is_async:
-                result = await runtime.predictor.predict(**kwargs)
-            else:
-                assert runtime.workers is not None
-                result = await runtime.workers.run(runtime.predictor.predict, **kwargs)
-            status = await _send_result(scope, receive, send, result, rid)
-        except Exception as exc:
-            log.error("predict failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
-            error = f"{type(exc).__name__}: {exc}"[:1000]
-            return await _send_json(send, 500, {"error": error, "request_id": rid}, rid)
-        if spec.post_predict_args is not None:
-            self._post_predict(spec.post_predict_args, kwargs, result)
-        return status
+def create_app(runtime: Runtime, *, load_before_serving: bool = False) -> CortexApp:
+    """Build the ASGI app; loading starts with the ASGI lifespan (uvicorn's startup).
 
-    def _post_predict(self, args: tuple[str, ...], kwargs: dict[str, Any], result: Any) -> None:
-        values = {**kwargs, "response": result}
-        call_kwargs = {name: values.get(name) for name in args}
-        hook = self.runtime.predictor.post_predict
-        if asyncio.iscoroutinefunction(hook):
-            task = asyncio.get_running_loop().create_task(_guard(hook(**call_kwargs)))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        else:
-            assert self.runtime.workers is not None
-            self.runtime.workers.submit(hook, **call_kwargs)
-
-
-async def _guard(coro: Any) -> None:
-    try:
-        await coro
-    except Exception as exc:
-        log.error("post_predict failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
-
-
-def _scan_headers(headers: list[tuple[bytes, bytes]]) -> tuple[str, str, int]:
-    rid = content_type = ""
-    length = 0
-    for key, value in headers:
-        if key == b"x-request-id":
-            rid = value.decode("latin-1")[:200]
-        elif key == b"content-type":
-            content_type = value.decode("latin-1")
-        elif key == b"content-length" and value.isdigit():
-            length = int(value)
-    return rid or uuid.uuid4().hex, content_type, length
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole request body, or None when it grows past ``limit`` bytes."""
-    message = await receive()
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body", False):
-        return body if len(body) <= limit else None
-    chunks = [body]
-    size = len(body)
-    while message.get("more_body", False):
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _predict_kwargs(
-    args: tuple[str, ...], scope: Scope, body: bytes, content_type: str
-) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {}
-    if "payload" in args:
-        mime, charset = codec.media_type(content_type)
-        if codec.is_form(mime):
-            kwargs["payload"] = await Request(scope, _replay(body)).form()
-        else:
-            kwargs["payload"] = codec.decode_body(body, mime, charset)
-    if "query_params" in args:
-        kwargs["query_params"] = QueryParams(scope["query_string"])
-    if "headers" in args:
-        kwargs["headers"] = Headers(scope=scope)
-    return kwargs
-
-
-def _replay(body: bytes) -> Receive:
-    async def receive() -> Message:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return receive
-
-
-async def _send_result(scope: Scope, receive: Receive, send: Send, result: Any, rid: str) -> int:
-    if isinstance(result, Response):
-        result.headers.setdefault("x-request-id", rid)
-        await result(scope, receive, send)
-        return result.status_code
-    try:
-        body, content_type = codec.encode_result(result)
-    except TypeError as exc:
-        raise TypeError(f"predict returned a value that cannot be sent as JSON: {exc}") from exc
-    await _send(send, 200, body, content_type, rid)
-    return 200
-
-
-async def _send(
-    send: Send, status: int, body: bytes, content_type: bytes, rid: str, retry_after: int = 0
-) -> None:
-    headers = [
-        (b"content-type", content_type),
-        (b"content-length", str(len(body)).encode()),
-        (b"x-request-id", rid.encode("latin-1")),
-    ]
-    if retry_after:
-        headers.append((b"retry-after", str(retry_after).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _send_json(
-    send: Send, status: int, content: dict[str, Any], rid: str, retry_after: int = 0
-) -> int:
-    await _send(send, status, codec.dumps(content), codec.JSON, rid, retry_after)
-    return status
-
-
-def _too_large(limit: int) -> dict[str, str]:
-    return {"error": f"request body is larger than the limit of {limit} bytes"}
-
-
-def create_app(runtime: Runtime) -> CortexApp:
-    """Build the ASGI app; loading starts with the ASGI lifespan (uvicorn's startup)."""
+    ``load_before_serving`` holds the startup until the predictor is loaded, so a process that
+    joins a replica already serving (a reload, a restarted worker) takes no request before.
+    """
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         task = asyncio.get_running_loop().create_task(runtime.load())
+        if load_before_serving:
+            await task
         try:
             yield
         finally:
@@ -328,32 +228,30 @@ def create_app(runtime: Runtime) -> CortexApp:
 
     api = runtime.api
     routes = FastAPI(title=api.name, lifespan=lifespan, docs_url="/docs", redoc_url=None)
-    registry = runtime.metrics.registry
 
-    def ready_response() -> Response:
-        if runtime.ready:
-            return JSONResponse({"status": "ready"})
-        return JSONResponse({"status": runtime.state}, status_code=503)
+    def readiness() -> Response:
+        body = {"status": runtime.status() if not runtime.ready() else "ready",
+                "api": api.name, "spec_hash": runtime.spec_hash}  # fmt: skip
+        return JSONResponse(body, status_code=200 if runtime.ready() else 503)
+
+    routes.add_api_route("/readyz", readiness, methods=["GET"])
+    routes.add_api_route("/v2/health/ready", readiness, methods=["GET"])
 
     @routes.get("/healthz")
     @routes.get("/v2/health/live")
     def healthz() -> dict[str, str]:
         return {"status": "alive"}
 
-    @routes.get("/readyz")
-    @routes.get("/v2/health/ready")
-    def readyz() -> Response:
-        return ready_response()
-
     @routes.get("/metrics")
     def metrics() -> Response:
-        return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        data = generate_latest(runtime.metrics.registry)
+        return PlainTextResponse(data, media_type=CONTENT_TYPE_LATEST)
 
     def describe() -> dict[str, Any]:
         return {
             "name": api.name,
             "kind": api.kind,
-            "status": runtime.state,
+            "status": runtime.status(),
             "message": f"make a prediction by sending a POST request to {api.endpoint}",
             "endpoint": api.endpoint,
             "accepts": ["application/json", "text/plain", "multipart/form-data", "other: bytes"],

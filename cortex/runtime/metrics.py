@@ -1,96 +1,131 @@
-"""Prometheus metrics of one replica, in a registry the caller owns (no global registry).
+"""Prometheus metrics of one replica, summed over its worker processes.
 
-Names are a contract (DESIGN.md section 3): the HPA and dashboards read them.
+Names are a contract (DESIGN.md section 3): the HPA and dashboards read them. Each worker
+counts into its own slot of the replica's shared memory (``Shared``): a few float additions
+per request, no lock, no files. ``/metrics`` in any worker renders the sum of all slots, so
+the answer is the same whichever process the scrape lands on. No global registry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from bisect import bisect_left
+from collections.abc import Iterator
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
+from cortex.runtime.shared import Shared
+
 LATENCY_BUCKETS = (
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-    60.0,
-)
-BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)  # fmt: skip
+BATCH_BUCKETS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0)
+STATUS_CLASSES = (2, 3, 4, 5)
 
 
-class _InFlight(Collector):
-    """Reads the in-flight count at scrape time, so requests pay nothing for the gauge."""
+class _Histogram:
+    """A histogram laid out in a slot: [sum, count, bucket_0 .. bucket_n, +Inf] (not cumulative)."""
 
-    def __init__(self, api_name: str, read: Callable[[], int]) -> None:
-        self._api_name = api_name
-        self._read = read
+    def __init__(self, offset: int, buckets: tuple[float, ...]) -> None:
+        self.offset = offset
+        self.buckets = buckets
+        self.width = len(buckets) + 3
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily(
-            "cortex_in_flight_requests",
-            "Requests being processed by this replica (admitted, not yet answered).",
-            labels=["api_name"],
-        )
-        family.add_metric([self._api_name], float(self._read()))
-        yield family
+    def observe(self, values: Any, base: int, value: float) -> None:
+        at = base + self.offset
+        values[at] += value
+        values[at + 1] += 1
+        values[at + 2 + bisect_left(self.buckets, value)] += 1
+
+    def family(self, name: str, doc: str, api: str, totals: list[float]) -> HistogramMetricFamily:
+        at = self.offset
+        family = HistogramMetricFamily(name, doc, labels=["api_name"])
+        cumulative, running = [], 0.0
+        for i, bound in enumerate((*self.buckets, float("inf"))):
+            running += totals[at + 2 + i]
+            cumulative.append((_le(bound), running))
+        family.add_metric([api], cumulative, sum_value=totals[at])
+        return family
 
 
-class Metrics:
-    """The metric objects of one API, with label children bound once for the hot path."""
+def _le(bound: float) -> str:
+    return "+Inf" if bound == float("inf") else repr(float(bound))
 
-    def __init__(
-        self, api_name: str, registry: CollectorRegistry, in_flight: Callable[[], int]
-    ) -> None:
-        self.registry = registry
-        registry.register(_InFlight(api_name, in_flight))
-        requests = Counter(
-            "cortex_requests_total",
-            "Prediction requests answered, by status class.",
-            ["api_name", "status_code"],
-            registry=registry,
-        )
-        self._by_class = {c: requests.labels(api_name, f"{c}XX") for c in (2, 3, 4, 5)}
-        self._duration = Histogram(
-            "cortex_request_duration_seconds",
-            "Time from request arrival to the last response byte.",
-            ["api_name"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        ).labels(api_name)
-        self.batch_size = Histogram(
-            "cortex_batch_size",
-            "Requests per predict call with server-side batching.",
-            ["api_name"],
-            buckets=BATCH_BUCKETS,
-            registry=registry,
-        ).labels(api_name)
-        self.queue_wait = Histogram(
-            "cortex_queue_wait_seconds",
-            "Time a request waited for a thread or a batch before predict ran.",
-            ["api_name"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        ).labels(api_name)
-        self.load_seconds = Gauge(
-            "cortex_predictor_load_seconds",
-            "Seconds the predictor's __init__ took in this process.",
-            ["api_name"],
-            registry=registry,
-        ).labels(api_name)
+
+# Slot layout: [used marker, 2XX, 3XX, 4XX, 5XX, load seconds, histograms...]
+_REQUESTS = 1
+_LOAD = _REQUESTS + len(STATUS_CLASSES)
+_DURATION = _Histogram(_LOAD + 1, LATENCY_BUCKETS)
+_BATCH = _Histogram(_DURATION.offset + _DURATION.width, BATCH_BUCKETS)
+_WAIT = _Histogram(_BATCH.offset + _BATCH.width, LATENCY_BUCKETS)
+WIDTH = _WAIT.offset + _WAIT.width
+
+
+class Metrics(Collector):
+    """Counts one worker's requests into its slot; renders the replica-wide sums."""
+
+    def __init__(self, api_name: str, shared: Shared, slot: int) -> None:
+        self.api_name = api_name
+        self.shared = shared
+        self._values = shared.values
+        self._base = shared.claim(slot)
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self)
 
     def observe(self, status: int, seconds: float) -> None:
-        self._by_class[min(max(status // 100, 2), 5)].inc()
-        self._duration.observe(seconds)
+        self._values[self._base + _REQUESTS + min(max(status // 100, 2), 5) - 2] += 1
+        _DURATION.observe(self._values, self._base, seconds)
+
+    def observe_batch(self, size: int) -> None:
+        _BATCH.observe(self._values, self._base, float(size))
+
+    def observe_wait(self, seconds: float) -> None:
+        _WAIT.observe(self._values, self._base, seconds)
+
+    def set_load_seconds(self, seconds: float) -> None:
+        self._values[self._base + _LOAD] = seconds
+
+    def collect(self) -> Iterator[Metric]:
+        api, totals = self.api_name, self.shared.totals()
+        in_flight = GaugeMetricFamily(
+            "cortex_in_flight_requests",
+            "Requests admitted and not yet answered, across the replica's processes.",
+            labels=["api_name"],
+        )
+        in_flight.add_metric([api], float(self.shared.in_flight()))
+        yield in_flight
+        requests = CounterMetricFamily(
+            "cortex_requests", "Prediction requests answered, by status class.",
+            labels=["api_name", "status_code"],
+        )  # fmt: skip
+        for i, code in enumerate(STATUS_CLASSES):
+            requests.add_metric([api, f"{code}XX"], totals[_REQUESTS + i])
+        yield requests
+        yield _DURATION.family(
+            "cortex_request_duration_seconds",
+            "Time from request arrival to the last response byte.", api, totals,
+        )  # fmt: skip
+        yield _BATCH.family(
+            "cortex_batch_size", "Requests per predict call with server-side batching.",
+            api, totals,
+        )  # fmt: skip
+        yield _WAIT.family(
+            "cortex_queue_wait_seconds",
+            "Time an admitted request waited for a thread or a batch before predict ran.",
+            api, totals,
+        )  # fmt: skip
+        load = GaugeMetricFamily(
+            "cortex_predictor_load_seconds",
+            "Seconds the slowest process of the replica spent in the predictor's __init__.",
+            labels=["api_name"],
+        )
+        values, base = self._values, self.shared.used_slots()
+        load.add_metric([api], max((values[b + _LOAD] for b in base), default=0.0))
+        yield load

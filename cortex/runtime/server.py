@@ -1,75 +1,95 @@
-"""Runs one API's runtime under uvicorn in the foreground (the container's entry point)."""
+"""``python -m cortex.runtime``: the master process of one replica.
+
+The master binds the port first (a taken port fails in milliseconds), then forks
+``processes_per_replica`` workers that all accept on that one socket and share the replica's
+admission semaphore and metrics. It never imports the user's code. Signals:
+
+- SIGTERM / SIGINT: drain every worker, then exit 0.
+- SIGHUP: reload the spec with no downtime: new workers load while the old ones serve; once all
+  new ones are ready the old ones drain. If the new predictor fails, the old workers stay.
+- A worker that dies is replaced (the new one loads before it takes requests).
+
+``--status-file`` keeps a small JSON file current for tools (``cortex get``, ``cortex deploy``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
+import json
 import logging
+import os
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 from types import FrameType
 
-import uvicorn
-
 from cortex.errors import CortexError
 from cortex.runtime import logs
-from cortex.runtime.app import DEFAULT_MAX_BODY_BYTES, Runtime, Settings, create_app
-from cortex.spec import RealtimeAPI, load_specs
+from cortex.runtime import shared as states
+from cortex.runtime.app import DEFAULT_MAX_BODY_BYTES, Settings
+from cortex.runtime.metrics import WIDTH
+from cortex.runtime.shared import Shared
+from cortex.runtime.worker import WorkerOptions, serve
+from cortex.spec import RealtimeAPI, load_specs, parse_api_spec, parse_specs, spec_hash
 
 log = logging.getLogger("cortex.runtime")
+TICK = 0.05
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m cortex.runtime", description="Serve one API of a cortex.yaml over HTTP."
     )
-    parser.add_argument("--spec", default="cortex.yaml", help="the API spec file (cortex.yaml)")
-    parser.add_argument("--api", help="the API to serve (default: the only one in the file)")
-    parser.add_argument("--host", default="0.0.0.0", help="address to listen on")
-    parser.add_argument("--port", type=int, default=8888, help="port to listen on (8888)")
-    parser.add_argument(
-        "--max-body-bytes",
-        type=int,
-        default=DEFAULT_MAX_BODY_BYTES,
-        help="larger request bodies get 413",
-    )
-    parser.add_argument("--access-log", action="store_true", help="log every request (slower)")
+    add = parser.add_argument
+    add("--spec", default="cortex.yaml", help="the API spec file (cortex.yaml)")
+    add("--spec-env", metavar="VAR", help="read the API spec as JSON from this env variable")
+    add("--api", help="the API to serve (default: the only one in the file)")
+    add("--project-dir", help="where predictor.path is resolved (default: the spec's folder)")
+    add("--host", default="0.0.0.0", help="address to listen on")
+    add("--port", type=int, default=8888, help="port to listen on (8888)")
+    add("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="larger bodies: 413")
+    add("--access-log", action="store_true", help="log every request (costs throughput)")
+    add("--drain-grace", type=float, default=0.0, help="seconds to keep accepting after SIGTERM")
+    add("--graceful-timeout", type=int, default=30, help="max seconds for in-flight requests")
+    add("--status-file", help="keep a JSON status file here")
     return parser.parse_args(argv)
 
 
+def read_api(args: argparse.Namespace) -> tuple[RealtimeAPI, Path]:
+    """The API to serve and its project folder, from --spec-env or --spec."""
+    spec_path = Path(args.spec).resolve()
+    project = Path(args.project_dir).resolve() if args.project_dir else spec_path.parent
+    if args.spec_env:
+        raw = json.loads(os.environ.get(args.spec_env) or "null")
+        if not isinstance(raw, dict):
+            raise CortexError(f"${args.spec_env} must hold the API spec as a JSON object")
+        name = args.api or raw.get("name", "")
+        body = {k: v for k, v in raw.items() if k not in ("name", "kind")}
+        return parse_api_spec(name, body, project), project
+    if args.project_dir:
+        apis = parse_specs(spec_path.read_text(), project, source=args.spec)
+    else:
+        apis = load_specs(spec_path)
+    return select_api(apis, args.api, args.spec), project
+
+
 def select_api(apis: list[RealtimeAPI], name: str | None, spec: str) -> RealtimeAPI:
-    names = [api.name for api in apis]
+    names = ", ".join(api.name for api in apis)
     if name is None:
         if len(apis) == 1:
             return apis[0]
-        raise CortexError(
-            f"{spec} defines {len(apis)} APIs ({', '.join(names)}); choose one: --api"
-        )
+        raise CortexError(f"{spec} defines {len(apis)} APIs ({names}); choose one with --api")
     for api in apis:
         if api.name == name:
             return api
-    raise CortexError(f"{spec}: no API named {name!r} (defined: {', '.join(names)})")
-
-
-class Server(uvicorn.Server):
-    """uvicorn's server, draining on SIGTERM and exiting 0 afterwards (not re-raising it)."""
-
-    def __init__(self, config: uvicorn.Config, runtime: Runtime) -> None:
-        super().__init__(config)
-        self.runtime = runtime
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self.should_exit and sig == signal.SIGINT:
-            self.force_exit = True
-            return
-        self.runtime.state = "draining" if self.runtime.ready else self.runtime.state
-        log.info("received %s: draining in-flight requests, then exiting", signal.Signals(sig).name)
-        self.should_exit = True
+    raise CortexError(f"{spec}: no API named {name!r} (defined: {names})")
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """Listen before loading anything, so a taken port fails in milliseconds, not after init."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -79,43 +99,217 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError:
         sock.close()
         raise
-    sock.set_inheritable(True)
     return sock
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    spec_path = Path(args.spec).resolve()
     try:
-        api = select_api(load_specs(spec_path), args.api, args.spec)
-    except CortexError as exc:
+        api, project = read_api(args)
+    except (CortexError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     logs.configure(api.name, api.predictor.log_level)
-    runtime = Runtime(api, spec_path.parent, settings=Settings(max_body_bytes=args.max_body_bytes))
-    config = uvicorn.Config(
-        create_app(runtime),
-        host=args.host,
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        access_log=args.access_log,
-        timeout_graceful_shutdown=30,
-    )
     try:
         sock = bind(args.host, args.port)
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s (choose another --port)", args.host, args.port, exc)
         return 2
-    server = Server(config, runtime)
+    options = WorkerOptions(
+        settings=Settings(max_body_bytes=args.max_body_bytes),
+        access_log=args.access_log,
+        drain_grace=args.drain_grace,
+        graceful_timeout=args.graceful_timeout,
+    )
+    master = Master(args, api, project, sock, options)
+    return master.run()
 
-    def stop() -> None:
-        server.should_exit = True
 
-    runtime.on_failure = stop
-    server.run(sockets=[sock])
-    if runtime.failure is not None:
-        log.error("exiting: the predictor could not be loaded")
-        return 1
-    return 0
+class Master:
+    """Forks, watches, reloads and drains the worker processes of one replica."""
+
+    def __init__(
+        self, args: argparse.Namespace, api: RealtimeAPI, project: Path, sock: socket.socket,
+        options: WorkerOptions,
+    ) -> None:  # fmt: skip
+        self.args, self.api, self.project, self.sock, self.options = (
+            args,
+            api,
+            project,
+            sock,
+            options,
+        )
+        self.shared = Shared(api.autoscaling.max_replica_concurrency, WIDTH)
+        self.workers: dict[int, int] = {}  # pid -> slot, the generation serving
+        self.next_slot = 0
+        self.error: str | None = None
+        self.signals: list[int] = []
+        self.draining_old: dict[int, int] = {}  # the previous generation, after a reload
+
+    def run(self) -> int:
+        for handled in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(handled, self._on_signal)
+        self.status("loading")
+        log.info("listening on %s:%d", self.args.host, self.args.port)
+        self.workers = self.spawn(self.api, load_before_serving=False)
+        if not self.wait_ready(self.workers):
+            self.error = "the predictor could not be loaded"
+            log.error("exiting: %s", self.error)
+            self.stop(self.workers, signal.SIGKILL)
+            self.status("failed")
+            return 1
+        self.shared.state = states.READY
+        self.status("ready")
+        while True:
+            if self.signals:
+                sig = self.signals.pop(0)
+                if sig == signal.SIGHUP:
+                    self.reload()
+                    continue
+                return self.shutdown(sig)
+            self.replace_dead_workers()
+            time.sleep(TICK)
+
+    def _on_signal(self, sig: int, frame: FrameType | None) -> None:
+        self.signals.append(sig)
+
+    def spawn(self, api: RealtimeAPI, load_before_serving: bool) -> dict[int, int]:
+        started = {}
+        for _ in range(api.predictor.processes_per_replica):
+            slot, self.next_slot = self.next_slot, self.next_slot + 1
+            self.shared.set_worker_state(slot, states.LOADING)
+            pid = os.fork()
+            if pid == 0:  # the worker
+                _worker_main(api, self, slot, load_before_serving)
+            started[pid] = slot
+        return started
+
+    def wait_ready(self, workers: dict[int, int]) -> bool:
+        """Wait until every worker is ready (True) or one failed or died (False)."""
+        while True:
+            for pid, slot in workers.items():
+                if self.shared.worker_state(slot) == states.FAILED or _exited(pid) is not None:
+                    return False
+            if all(self.shared.worker_state(s) == states.READY for s in workers.values()):
+                return True
+            if any(s in (signal.SIGTERM, signal.SIGINT) for s in self.signals):
+                return False
+            time.sleep(TICK)
+
+    def reload(self) -> None:
+        try:
+            api, _ = read_api(self.args)
+        except (CortexError, OSError, ValueError) as exc:
+            self.fail_reload(f"the new spec is invalid: {exc}")
+            return
+        log.info("reloading: loading the new spec in new processes")
+        self.status("reloading")
+        self.shared.set_limit(api.autoscaling.max_replica_concurrency)
+        new = self.spawn(api, load_before_serving=True)
+        if not self.wait_ready(new):
+            self.stop(new, signal.SIGKILL)
+            self.shared.set_limit(self.api.autoscaling.max_replica_concurrency)
+            self.fail_reload("the new predictor could not be loaded; the old one keeps serving")
+            return
+        old, self.workers, self.api, self.error = self.workers, new, api, None
+        self.stop(old, signal.SIGUSR1, wait=False)  # handoff: old processes drain on their own
+        self.draining_old.update(old)
+        log.info("reloaded: %d new process(es) serving", len(new))
+        self.status("ready")
+
+    def fail_reload(self, message: str) -> None:
+        self.error = message
+        log.error("reload failed: %s", message)
+        self.status("ready")
+
+    def replace_dead_workers(self) -> None:
+        for pid, slot in list(self.workers.items()):
+            code = _exited(pid)
+            if code is None:
+                continue
+            del self.workers[pid]
+            log.error("worker %d (slot %d) exited with %s; starting a new one", pid, slot, code)
+            self.workers.update(self.spawn_one(self.api))
+        for pid in list(self.draining_old):
+            if _exited(pid) is not None:
+                del self.draining_old[pid]
+
+    def spawn_one(self, api: RealtimeAPI) -> dict[int, int]:
+        one = api.model_copy(update={"predictor": api.predictor.model_copy(
+            update={"processes_per_replica": 1})})  # fmt: skip
+        return self.spawn(one, load_before_serving=True)
+
+    def shutdown(self, sig: int) -> int:
+        log.info("received %s: draining, then exiting", signal.Signals(sig).name)
+        self.shared.state = states.DRAINING
+        self.status("draining")
+        self.sock.close()  # the workers keep their copies until they stop accepting
+        everyone = {**self.workers, **self.draining_old}
+        self.stop(everyone, signal.SIGTERM)
+        log.info("drained; exiting")
+        return 0
+
+    def stop(self, workers: dict[int, int], sig: int, wait: bool = True) -> None:
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + self.options.drain_grace + self.options.graceful_timeout + 5
+        while wait and workers and time.monotonic() < deadline:
+            workers = {pid: s for pid, s in workers.items() if _exited(pid) is None}
+            time.sleep(TICK)
+        for pid in workers if wait else ():
+            os.kill(pid, signal.SIGKILL)
+            _exited(pid, block=True)
+
+    def status(self, state: str) -> None:
+        path = self.args.status_file
+        if not path:
+            return
+        data = {"pid": os.getpid(), "port": self.args.port, "state": state,
+                "spec_hash": spec_hash(self.api), "error": self.error,
+                "updated": time.time()}  # fmt: skip
+        tmp = f"{path}.{os.getpid()}.tmp"
+        Path(tmp).write_text(json.dumps(data))
+        os.replace(tmp, path)
+
+
+_reaped: dict[int, int] = {}
+
+
+def _exited(pid: int, block: bool = False) -> int | None:
+    """The exit code of a child that ended (reaping it), else None."""
+    if pid in _reaped:
+        return _reaped[pid]
+    try:
+        done, status = os.waitpid(pid, 0 if block else os.WNOHANG)
+    except ChildProcessError:
+        return _reaped.setdefault(pid, -1)
+    if done == 0:
+        return None
+    _reaped[pid] = os.waitstatus_to_exitcode(status)
+    return _reaped[pid]
+
+
+def _worker_main(api: RealtimeAPI, master: Master, slot: int, load_before_serving: bool) -> None:
+    """In the forked child: become a worker, never return."""
+    code = 1
+    try:
+        for handled in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(handled, signal.SIG_DFL)
+        _die_with_parent()
+        code = serve(api, master.project, master.sock, master.shared, slot, master.options,
+                     load_before_serving)  # fmt: skip
+    except BaseException as exc:
+        log.error("worker crashed: %s: %s", type(exc).__name__, exc, exc_info=exc)
+    finally:
+        sys.stdout.flush()
+        os._exit(code)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGTERM this worker if the master dies (no orphans serving stale code)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass

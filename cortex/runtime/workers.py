@@ -11,18 +11,27 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 _STOP = object()
+log = logging.getLogger("cortex.runtime")
 
 
 class ThreadWorkers:
     """A fixed pool of daemon threads that run callables for one event loop."""
 
-    def __init__(self, threads: int, name: str = "predict") -> None:
+    def __init__(
+        self,
+        threads: int,
+        name: str = "predict",
+        on_wait: Callable[[float], None] = lambda seconds: None,
+    ) -> None:
+        self.on_wait = on_wait  # called on the loop thread with each call's queue wait
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._threads = [
             threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
@@ -35,12 +44,13 @@ class ThreadWorkers:
         """Schedule ``func(**kwargs)`` on a worker thread; await the returned future."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._queue.put((func, kwargs, future, loop, contextvars.copy_context()))
+        item = (func, kwargs, future, loop, contextvars.copy_context(), time.perf_counter())
+        self._queue.put(item)
         return future
 
     def submit(self, func: Callable[..., Any], /, **kwargs: Any) -> None:
-        """Fire and forget: run ``func(**kwargs)``; exceptions go to ``on_error``."""
-        self._queue.put((func, kwargs, None, None, contextvars.copy_context()))
+        """Fire and forget: run ``func(**kwargs)``; exceptions are logged."""
+        self._queue.put((func, kwargs, None, None, contextvars.copy_context(), 0.0))
 
     def close(self) -> None:
         for _ in self._threads:
@@ -52,32 +62,26 @@ class ThreadWorkers:
             item = get()
             if item is _STOP:
                 return
-            func, kwargs, future, loop, context = item
+            func, kwargs, future, loop, context, queued = item
+            wait = time.perf_counter() - queued
             try:
                 result = context.run(func, **kwargs)
             except BaseException as exc:
                 if future is None:
-                    _log_background_error(exc)
+                    log.error("%s failed: %s: %s", func.__name__, type(exc).__name__, exc,
+                              exc_info=exc)  # fmt: skip
                 else:
                     loop.call_soon_threadsafe(_set_exception, future, exc)
             else:
                 if future is not None:
-                    loop.call_soon_threadsafe(_set_result, future, result)
+                    loop.call_soon_threadsafe(self._finish, future, result, wait)
 
-
-def _set_result(future: asyncio.Future[Any], result: Any) -> None:
-    if not future.done():
-        future.set_result(result)
+    def _finish(self, future: asyncio.Future[Any], result: Any, wait: float) -> None:
+        self.on_wait(wait)
+        if not future.done():
+            future.set_result(result)
 
 
 def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
     if not future.done():
         future.set_exception(exc)
-
-
-def _log_background_error(exc: BaseException) -> None:
-    import logging
-
-    logging.getLogger("cortex.runtime").error(
-        "post_predict failed: %s: %s", type(exc).__name__, exc, exc_info=exc
-    )

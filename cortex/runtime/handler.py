@@ -1,0 +1,223 @@
+"""The prediction route as a plain ASGI handler: admit, parse, predict, answer, count.
+
+It reads the body itself and skips FastAPI's dependency and validation machinery, which costs
+more than a trivial predictor does. Admission is replica-wide (a semaphore shared by the
+worker processes): beyond ``max_replica_concurrency`` the answer is 503 with Retry-After at
+once, without touching the predictor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from starlette.datastructures import Headers, QueryParams
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
+
+from cortex.runtime import codec, logs, streaming
+
+if TYPE_CHECKING:
+    from cortex.runtime.app import Runtime
+
+log = logging.getLogger("cortex.runtime")
+
+
+class PredictHandler:
+    """Serves ``POST /predict`` and ``POST <endpoint>`` for one loaded runtime."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        runtime = self.runtime
+        started = time.perf_counter()
+        rid, content_type, length = _scan_headers(scope["headers"])
+        token = logs.request_id.set(rid)
+        status = 503
+        runtime.active += 1
+        try:
+            if not runtime.serving:
+                status = await self._unavailable(send, rid, f"api is {runtime.status()}")
+            elif not runtime.shared.try_acquire():
+                status = await self._unavailable(send, rid, "too many requests in flight")
+            else:
+                try:
+                    status = await self._admitted(scope, receive, send, rid, content_type, length)
+                finally:
+                    runtime.shared.release()
+        finally:
+            runtime.active -= 1
+            runtime.metrics.observe(status, time.perf_counter() - started)
+            logs.request_id.reset(token)
+
+    async def _unavailable(self, send: Send, rid: str, why: str) -> int:
+        retry = self.runtime.settings.retry_after_seconds
+        body = {"error": f"{why}; retry in {retry}s", "request_id": rid}
+        return await send_json(send, 503, body, rid, self.runtime.closing, retry)
+
+    async def _admitted(
+        self, scope: Scope, receive: Receive, send: Send, rid: str, content_type: str, length: int
+    ) -> int:
+        runtime = self.runtime
+        spec = runtime.spec
+        assert spec is not None  # serving implies loaded
+        close, limit = runtime.closing, runtime.settings.max_body_bytes
+        body = await _read_body(receive, limit) if length <= limit else None
+        if body is None:
+            error = f"request body is larger than the limit of {limit} bytes"
+            return await send_json(send, 413, {"error": error, "request_id": rid}, rid, close)
+        try:
+            kwargs = await _predict_kwargs(spec.predict_args, scope, body, content_type)
+        except codec.PayloadError as exc:
+            return await send_json(send, 400, {"error": str(exc), "request_id": rid}, rid, close)
+        try:
+            result = await runtime.call(kwargs)
+            if inspect.isgenerator(result) or inspect.isasyncgen(result):
+                status = await self._stream(scope, receive, send, result, rid)
+            else:
+                status = await _send_result(scope, receive, send, result, rid, close)
+        except Exception as exc:
+            log.error("predict failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
+            error = f"{type(exc).__name__}: {exc}"[:1000]
+            return await send_json(send, 500, {"error": error, "request_id": rid}, rid, close)
+        if spec.post_predict_args is not None:
+            self._post_predict(spec.post_predict_args, kwargs, result)
+        return status
+
+    async def _stream(self, scope: Scope, receive: Receive, send: Send, gen: Any, rid: str) -> int:
+        workers = self.runtime.workers
+        assert workers is not None
+        chunks = streaming.from_thread(gen, workers) if inspect.isgenerator(gen) else gen
+        first = await streaming.first_chunk(chunks)  # errors before any byte become a 500
+        sse = streaming.wants_sse(scope["headers"])
+        headers = [
+            (b"content-type", b"text/event-stream" if sse else b"application/octet-stream"),
+            (b"cache-control", b"no-cache"),
+            (b"x-accel-buffering", b"no"),
+            (b"x-request-id", rid.encode("latin-1")),
+        ]
+        await streaming.stream(chunks, first, receive, send, headers, sse)
+        return 200
+
+    def _post_predict(self, args: tuple[str, ...], kwargs: dict[str, Any], result: Any) -> None:
+        values = {**kwargs, "response": result}
+        call_kwargs = {name: values.get(name) for name in args}
+        hook = self.runtime.predictor.post_predict
+        if inspect.iscoroutinefunction(hook):
+            task = asyncio.get_running_loop().create_task(_guard(hook(**call_kwargs)))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        else:
+            assert self.runtime.workers is not None
+            self.runtime.workers.submit(hook, **call_kwargs)
+
+
+async def _guard(coro: Any) -> None:
+    try:
+        await coro
+    except Exception as exc:
+        log.error("post_predict failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
+
+
+def _scan_headers(headers: list[tuple[bytes, bytes]]) -> tuple[str, str, int]:
+    rid = content_type = ""
+    length = 0
+    for key, value in headers:
+        if key == b"x-request-id":
+            rid = value.decode("latin-1")[:200]
+        elif key == b"content-type":
+            content_type = value.decode("latin-1")
+        elif key == b"content-length" and value.isdigit():
+            length = int(value)
+    return rid or uuid.uuid4().hex, content_type, length
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None when it grows past ``limit`` bytes."""
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        return body if len(body) <= limit else None
+    chunks = [body]
+    size = len(body)
+    while message.get("more_body", False):
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _predict_kwargs(
+    args: tuple[str, ...], scope: Scope, body: bytes, content_type: str
+) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    if "payload" in args:
+        mime, charset = codec.media_type(content_type)
+        if codec.is_form(mime):
+            kwargs["payload"] = await Request(scope, _replay(body)).form()
+        else:
+            kwargs["payload"] = codec.decode_body(body, mime, charset)
+    if "query_params" in args:
+        kwargs["query_params"] = QueryParams(scope["query_string"])
+    if "headers" in args:
+        kwargs["headers"] = Headers(scope=scope)
+    return kwargs
+
+
+def _replay(body: bytes) -> Receive:
+    async def receive() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+async def _send_result(
+    scope: Scope, receive: Receive, send: Send, result: Any, rid: str, close: bool
+) -> int:
+    if isinstance(result, Response):
+        result.headers.setdefault("x-request-id", rid)
+        if close:
+            result.headers["connection"] = "close"
+        await result(scope, receive, send)
+        return result.status_code
+    try:
+        body, content_type = codec.encode_result(result)
+    except TypeError as exc:
+        raise TypeError(f"predict returned a value that cannot be sent as JSON: {exc}") from exc
+    await _send(send, 200, body, content_type, rid, close)
+    return 200
+
+
+async def _send(
+    send: Send, status: int, body: bytes, content_type: bytes, rid: str, close: bool,
+    retry_after: int = 0,
+) -> None:  # fmt: skip
+    headers = [
+        (b"content-type", content_type),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-request-id", rid.encode("latin-1")),
+    ]
+    if retry_after:
+        headers.append((b"retry-after", str(retry_after).encode()))
+    if close:  # draining: let keep-alive clients move to a process that stays
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_json(
+    send: Send, status: int, content: dict[str, Any], rid: str, close: bool = False,
+    retry_after: int = 0,
+) -> int:  # fmt: skip
+    await _send(send, status, codec.dumps(content), codec.JSON, rid, close, retry_after)
+    return status

@@ -1,0 +1,106 @@
+"""One worker process: uvicorn serving the app on the replica's shared listening socket.
+
+Draining (SIGTERM from the master): readiness turns 503 at once and responses carry
+``Connection: close``; after ``grace`` seconds the process stops accepting connections and
+answers new requests on open connections with 503; requests in flight finish (bounded by the
+graceful timeout); then it exits 0. A handoff drain (SIGUSR1, during a reload) skips the grace
+window: the new processes already accept on the same socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from cortex.runtime import logs
+from cortex.runtime.app import Runtime, Settings, create_app
+from cortex.runtime.shared import Shared
+from cortex.spec import RealtimeAPI
+
+log = logging.getLogger("cortex.runtime")
+
+LINGER_SECONDS = 0.5  # after the last request, before closing idle keep-alive connections
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    settings: Settings
+    access_log: bool = False
+    drain_grace: float = 0.0
+    graceful_timeout: int = 30
+
+
+class WorkerServer(uvicorn.Server):
+    """uvicorn's server with cortex's drain: exits 0 after a signal instead of re-raising it."""
+
+    def __init__(self, config: uvicorn.Config, runtime: Runtime, grace: float) -> None:
+        super().__init__(config)
+        self.runtime = runtime
+        self.grace = grace
+        self._drain_task: asyncio.Task[None] | None = None
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.drain, self.grace)
+        loop.add_signal_handler(signal.SIGUSR1, self.drain, 0.0)
+        # Ctrl-C in a terminal reaches every process of the group: the master handles it.
+        loop.add_signal_handler(signal.SIGINT, lambda: None)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+    def drain(self, grace: float) -> None:
+        if self._drain_task is None:
+            self._drain_task = asyncio.get_running_loop().create_task(self._drain(grace))
+
+    async def _drain(self, grace: float) -> None:
+        runtime = self.runtime
+        runtime.draining = True
+        log.info("draining: %d request(s) in flight", runtime.active)
+        await asyncio.sleep(grace)
+        for server in self.servers:
+            server.close()  # stop accepting; the socket stays open in the other processes
+        runtime.refusing = grace > 0  # a handoff keeps serving what still arrives
+        while runtime.active:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(LINGER_SECONDS)
+        while runtime.active:
+            await asyncio.sleep(0.02)
+        self.should_exit = True
+
+
+def serve(
+    api: RealtimeAPI, project_dir: Path, sock: socket.socket, shared: Shared, slot: int,
+    options: WorkerOptions, load_before_serving: bool,
+) -> int:  # fmt: skip
+    """Run one worker until drained; returns the exit code (1 when the predictor failed)."""
+    logs.configure(api.name, api.predictor.log_level)
+    runtime = Runtime(api, project_dir, shared=shared, slot=slot, settings=options.settings)
+    config = uvicorn.Config(
+        create_app(runtime, load_before_serving=load_before_serving),
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=options.access_log,
+        timeout_graceful_shutdown=options.graceful_timeout,
+        lifespan="on",
+    )
+    server = WorkerServer(config, runtime, options.drain_grace)
+
+    def stop() -> None:
+        server.should_exit = True
+
+    runtime.on_failure = stop
+    server.run(sockets=[sock])
+    return 1 if runtime.failure is not None else 0
