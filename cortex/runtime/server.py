@@ -228,10 +228,12 @@ class Master:
             if code is None:
                 continue
             del self.workers[pid]
+            self.shared.set_worker_state(slot, states.GONE)
             log.error("worker %d (slot %d) exited with %s; starting a new one", pid, slot, code)
             self.workers.update(self.spawn_one(self.api))
-        for pid in list(self.draining_old):
+        for pid, slot in list(self.draining_old.items()):
             if _exited(pid) is not None:
+                self.shared.set_worker_state(slot, states.GONE)
                 del self.draining_old[pid]
 
     def spawn_one(self, api: RealtimeAPI) -> dict[int, int]:

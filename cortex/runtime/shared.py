@@ -13,8 +13,9 @@ from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
 # Replica states, as written by the master and read by every worker's /readyz.
-LOADING, READY, DRAINING, FAILED = 0, 1, 2, 3
-STATE_NAMES = {LOADING: "loading", READY: "ready", DRAINING: "draining", FAILED: "failed"}
+LOADING, READY, DRAINING, FAILED, GONE = 0, 1, 2, 3, 4
+STATE_NAMES = {LOADING: "loading", READY: "ready", DRAINING: "draining", FAILED: "failed",
+               GONE: "gone"}  # fmt: skip
 
 MAX_SLOTS = 256  # worker processes over the master's lifetime before slots are reused
 
@@ -31,6 +32,8 @@ class Shared:
         self.values: Any = ctx.RawArray(ctypes.c_double, width * slots)
         self.replica_state: Synchronized[int] = ctx.Value(ctypes.c_int, LOADING, lock=False)  # type: ignore[assignment]
         self.worker_states: Any = ctx.RawArray(ctypes.c_int, slots)
+        self.active: Any = ctx.RawArray(ctypes.c_int, slots)  # requests in each worker
+        self.capacity: Any = ctx.RawArray(ctypes.c_int, slots)  # what a worker runs at once
         self.init_lock = ctx.Lock()
 
     # admission control ---------------------------------------------------------------
@@ -80,6 +83,14 @@ class Shared:
 
     def worker_state(self, index: int) -> int:
         return int(self.worker_states[index % self.slots])
+
+    def others_have_room(self, index: int) -> bool:
+        """Whether a ready worker other than ``index`` runs fewer requests than it can."""
+        mine = index % self.slots
+        states, active, capacity = self.worker_states, self.active, self.capacity
+        return any(
+            states[i] == READY and active[i] < capacity[i] for i in range(self.slots) if i != mine
+        )
 
     @property
     def state(self) -> int:

@@ -14,13 +14,15 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
 
 from cortex.runtime import logs
+from cortex.runtime import shared as states
 from cortex.runtime.app import Runtime, Settings, create_app
 from cortex.runtime.shared import Shared
 from cortex.spec import RealtimeAPI
@@ -46,6 +48,7 @@ class WorkerServer(uvicorn.Server):
         self.runtime = runtime
         self.grace = grace
         self._drain_task: asyncio.Task[None] | None = None
+        self._accepting: list[asyncio.Task[None]] = []
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -60,6 +63,37 @@ class WorkerServer(uvicorn.Server):
             for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT):
                 loop.remove_signal_handler(sig)
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's startup, but accepting connections ourselves, one at a time.
+
+        A process whose threads are all busy leaves new connections to a sibling with room,
+        instead of queueing them behind its own work (least-busy balancing over one socket).
+        """
+        await self.lifespan.startup()
+        if self.lifespan.should_exit:
+            sys.exit(3)
+        config, loop = self.config, asyncio.get_running_loop()
+
+        def protocol() -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state
+            )
+
+        self.servers = []
+        self._accepting = [loop.create_task(self._accept(s, protocol)) for s in sockets or []]
+        self.started = True
+
+    async def _accept(self, sock: socket.socket, protocol: Callable[[], asyncio.Protocol]) -> None:
+        loop, runtime = asyncio.get_running_loop(), self.runtime
+        sock.setblocking(False)
+        while True:
+            while runtime.saturated() and runtime.shared.others_have_room(runtime.slot):
+                await asyncio.sleep(0.002)
+            conn, _ = await loop.sock_accept(sock)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            await loop.connect_accepted_socket(protocol, conn)
+            await asyncio.sleep(0)  # let the siblings take the next connection
+
     def drain(self, grace: float) -> None:
         if self._drain_task is None:
             self._drain_task = asyncio.get_running_loop().create_task(self._drain(grace))
@@ -67,10 +101,11 @@ class WorkerServer(uvicorn.Server):
     async def _drain(self, grace: float) -> None:
         runtime = self.runtime
         runtime.draining = True
+        runtime.shared.set_worker_state(runtime.slot, states.DRAINING)
         log.info("draining: %d request(s) in flight", runtime.active)
         await asyncio.sleep(grace)
-        for server in self.servers:
-            server.close()  # stop accepting; the socket stays open in the other processes
+        for task in self._accepting:
+            task.cancel()  # stop accepting; the socket stays open in the other processes
         runtime.refusing = grace > 0  # a handoff keeps serving what still arrives
         while runtime.active:
             await asyncio.sleep(0.02)

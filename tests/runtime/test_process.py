@@ -10,19 +10,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
-from tests.conftest import FIXTURES, free_port, spec_dict
+from tests.conftest import free_port
+from tests.runtime.harness import write_spec
 
 pytestmark = pytest.mark.slow
-
-
-def write_spec(tmp_path: Path, path: str, **sections) -> Path:
-    spec = tmp_path / "cortex.yaml"
-    fixture = FIXTURES / path
-    (tmp_path / path).write_text(fixture.read_text())
-    spec.write_text(yaml.safe_dump([spec_dict("proc-api", path, **sections)]))
-    return spec
 
 
 def start(spec: Path, port: int) -> subprocess.Popen[str]:

@@ -1,0 +1,85 @@
+"""Runs ``python -m cortex.runtime`` as a real process for tests that need real HTTP."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from tests.conftest import FIXTURES, free_port, spec_dict
+
+
+def write_spec(tmp_path: Path, path: str, name: str = "proc-api", **sections: Any) -> Path:
+    spec = tmp_path / "cortex.yaml"
+    (tmp_path / path).write_text((FIXTURES / path).read_text())
+    spec.write_text(yaml.safe_dump([spec_dict(name, path, **sections)]))
+    return spec
+
+
+class RuntimeProcess:
+    """A runtime master process on a free port; ``with`` waits for ready and stops it."""
+
+    def __init__(self, spec: Path, *args: str, port: int | None = None) -> None:
+        self.spec = spec
+        self.port = port or free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.status_file = spec.parent / "status.json"
+        self.log = spec.parent / "runtime.log"
+        cmd = [sys.executable, "-m", "cortex.runtime", "--spec", str(spec), "--port",
+               str(self.port), "--host", "127.0.0.1", "--status-file", str(self.status_file),
+               *args]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
+
+    def __enter__(self) -> RuntimeProcess:
+        self.wait_ready()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        self.wait_for(lambda: self.get("/readyz").status_code == 200, timeout, "ready")
+
+    def wait_for(self, condition: Any, timeout: float = 30, what: str = "condition") -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"runtime exited {self.proc.returncode}:\n{self.output()}")
+            try:
+                if condition():
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"no {what} within {timeout}s:\n{self.output()[-3000:]}")
+
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(self.base + path, timeout=10)
+
+    def post(self, path: str = "/predict", **kwargs: Any) -> httpx.Response:
+        return httpx.post(self.base + path, timeout=30, **kwargs)
+
+    def status(self) -> dict[str, Any]:
+        return dict(json.loads(self.status_file.read_text()))
+
+    def metric(self, name: str) -> float:
+        for line in self.get("/metrics").text.splitlines():
+            if line.startswith(name + "{") or line.startswith(name + " "):
+                return float(line.rsplit(" ", 1)[1])
+        raise AssertionError(f"metric {name} not found")
