@@ -181,3 +181,42 @@ def update_readme_section(name: str, table: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     readme.write_text(text)
+
+
+def hey(case: Case, seconds: int, connections: int) -> list[tuple[float, int]]:
+    """Run hey against the case; returns (seconds, status) per request from its CSV output."""
+    cmd = ["hey", "-z", f"{seconds}s", "-c", str(connections), "-m", "POST", "-T",
+           "application/json", "-d", json.dumps(case.body), "-o", "csv",
+           f"http://127.0.0.1:{case.port}{case.path}"]  # fmt: skip
+    if PIN:
+        cmd = ["taskset", "-c", "1", *cmd]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rows = []
+    for line in out.splitlines()[1:]:
+        fields = line.split(",")
+        if len(fields) >= 7 and fields[6].isdigit():
+            rows.append((float(fields[0]), int(fields[6])))
+    return rows
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children, in MiB."""
+    total = 0
+    for p in [pid, *_children(pid)]:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            kids = [int(c) for c in f.read().split()]
+    except OSError:
+        return []
+    return kids + [g for k in kids for g in _children(k)]

@@ -153,3 +153,16 @@ def test_a_reload_whose_predictor_fails_keeps_the_old_one_serving(tmp_path: Path
     assert "could not be loaded; the old one keeps serving" in status["error"]
     assert answer.json()["config"] == {"v": 1}
     assert "broken weights" in rt.output()
+
+
+def test_inits_of_several_processes_are_staggered(tmp_path: Path) -> None:
+    record = tmp_path / "inits.txt"
+    spec = write_spec(
+        tmp_path, "stagger.py",
+        predictor={"processes_per_replica": 3, "config": {"record": str(record)}},
+    )  # fmt: skip
+    with RuntimeProcess(spec):
+        spans = sorted(tuple(map(float, line.split())) for line in record.read_text().splitlines())
+    assert len(spans) == 3
+    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        assert start >= end  # one __init__ at a time: N copies of a model never load at once
