@@ -185,9 +185,22 @@ def update_readme_section(name: str, table: str) -> None:
 
 def hey(case: Case, seconds: int, connections: int) -> list[tuple[float, int]]:
     """Run hey against the case; returns (seconds, status) per request from its CSV output."""
-    cmd = ["hey", "-z", f"{seconds}s", "-c", str(connections), "-m", "POST", "-T",
-           "application/json", "-d", json.dumps(case.body), "-o", "csv",
-           f"http://127.0.0.1:{case.port}{case.path}"]  # fmt: skip
+    cmd = [
+        "hey",
+        "-z",
+        f"{seconds}s",
+        "-c",
+        str(connections),
+        "-m",
+        "POST",
+        "-T",
+        "application/json",
+        "-d",
+        json.dumps(case.body),
+        "-o",
+        "csv",
+        f"http://127.0.0.1:{case.port}{case.path}",
+    ]
     if PIN:
         cmd = ["taskset", "-c", "1", *cmd]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout

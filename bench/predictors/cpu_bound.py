@@ -1,4 +1,4 @@
-"""Pure-Python work that holds the GIL for about a millisecond: threads cannot help, processes can."""
+"""Pure-Python work holding the GIL for about a millisecond: threads cannot help, processes can."""
 
 
 class PythonPredictor:

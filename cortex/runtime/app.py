@@ -254,8 +254,11 @@ def create_app(runtime: Runtime, *, load_before_serving: bool = False) -> Cortex
     routes = FastAPI(title=api.name, lifespan=lifespan, docs_url="/docs", redoc_url=None)
 
     def readiness() -> Response:
-        body = {"status": runtime.status() if not runtime.ready() else "ready",
-                "api": api.name, "spec_hash": runtime.spec_hash}  # fmt: skip
+        body = {
+            "status": runtime.status() if not runtime.ready() else "ready",
+            "api": api.name,
+            "spec_hash": runtime.spec_hash,
+        }
         return JSONResponse(body, status_code=200 if runtime.ready() else 503)
 
     routes.add_api_route("/readyz", readiness, methods=["GET"])

@@ -199,9 +199,14 @@ async def _send_result(
 
 
 async def _send(
-    send: Send, status: int, body: bytes, content_type: bytes, rid: str, close: bool,
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: bytes,
+    rid: str,
+    close: bool,
     retry_after: int = 0,
-) -> None:  # fmt: skip
+) -> None:
     headers = [
         (b"content-type", content_type),
         (b"content-length", str(len(body)).encode()),
@@ -216,8 +221,12 @@ async def _send(
 
 
 async def send_json(
-    send: Send, status: int, content: dict[str, Any], rid: str, close: bool = False,
+    send: Send,
+    status: int,
+    content: dict[str, Any],
+    rid: str,
+    close: bool = False,
     retry_after: int = 0,
-) -> int:  # fmt: skip
+) -> int:
     await _send(send, status, codec.dumps(content), codec.JSON, rid, close, retry_after)
     return status

@@ -24,8 +24,22 @@ from prometheus_client.registry import Collector
 from cortex.runtime.shared import Shared
 
 LATENCY_BUCKETS = (
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-)  # fmt: skip
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+)
 BATCH_BUCKETS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0)
 STATUS_CLASSES = (2, 3, 4, 5)
 
@@ -102,25 +116,31 @@ class Metrics(Collector):
         in_flight.add_metric([api], float(self.shared.in_flight()))
         yield in_flight
         requests = CounterMetricFamily(
-            "cortex_requests", "Prediction requests answered, by status class.",
+            "cortex_requests",
+            "Prediction requests answered, by status class.",
             labels=["api_name", "status_code"],
-        )  # fmt: skip
+        )
         for i, code in enumerate(STATUS_CLASSES):
             requests.add_metric([api, f"{code}XX"], totals[_REQUESTS + i])
         yield requests
         yield _DURATION.family(
             "cortex_request_duration_seconds",
-            "Time from request arrival to the last response byte.", api, totals,
-        )  # fmt: skip
+            "Time from request arrival to the last response byte.",
+            api,
+            totals,
+        )
         yield _BATCH.family(
-            "cortex_batch_size", "Requests per predict call with server-side batching.",
-            api, totals,
-        )  # fmt: skip
+            "cortex_batch_size",
+            "Requests per predict call with server-side batching.",
+            api,
+            totals,
+        )
         yield _WAIT.family(
             "cortex_queue_wait_seconds",
             "Time an admitted request waited for a thread or a batch before predict ran.",
-            api, totals,
-        )  # fmt: skip
+            api,
+            totals,
+        )
         load = GaugeMetricFamily(
             "cortex_predictor_load_seconds",
             "Seconds the slowest process of the replica spent in the predictor's __init__.",

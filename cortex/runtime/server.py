@@ -129,9 +129,13 @@ class Master:
     """Forks, watches, reloads and drains the worker processes of one replica."""
 
     def __init__(
-        self, args: argparse.Namespace, api: RealtimeAPI, project: Path, sock: socket.socket,
+        self,
+        args: argparse.Namespace,
+        api: RealtimeAPI,
+        project: Path,
+        sock: socket.socket,
         options: WorkerOptions,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.args, self.api, self.project, self.sock, self.options = (
             args,
             api,
@@ -237,8 +241,9 @@ class Master:
                 del self.draining_old[pid]
 
     def spawn_one(self, api: RealtimeAPI) -> dict[int, int]:
-        one = api.model_copy(update={"predictor": api.predictor.model_copy(
-            update={"processes_per_replica": 1})})  # fmt: skip
+        one = api.model_copy(
+            update={"predictor": api.predictor.model_copy(update={"processes_per_replica": 1})}
+        )
         return self.spawn(one, load_before_serving=True)
 
     def shutdown(self, sig: int) -> int:
@@ -267,9 +272,14 @@ class Master:
         path = self.args.status_file
         if not path:
             return
-        data = {"pid": os.getpid(), "port": self.args.port, "state": state,
-                "spec_hash": spec_hash(self.api), "error": self.error,
-                "updated": time.time()}  # fmt: skip
+        data = {
+            "pid": os.getpid(),
+            "port": self.args.port,
+            "state": state,
+            "spec_hash": spec_hash(self.api),
+            "error": self.error,
+            "updated": time.time(),
+        }
         tmp = f"{path}.{os.getpid()}.tmp"
         Path(tmp).write_text(json.dumps(data))
         os.replace(tmp, path)
@@ -299,8 +309,15 @@ def _worker_main(api: RealtimeAPI, master: Master, slot: int, load_before_servin
         for handled in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(handled, signal.SIG_DFL)
         _die_with_parent()
-        code = serve(api, master.project, master.sock, master.shared, slot, master.options,
-                     load_before_serving)  # fmt: skip
+        code = serve(
+            api,
+            master.project,
+            master.sock,
+            master.shared,
+            slot,
+            master.options,
+            load_before_serving,
+        )
     except BaseException as exc:
         log.error("worker crashed: %s: %s", type(exc).__name__, exc, exc_info=exc)
     finally:

@@ -14,8 +14,13 @@ from typing import Any
 
 # Replica states, as written by the master and read by every worker's /readyz.
 LOADING, READY, DRAINING, FAILED, GONE = 0, 1, 2, 3, 4
-STATE_NAMES = {LOADING: "loading", READY: "ready", DRAINING: "draining", FAILED: "failed",
-               GONE: "gone"}  # fmt: skip
+STATE_NAMES = {
+    LOADING: "loading",
+    READY: "ready",
+    DRAINING: "draining",
+    FAILED: "failed",
+    GONE: "gone",
+}
 
 MAX_SLOTS = 256  # worker processes over the master's lifetime before slots are reused
 

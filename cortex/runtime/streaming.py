@@ -81,9 +81,13 @@ def from_thread(gen: Generator[Any, Any, Any], workers: ThreadWorkers) -> AsyncI
 
 
 async def stream(
-    chunks: AsyncIterator[Any], first: Any, receive: Receive, send: Send,
-    headers: list[tuple[bytes, bytes]], sse: bool,
-) -> None:  # fmt: skip
+    chunks: AsyncIterator[Any],
+    first: Any,
+    receive: Receive,
+    send: Send,
+    headers: list[tuple[bytes, bytes]],
+    sse: bool,
+) -> None:
     """Send ``first`` then the rest of ``chunks``; a client disconnect cancels the stream."""
     task = asyncio.current_task()
     assert task is not None

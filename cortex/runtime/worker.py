@@ -116,9 +116,14 @@ class WorkerServer(uvicorn.Server):
 
 
 def serve(
-    api: RealtimeAPI, project_dir: Path, sock: socket.socket, shared: Shared, slot: int,
-    options: WorkerOptions, load_before_serving: bool,
-) -> int:  # fmt: skip
+    api: RealtimeAPI,
+    project_dir: Path,
+    sock: socket.socket,
+    shared: Shared,
+    slot: int,
+    options: WorkerOptions,
+    load_before_serving: bool,
+) -> int:
     """Run one worker until drained; returns the exit code (1 when the predictor failed)."""
     logs.configure(api.name, api.predictor.log_level)
     runtime = Runtime(api, project_dir, shared=shared, slot=slot, settings=options.settings)

@@ -68,8 +68,9 @@ class ThreadWorkers:
                 result = context.run(func, **kwargs)
             except BaseException as exc:
                 if future is None:
-                    log.error("%s failed: %s: %s", func.__name__, type(exc).__name__, exc,
-                              exc_info=exc)  # fmt: skip
+                    log.error(
+                        "%s failed: %s: %s", func.__name__, type(exc).__name__, exc, exc_info=exc
+                    )
                 else:
                     loop.call_soon_threadsafe(_set_exception, future, exc)
             else:

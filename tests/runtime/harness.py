@@ -32,9 +32,20 @@ class RuntimeProcess:
         self.base = f"http://127.0.0.1:{self.port}"
         self.status_file = spec.parent / "status.json"
         self.log = spec.parent / "runtime.log"
-        cmd = [sys.executable, "-m", "cortex.runtime", "--spec", str(spec), "--port",
-               str(self.port), "--host", "127.0.0.1", "--status-file", str(self.status_file),
-               *args]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "cortex.runtime",
+            "--spec",
+            str(spec),
+            "--port",
+            str(self.port),
+            "--host",
+            "127.0.0.1",
+            "--status-file",
+            str(self.status_file),
+            *args,
+        ]
         self.proc = subprocess.Popen(cmd, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
 
     def __enter__(self) -> RuntimeProcess:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import signal
 import threading
 import time
@@ -20,10 +21,11 @@ def test_overload_returns_503_with_retry_after_while_in_flight_requests_complete
     tmp_path: Path,
 ) -> None:
     spec = write_spec(
-        tmp_path, "slow.py",
+        tmp_path,
+        "slow.py",
         predictor={"threads_per_process": 2, "config": {"seconds": 1.5}},
         autoscaling={"max_replica_concurrency": 2, "target_replica_concurrency": 1},
-    )  # fmt: skip
+    )
     with RuntimeProcess(spec) as rt, ThreadPoolExecutor(2) as pool:
         slow = [pool.submit(rt.post) for _ in range(2)]
         rt.wait_for(lambda: rt.metric("cortex_in_flight_requests") == 2, what="2 in flight")
@@ -42,9 +44,10 @@ def test_overload_returns_503_with_retry_after_while_in_flight_requests_complete
 
 def test_in_flight_gauge_counts_requests_across_two_processes(tmp_path: Path) -> None:
     spec = write_spec(
-        tmp_path, "slow.py",
+        tmp_path,
+        "slow.py",
         predictor={"processes_per_replica": 2, "threads_per_process": 2, "config": {"seconds": 2}},
-    )  # fmt: skip
+    )
     with RuntimeProcess(spec) as rt, ThreadPoolExecutor(3) as pool:
         calls = [pool.submit(rt.post) for _ in range(3)]
         rt.wait_for(lambda: rt.metric("cortex_in_flight_requests") == 3, what="3 in flight")
@@ -118,7 +121,8 @@ def test_sighup_reloads_the_spec_with_no_failed_request(tmp_path: Path) -> None:
                     try:
                         r = http.post("/predict", json={})
                         versions.add(r.json()["config"]["v"]) if r.status_code == 200 else (
-                            failures.append(r.status_code))  # fmt: skip
+                            failures.append(r.status_code)
+                        )
                     except httpx.HTTPError as exc:
                         failures.append(repr(exc))
 
@@ -139,8 +143,11 @@ def test_sighup_reloads_the_spec_with_no_failed_request(tmp_path: Path) -> None:
 
 def test_a_reload_whose_predictor_fails_keeps_the_old_one_serving(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, "echo.py", predictor={"config": {"v": 1}})
-    (tmp_path / "init_fails.py").write_text((spec.parent / "echo.py").read_text().replace(
-        "self.config = config", "raise RuntimeError('broken weights')"))  # fmt: skip
+    (tmp_path / "init_fails.py").write_text(
+        (spec.parent / "echo.py")
+        .read_text()
+        .replace("self.config = config", "raise RuntimeError('broken weights')")
+    )
     with RuntimeProcess(spec) as rt:
         old_hash = rt.status()["spec_hash"]
         spec.write_text(spec.read_text().replace("echo.py", "init_fails.py"))
@@ -158,11 +165,12 @@ def test_a_reload_whose_predictor_fails_keeps_the_old_one_serving(tmp_path: Path
 def test_inits_of_several_processes_are_staggered(tmp_path: Path) -> None:
     record = tmp_path / "inits.txt"
     spec = write_spec(
-        tmp_path, "stagger.py",
+        tmp_path,
+        "stagger.py",
         predictor={"processes_per_replica": 3, "config": {"record": str(record)}},
-    )  # fmt: skip
+    )
     with RuntimeProcess(spec):
         spans = sorted(tuple(map(float, line.split())) for line in record.read_text().splitlines())
     assert len(spans) == 3
-    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(spans):
         assert start >= end  # one __init__ at a time: N copies of a model never load at once
