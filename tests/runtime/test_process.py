@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import FIXTURES, free_port
 from tests.runtime.harness import write_spec
 
 pytestmark = pytest.mark.slow
@@ -124,3 +125,36 @@ def test_port_in_use_fails_fast_with_a_clear_error(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in out
     assert "choose another --port" in out
+
+
+def test_serves_the_spec_the_operator_renders_into_the_pod(tmp_path: Path) -> None:
+    """The Deployment's command and CORTEX_API_SPEC env start this runtime as they are."""
+    from cortex.k8s import Owner, Settings, render_deployment
+    from tests.conftest import make_api
+
+    api = make_api("rendered", "payload_only.py", predictor={"config": {"factor": 10}})
+    deployment = render_deployment(api, Owner("rendered", "default", "uid-1"), Settings())
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"].replace("$$", "$") for e in container["env"]}
+    (tmp_path / "payload_only.py").write_text((FIXTURES / "payload_only.py").read_text())
+    port = free_port()
+    command = [sys.executable if arg == "python" else arg for arg in container["command"]]
+    command = [str(tmp_path) if arg == "/mnt/project" else arg for arg in command]
+    command[command.index("--port") + 1] = str(port)
+    proc = subprocess.Popen(
+        [*command, "--host", "127.0.0.1"],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while wait_for_http(f"http://127.0.0.1:{port}/readyz", proc).status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        answer = httpx.post(f"http://127.0.0.1:{port}/rendered", json={"x": 4})
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert answer.json() == {"doubled": 40}

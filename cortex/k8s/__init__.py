@@ -1,0 +1,59 @@
+"""Kubernetes manifests of an API: spec in, plain dicts out. Pure: no cluster I/O.
+
+``render(api, owner, settings)`` gives the children of one ``RealtimeAPI`` resource, in the
+order to apply them: Deployment, Service, Ingress, HPA (``autoscaling/v2``). Every object is a
+JSON-serialisable dict with a stable key order, the same for the same input. ``crd()`` gives the
+CustomResourceDefinition. The operator applies what these return; nothing here talks to a cluster.
+
+Modules: ``context`` (settings, owner) <- ``labels`` (names, labels, metadata) <- ``deployment``,
+``service``, ``ingress``, ``hpa`` (one object each); ``schema`` (pydantic -> structural schema)
+<- ``crd``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cortex.k8s.context import Owner, Settings
+from cortex.k8s.crd import crd, crd_yaml
+from cortex.k8s.deployment import PROJECT_ARCHIVE_KEY, PROJECT_DIR, SPEC_ENV, render_deployment
+from cortex.k8s.hpa import IN_FLIGHT_METRIC, render_hpa
+from cortex.k8s.ingress import render_ingress
+from cortex.k8s.labels import ANNOTATION_SPEC_HASH, LABEL_API_KIND, LABEL_API_NAME, child_name
+from cortex.k8s.service import render_service
+from cortex.spec import RealtimeAPI
+
+__all__ = [
+    "ANNOTATION_SPEC_HASH",
+    "IN_FLIGHT_METRIC",
+    "LABEL_API_KIND",
+    "LABEL_API_NAME",
+    "PROJECT_ARCHIVE_KEY",
+    "PROJECT_DIR",
+    "SPEC_ENV",
+    "Owner",
+    "Settings",
+    "child_name",
+    "crd",
+    "crd_yaml",
+    "render",
+    "render_deployment",
+    "render_hpa",
+    "render_ingress",
+    "render_service",
+]
+
+
+def render(api: RealtimeAPI, owner: Owner, settings: Settings) -> list[dict[str, Any]]:
+    """Deployment, Service, Ingress and HPA of ``api``, owned by the resource ``owner``.
+
+    The Deployment always has ``spec.replicas`` (= ``init_replicas``): send it when creating the
+    Deployment, drop it from patches (the HPA owns the count). Raises
+    :class:`cortex.errors.SpecError` when the HPA cannot work with this spec and these settings
+    (CPU-based scaling without ``compute.cpu``), and ``ValueError`` when ``owner.name`` is not
+    ``api.name``.
+    """
+    return [
+        renderer(api, owner, settings)
+        for renderer in (render_deployment, render_service, render_ingress, render_hpa)
+    ]

@@ -1,0 +1,161 @@
+"""What rendering needs besides the spec: the operator's settings and the owning resource. Pure.
+
+``Settings`` are read once by the operator from ``CORTEX_OPERATOR_*`` environment variables
+(:meth:`Settings.from_env`, which takes the mapping, so nothing here reads ``os.environ``):
+
+==================================  ==========================================================
+variable                            meaning (default)
+==================================  ==========================================================
+CORTEX_OPERATOR_NAMESPACE           the one namespace to watch; empty or unset: all namespaces
+CORTEX_OPERATOR_DEFAULT_IMAGE       runtime image for APIs without ``predictor.image``
+                                    (``cortex-serving/runtime:0.1.0``)
+CORTEX_OPERATOR_INGRESS_CLASS       ``ingressClassName`` of every Ingress (``nginx``); set it
+                                    empty to leave the field out (the cluster's default class)
+CORTEX_OPERATOR_CUSTOM_METRICS      ``true``: the HPA scales on in-flight requests (needs the
+                                    prometheus-adapter rule); ``false``: on CPU use (``true``)
+CORTEX_OPERATOR_HPA_TOLERANCE       ``true`` only on Kubernetes >= 1.35: per-HPA tolerances
+                                    from the spec (``false``: the cluster-wide 10 %)
+CORTEX_OPERATOR_GPU_NODE_SELECTOR   node labels GPU pods must run on: ``k=v,k2=v2`` or a JSON
+                                    object (none)
+CORTEX_OPERATOR_GPU_TOLERATIONS     extra tolerations of GPU pods, a JSON list of Kubernetes
+                                    tolerations (none; ``nvidia.com/gpu`` is always tolerated)
+==================================  ==========================================================
+
+Booleans read ``true/false``, ``1/0``, ``yes/no`` or ``on/off``. A bad value raises
+:class:`cortex.errors.CortexError` naming the variable, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cortex import errors
+
+__all__ = ["DEFAULT_IMAGE", "ENV_PREFIX", "ENV_VARS", "Owner", "Settings"]
+
+DEFAULT_IMAGE = "cortex-serving/runtime:0.1.0"
+ENV_PREFIX = "CORTEX_OPERATOR_"
+ENV_VARS = {
+    f"{ENV_PREFIX}NAMESPACE": "namespace",
+    f"{ENV_PREFIX}DEFAULT_IMAGE": "default_image",
+    f"{ENV_PREFIX}INGRESS_CLASS": "ingress_class",
+    f"{ENV_PREFIX}CUSTOM_METRICS": "custom_metrics",
+    f"{ENV_PREFIX}HPA_TOLERANCE": "hpa_tolerance",
+    f"{ENV_PREFIX}GPU_NODE_SELECTOR": "gpu_node_selector",
+    f"{ENV_PREFIX}GPU_TOLERATIONS": "gpu_tolerations",
+}
+"""Each environment variable :meth:`Settings.from_env` reads, and the field it sets."""
+
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+_TOLERATION_KEYS = ("key", "operator", "value", "effect", "tolerationSeconds")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The operator's settings; the defaults suit a cluster with ingress-nginx and the adapter."""
+
+    namespace: str | None = None
+    default_image: str = DEFAULT_IMAGE
+    ingress_class: str | None = "nginx"
+    custom_metrics: bool = True
+    hpa_tolerance: bool = False
+    gpu_node_selector: dict[str, str] = field(default_factory=dict)
+    gpu_tolerations: tuple[dict[str, Any], ...] = ()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Settings from ``CORTEX_OPERATOR_*`` variables; unset ones keep their defaults."""
+        values: dict[str, Any] = {}
+        for name, attribute in ENV_VARS.items():
+            if name in env:
+                values[attribute] = _PARSERS[attribute](name, env[name].strip())
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The ``RealtimeAPI`` resource that owns the rendered children (garbage collection)."""
+
+    name: str
+    namespace: str
+    uid: str
+    api_version: str = "cortex.dev/v1alpha1"
+    kind: str = "RealtimeAPI"
+
+
+def _bad(name: str, value: str, allowed: str) -> errors.CortexError:
+    shown = value if len(value) <= 60 else value[:57] + "..."
+    return errors.CortexError(f"{name} {shown!r} is not valid: {allowed}")
+
+
+def _optional_text(name: str, value: str) -> str | None:
+    return value or None
+
+
+def _image(name: str, value: str) -> str:
+    if not value or any(char.isspace() for char in value):
+        raise _bad(name, value, "set an image reference such as cortex-serving/runtime:0.1.0")
+    return value
+
+
+def _boolean(name: str, value: str) -> bool:
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise _bad(name, value, "use true or false")
+
+
+def _json(name: str, value: str, allowed: str) -> Any:
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        raise _bad(name, value, allowed) from None
+
+
+def _node_selector(name: str, value: str) -> dict[str, str]:
+    allowed = 'use k=v,k2=v2 or a JSON object of strings, e.g. {"gpu": "true"}'
+    if not value:
+        return {}
+    if value.startswith("{"):
+        data = _json(name, value, allowed)
+        if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+            raise _bad(name, value, allowed)
+        return dict(data)
+    selector: dict[str, str] = {}
+    for pair in value.split(","):
+        key, sep, label = (part.strip() for part in pair.partition("="))
+        if not key or not sep:
+            raise _bad(name, value, allowed)
+        selector[key] = label
+    return selector
+
+
+def _tolerations(name: str, value: str) -> tuple[dict[str, Any], ...]:
+    allowed = (
+        'use a JSON list of tolerations, e.g. [{"key": "gpu", "operator": "Exists", '
+        '"effect": "NoSchedule"}]'
+    )
+    if not value:
+        return ()
+    data = _json(name, value, allowed)
+    if not isinstance(data, list) or not all(
+        isinstance(item, dict) and item and set(item) <= set(_TOLERATION_KEYS) for item in data
+    ):
+        raise _bad(name, value, f"{allowed} (keys: {', '.join(_TOLERATION_KEYS)})")
+    return tuple(data)
+
+
+_PARSERS: dict[str, Callable[[str, str], Any]] = {
+    "namespace": _optional_text,
+    "default_image": _image,
+    "ingress_class": _optional_text,
+    "custom_metrics": _boolean,
+    "hpa_tolerance": _boolean,
+    "gpu_node_selector": _node_selector,
+    "gpu_tolerations": _tolerations,
+}

@@ -1,0 +1,164 @@
+"""Renders the ``RealtimeAPI`` CustomResourceDefinition, its spec generated from the models.
+
+``spec`` is :class:`cortex.spec.APISpec` turned into a structural schema (see
+:mod:`cortex.k8s.schema`); ``metadata.name`` follows the API name rule (DNS-1035, at most 42
+characters); ``status`` is written here by hand: it is what the operator reports.
+``operator/crd.yaml`` is :func:`crd_yaml`, written by ``python scripts/gen_crd.py`` (a test
+fails when it differs). No I/O here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from cortex.k8s import schema
+from cortex.spec import APISpec
+from cortex.spec.models import NAME_MAX_LENGTH
+
+__all__ = ["GROUP", "KIND", "PLURAL", "VERSION", "crd", "crd_yaml", "status_schema"]
+
+GROUP = "cortex.dev"
+VERSION = "v1alpha1"
+KIND = "RealtimeAPI"
+PLURAL = "realtimeapis"
+SINGULAR = "realtimeapi"
+SHORT_NAMES = ["rapi"]
+
+# cortex.spec.models checks the same rule on RealtimeAPI.name.
+_DNS_1035 = "^[a-z]([-a-z0-9]*[a-z0-9])?$"
+_HEADER = (
+    "# Generated from cortex/spec by `python scripts/gen_crd.py`; do not edit by hand.\n"
+    "# The RealtimeAPI custom resource: spec = one API of cortex.yaml without name and kind.\n"
+)
+
+
+def _integer(description: str) -> dict[str, Any]:
+    return {"type": "integer", "description": description, "minimum": 0}
+
+
+def _string(description: str) -> dict[str, Any]:
+    return {"type": "string", "description": description}
+
+
+def _condition() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["type", "status"],
+        "properties": {
+            "type": _string("The aspect this condition is about, e.g. Ready or Progressing."),
+            "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
+            "reason": _string("One CamelCase word saying why."),
+            "message": _string("Human-readable details."),
+            "lastTransitionTime": {"type": "string", "format": "date-time"},
+            "observedGeneration": {"type": "integer", "format": "int64", "minimum": 0},
+        },
+    }
+
+
+def status_schema() -> dict[str, Any]:
+    """What the operator writes to ``status`` (kopf keeps its own progress under ``kopf``)."""
+    return {
+        "type": "object",
+        "description": "Written by the operator; read it with `kubectl get rapi`.",
+        "properties": {
+            "status": _string(
+                "live | updating | error | error (image pull) | error (out of memory) | "
+                "compute unavailable"
+            ),
+            "message": _string("Why the API is not live, e.g. the spec error."),
+            "requested": _integer("Replicas the Deployment asks for."),
+            "ready": _integer("Replicas that answer /readyz."),
+            "upToDate": _integer("Replicas running the current spec."),
+            "endpoint": _string("The path the Ingress routes to the API."),
+            "observedGeneration": {
+                "type": "integer",
+                "format": "int64",
+                "description": "The metadata.generation this status describes.",
+                "minimum": 0,
+            },
+            "conditions": {
+                "type": "array",
+                "items": _condition(),
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["type"],
+            },
+            "kopf": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        },
+    }
+
+
+def _resource_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "A model-serving API: a Python predictor behind an autoscaled endpoint.",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {
+                "type": "object",
+                "properties": {
+                    "name": {
+                        "type": "string",
+                        "maxLength": NAME_MAX_LENGTH,
+                        "pattern": _DNS_1035,
+                    }
+                },
+            },
+            "spec": schema.structural_schema(APISpec),
+            "status": status_schema(),
+        },
+    }
+
+
+def _column(name: str, kind: str, path: str) -> dict[str, str]:
+    return {"name": name, "type": kind, "jsonPath": path}
+
+
+def crd() -> dict[str, Any]:
+    """The ``apiextensions.k8s.io/v1`` CustomResourceDefinition ``realtimeapis.cortex.dev``."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{PLURAL}.{GROUP}",
+            "labels": {"app.kubernetes.io/part-of": "cortex"},
+        },
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": KIND,
+                "listKind": f"{KIND}List",
+                "plural": PLURAL,
+                "singular": SINGULAR,
+                "shortNames": list(SHORT_NAMES),
+                "categories": ["cortex"],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": [
+                        _column("Status", "string", ".status.status"),
+                        _column("Requested", "integer", ".status.requested"),
+                        _column("Ready", "integer", ".status.ready"),
+                        _column("Up-to-date", "integer", ".status.upToDate"),
+                        _column("Endpoint", "string", ".status.endpoint"),
+                        _column("Age", "date", ".metadata.creationTimestamp"),
+                    ],
+                    "schema": {"openAPIV3Schema": _resource_schema()},
+                }
+            ],
+        },
+    }
+
+
+def crd_yaml() -> str:
+    """The text of ``operator/crd.yaml``: a header comment and :func:`crd` as YAML."""
+    body = yaml.safe_dump(crd(), sort_keys=False, width=100, allow_unicode=True)
+    return _HEADER + "---\n" + body

@@ -1,0 +1,251 @@
+"""Renders the Deployment that runs an API's replicas. No I/O here.
+
+One container, ``api``, runs ``python -m cortex.runtime`` on port 8888 with the validated spec in
+the environment variable ``CORTEX_API_SPEC`` (JSON of ``api.model_dump(mode="json",
+by_alias=True)``) and the project folder at ``/mnt/project``. The project gets there in one of
+two ways:
+
+- ``spec.project.configMap`` set (what ``cortex deploy`` uploads): the ConfigMap holds the
+  project folder as one gzipped tar archive under the binary key ``project.tar.gz``
+  (:data:`PROJECT_ARCHIVE_KEY`). ConfigMap keys cannot contain ``/``, so a plain ConfigMap could
+  only hold a flat folder; the archive keeps subfolders and binary files, and compression stretches
+  the 1 MiB object limit. An init container ``project`` (same image, ``python -m tarfile``)
+  unpacks it into an ``emptyDir`` that the ``api`` container mounts read-only at ``/mnt/project``
+  (the image needs Python >= 3.11.4 for the tarfile ``data`` filter).
+- otherwise the code is baked into the image at ``/mnt/project`` (``predictor.image``).
+
+Resources: requests from ``compute``; a memory limit equal to the memory request (a replica that
+outgrows it is OOM-killed instead of starving its neighbours); no CPU limit (CFS throttling adds
+latency, and requests already share CPU fairly); GPUs (``nvidia.com/gpu``) as equal requests and
+limits, with the GPU toleration and the settings' node selector and tolerations. Environment
+values are escaped (``$`` -> ``$$``) so they reach the process verbatim: Kubernetes would expand
+``$(VAR)`` in them.
+
+Probes (see DESIGN.md section 3: ``/healthz`` answers as soon as the server listens, model loading
+runs beside it; ``/readyz`` answers 200 only once ``__init__`` finished):
+
+- startup ``/healthz`` every 5 s, 60 failures allowed: 5 minutes for imports and binding the port;
+- readiness ``/readyz`` every 5 s, out of the Service after 2 failures, back after 1 success;
+  model loading has no deadline (a big download may take long), the pod is simply not ready;
+- liveness ``/healthz`` every 10 s after 30 s, restarted after 6 failures (a minute unanswered),
+  so a predictor holding the GIL for a while is not killed for it.
+
+Draining: ``preStop`` sleeps 5 s, so endpoints controllers and ingresses stop sending before the
+runtime gets SIGTERM; the runtime then finishes in-flight requests (its own grace period is 30 s)
+within ``terminationGracePeriodSeconds`` (60 s).
+
+``spec.replicas`` is always ``init_replicas`` here: the operator sends it only when it creates the
+Deployment and drops it from every patch, because the HPA owns the replica count afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cortex.k8s import context, labels
+from cortex.spec import RealtimeAPI, spec_hash
+
+__all__ = [
+    "CONTAINER_NAME",
+    "GPU_RESOURCE",
+    "PORT",
+    "PORT_NAME",
+    "PROJECT_ARCHIVE_KEY",
+    "PROJECT_DIR",
+    "SPEC_ENV",
+    "container_command",
+    "render_deployment",
+]
+
+CONTAINER_NAME = "api"
+PORT = 8888
+PORT_NAME = "http"
+PROJECT_DIR = "/mnt/project"
+PROJECT_ARCHIVE_KEY = "project.tar.gz"
+SPEC_ENV = "CORTEX_API_SPEC"
+GPU_RESOURCE = "nvidia.com/gpu"
+RUN_AS = 1000
+TERMINATION_GRACE_SECONDS = 60
+PRE_STOP_SLEEP_SECONDS = 5
+
+_ARCHIVE_DIR = "/mnt/project-archive"
+
+
+def container_command(api: RealtimeAPI) -> list[str]:
+    """The runtime's command line: spec from the environment, project folder, port."""
+    return [
+        "python",
+        "-m",
+        "cortex.runtime",
+        "--spec-env",
+        SPEC_ENV,
+        "--api",
+        api.name,
+        "--project-dir",
+        PROJECT_DIR,
+        "--port",
+        str(PORT),
+    ]
+
+
+def _verbatim(value: str) -> str:
+    """Escapes Kubernetes' ``$(VAR)`` expansion: ``$$`` reads back as ``$``, nothing else moves."""
+    return value.replace("$", "$$")
+
+
+def _env(api: RealtimeAPI) -> list[dict[str, str]]:
+    spec = json.dumps(
+        api.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":")
+    )
+    env = [{"name": SPEC_ENV, "value": _verbatim(spec)}]
+    # Sorted: a resource read back from the API server has its map keys in sorted order anyway.
+    env += [{"name": k, "value": _verbatim(v)} for k, v in sorted(api.predictor.env.items())]
+    return env
+
+
+def _resources(api: RealtimeAPI) -> dict[str, Any]:
+    """Requests from ``compute``; memory and GPUs also as limits (equal), never a CPU limit."""
+    compute = api.compute
+    requests: dict[str, Any] = {}
+    limits: dict[str, Any] = {}
+    if compute.cpu is not None:
+        requests["cpu"] = compute.cpu
+    if compute.mem is not None:
+        requests["memory"] = limits["memory"] = compute.mem
+    if compute.gpu > 0:
+        requests[GPU_RESOURCE] = limits[GPU_RESOURCE] = str(compute.gpu)
+    resources: dict[str, Any] = {}
+    if requests:
+        resources["requests"] = requests
+    if limits:
+        resources["limits"] = limits
+    return resources
+
+
+def _probe(path: str, **timing: int) -> dict[str, Any]:
+    return {"httpGet": {"path": path, "port": PORT_NAME}, **timing}
+
+
+def _container_security() -> dict[str, Any]:
+    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
+def _container(api: RealtimeAPI, image: str) -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "name": CONTAINER_NAME,
+        "image": image,
+        "command": container_command(api),
+        "env": _env(api),
+        "ports": [{"name": PORT_NAME, "containerPort": PORT, "protocol": "TCP"}],
+        "resources": _resources(api),
+        "startupProbe": _probe("/healthz", periodSeconds=5, timeoutSeconds=3, failureThreshold=60),
+        "readinessProbe": _probe(
+            "/readyz", periodSeconds=5, timeoutSeconds=3, successThreshold=1, failureThreshold=2
+        ),
+        "livenessProbe": _probe(
+            "/healthz",
+            initialDelaySeconds=30,
+            periodSeconds=10,
+            timeoutSeconds=5,
+            failureThreshold=6,
+        ),
+        "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(PRE_STOP_SLEEP_SECONDS)]}}},
+        "securityContext": _container_security(),
+    }
+    if api.project.config_map is not None:
+        container["volumeMounts"] = [
+            {"name": "project", "mountPath": PROJECT_DIR, "readOnly": True}
+        ]
+    return container
+
+
+def _unpack_container(image: str) -> dict[str, Any]:
+    """The init container that unpacks the project archive of the ConfigMap."""
+    archive = f"{_ARCHIVE_DIR}/{PROJECT_ARCHIVE_KEY}"
+    return {
+        "name": "project",
+        "image": image,
+        # The "data" filter (Python >= 3.11.4) refuses absolute paths, ".." and device files.
+        "command": ["python", "-m", "tarfile", "--filter", "data", "-e", archive, PROJECT_DIR],
+        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+        "securityContext": _container_security(),
+        "volumeMounts": [
+            {"name": "project-archive", "mountPath": _ARCHIVE_DIR, "readOnly": True},
+            {"name": "project", "mountPath": PROJECT_DIR},
+        ],
+    }
+
+
+def _project_volumes(config_map: str) -> list[dict[str, Any]]:
+    return [
+        {"name": "project-archive", "configMap": {"name": config_map}},
+        {"name": "project", "emptyDir": {}},
+    ]
+
+
+def _pod_spec(api: RealtimeAPI, settings: context.Settings) -> dict[str, Any]:
+    image = api.predictor.image or settings.default_image
+    pod: dict[str, Any] = {
+        # The runtime never talks to the API server; one Service env var set per Service in
+        # the namespace would only slow pod start-up with hundreds of APIs.
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS,
+            "runAsGroup": RUN_AS,
+            "fsGroup": RUN_AS,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+    config_map = api.project.config_map
+    if config_map is not None:
+        pod["initContainers"] = [_unpack_container(image)]
+    pod["containers"] = [_container(api, image)]
+    if config_map is not None:
+        pod["volumes"] = _project_volumes(config_map)
+    if api.compute.gpu > 0:
+        if settings.gpu_node_selector:
+            pod["nodeSelector"] = dict(settings.gpu_node_selector)
+        pod["tolerations"] = [
+            {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"},
+            *(dict(toleration) for toleration in settings.gpu_tolerations),
+        ]
+    return pod
+
+
+def render_deployment(
+    api: RealtimeAPI, owner: context.Owner, settings: context.Settings
+) -> dict[str, Any]:
+    """The ``apps/v1`` Deployment ``api-<name>``; ``spec.replicas`` is for creation only."""
+    rolling = api.update_strategy
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": labels.metadata(api, owner),
+        "spec": {
+            "replicas": api.autoscaling.init_replicas,
+            "selector": {"matchLabels": labels.selector(api)},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {
+                    "maxSurge": rolling.max_surge,
+                    "maxUnavailable": rolling.max_unavailable,
+                },
+            },
+            "template": {
+                "metadata": {
+                    "labels": labels.labels(api),
+                    "annotations": {
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": str(PORT),
+                        "prometheus.io/path": "/metrics",
+                        labels.ANNOTATION_SPEC_HASH: spec_hash(api),
+                    },
+                },
+                "spec": _pod_spec(api, settings),
+            },
+        },
+    }

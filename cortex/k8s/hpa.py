@@ -1,0 +1,147 @@
+"""Renders the HPA (``autoscaling/v2``) that reproduces Cortex's autoscaler. No I/O here.
+
+The metric is ``cortex_in_flight_requests_avg`` per pod (:data:`IN_FLIGHT_METRIC`): the runtime's
+``cortex_in_flight_requests`` gauge averaged over a window by the prometheus-adapter rule that
+ships with the Helm chart (its own name, because the adapter's default catch-all rule already
+exposes the raw gauge). Target: ``averageValue`` = ``target_replica_concurrency``. With custom
+metrics switched off in the operator's settings, the HPA scales on CPU utilisation instead
+(:data:`CPU_TARGET_UTILIZATION` percent of the CPU request, which must then be set).
+
+``behavior`` reproduces Cortex's step limits (notes/autoscaling.md section 1.3): each sync (15 s)
+may scale up to ``ceil(cur * max_upscale_factor)`` or by one pod, whichever is more, and down to
+``floor(cur * max_downscale_factor)`` or by one pod; the stabilization windows are the spec's
+periods (at most 1 h, the HPA's limit). Percentages are whole numbers >= 1, so factors such as
+1.333 round to the nearest percent. Per-HPA tolerances exist only from Kubernetes 1.35 and are
+emitted only when the settings say so; otherwise the cluster-wide 10 % applies.
+
+What the HPA cannot do: ``autoscaling.window`` (the adapter rule's window is fixed), and
+``min_replicas: 0``.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from cortex import errors
+from cortex.k8s import context, labels
+from cortex.spec import Autoscaling, RealtimeAPI
+
+__all__ = [
+    "CPU_TARGET_UTILIZATION",
+    "IN_FLIGHT_METRIC",
+    "MAX_STABILIZATION_SECONDS",
+    "POLICY_PERIOD_SECONDS",
+    "quantity",
+    "render_hpa",
+]
+
+IN_FLIGHT_METRIC = "cortex_in_flight_requests_avg"
+CPU_TARGET_UTILIZATION = 80
+POLICY_PERIOD_SECONDS = 15
+MAX_STABILIZATION_SECONDS = 3600
+
+
+def quantity(value: float) -> str:
+    """A number as a Kubernetes quantity: ``1`` -> ``"1"``, ``2.5`` -> ``"2500m"``."""
+    number = Decimal(str(value))
+    if number == number.to_integral_value():
+        return str(int(number))
+    milli = number * 1000
+    if milli == milli.to_integral_value():
+        return f"{int(milli)}m"
+    return format(number.normalize(), "f")
+
+
+def _percent(fraction: Decimal) -> int:
+    return max(1, int((fraction * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP)))
+
+
+def _window(seconds: float) -> int:
+    return min(MAX_STABILIZATION_SECONDS, math.ceil(seconds))
+
+
+def _rules(percent: int, window: float, tolerance: float | None) -> dict[str, Any]:
+    rules: dict[str, Any] = {
+        "stabilizationWindowSeconds": _window(window),
+        "selectPolicy": "Max",
+        "policies": [
+            {"type": "Percent", "value": percent, "periodSeconds": POLICY_PERIOD_SECONDS},
+            {"type": "Pods", "value": 1, "periodSeconds": POLICY_PERIOD_SECONDS},
+        ],
+    }
+    if tolerance is not None:
+        rules["tolerance"] = quantity(tolerance)
+    return rules
+
+
+def _behavior(scaling: Autoscaling, settings: context.Settings) -> dict[str, Any]:
+    up = _percent(Decimal(str(scaling.max_upscale_factor)) - 1)
+    down = _percent(1 - Decimal(str(scaling.max_downscale_factor)))
+    tolerances = settings.hpa_tolerance
+    return {
+        "scaleUp": _rules(
+            up,
+            scaling.upscale_stabilization_period,
+            scaling.upscale_tolerance if tolerances else None,
+        ),
+        "scaleDown": _rules(
+            down,
+            scaling.downscale_stabilization_period,
+            scaling.downscale_tolerance if tolerances else None,
+        ),
+    }
+
+
+def _metric(api: RealtimeAPI, settings: context.Settings) -> dict[str, Any]:
+    if settings.custom_metrics:
+        target = api.autoscaling.target_replica_concurrency
+        assert target is not None  # filled by APISpec's validation
+        return {
+            "type": "Pods",
+            "pods": {
+                "metric": {"name": IN_FLIGHT_METRIC},
+                "target": {"type": "AverageValue", "averageValue": quantity(target)},
+            },
+        }
+    if api.compute.cpu is None:
+        raise errors.SpecError(
+            f"api '{api.name}': compute.cpu is null, but this cluster's operator runs without "
+            "custom metrics, so the autoscaler scales on CPU utilisation, which needs a CPU "
+            "request; set compute.cpu (e.g. 200m)"
+        )
+    return {
+        "type": "Resource",
+        "resource": {
+            "name": "cpu",
+            "target": {"type": "Utilization", "averageUtilization": CPU_TARGET_UTILIZATION},
+        },
+    }
+
+
+def render_hpa(
+    api: RealtimeAPI, owner: context.Owner, settings: context.Settings
+) -> dict[str, Any]:
+    """The HorizontalPodAutoscaler ``api-<name>`` scaling the Deployment of the same name.
+
+    Raises :class:`cortex.errors.SpecError` when the HPA would scale on CPU utilisation
+    (``settings.custom_metrics`` off) and ``compute.cpu`` is null: nothing to measure against.
+    """
+    scaling = api.autoscaling
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": labels.metadata(api, owner),
+        "spec": {
+            "scaleTargetRef": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": labels.child_name(api.name),
+            },
+            "minReplicas": scaling.min_replicas,
+            "maxReplicas": scaling.max_replicas,
+            "metrics": [_metric(api, settings)],
+            "behavior": _behavior(scaling, settings),
+        },
+    }

@@ -1,0 +1,73 @@
+"""Names, labels and metadata that every child of a ``RealtimeAPI`` carries. No I/O here.
+
+Children are named ``api-<name>`` (as in Cortex, where other APIs call
+``http://api-<name>:8888``), live in the owner's namespace, carry the ``cortex.dev/*`` labels
+and the spec hash, and point at the owner with a controller ``ownerReference``, so deleting the
+resource deletes them (Kubernetes' garbage collector; no finalizer needed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cortex.k8s import context
+from cortex.spec import RealtimeAPI, spec_hash
+
+__all__ = [
+    "ANNOTATION_SPEC_HASH",
+    "LABEL_API_KIND",
+    "LABEL_API_NAME",
+    "LABEL_MANAGED_BY",
+    "MANAGED_BY",
+    "child_name",
+    "labels",
+    "metadata",
+    "owner_reference",
+    "selector",
+]
+
+LABEL_API_NAME = "cortex.dev/api-name"
+LABEL_API_KIND = "cortex.dev/api-kind"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "cortex"
+ANNOTATION_SPEC_HASH = "cortex.dev/spec-hash"
+
+
+def child_name(api_name: str) -> str:
+    """The name of every object rendered for the API ``api_name``: ``api-<name>``."""
+    return f"api-{api_name}"
+
+
+def labels(api: RealtimeAPI) -> dict[str, str]:
+    """The labels of every child and of the pods: API name and kind, managed by cortex."""
+    return {LABEL_API_NAME: api.name, LABEL_API_KIND: api.kind, LABEL_MANAGED_BY: MANAGED_BY}
+
+
+def selector(api: RealtimeAPI) -> dict[str, str]:
+    """The pod selector of the Deployment and the Service (immutable, so kept to the name)."""
+    return {LABEL_API_NAME: api.name}
+
+
+def owner_reference(owner: context.Owner) -> dict[str, Any]:
+    """A controller reference to the resource, blocking its foreground deletion until gone."""
+    return {
+        "apiVersion": owner.api_version,
+        "kind": owner.kind,
+        "name": owner.name,
+        "uid": owner.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def metadata(api: RealtimeAPI, owner: context.Owner) -> dict[str, Any]:
+    """``metadata`` of a child: name, namespace, labels, spec hash, owner reference."""
+    if owner.name != api.name:
+        raise ValueError(f"owner {owner.name!r} is not the resource of api {api.name!r}")
+    return {
+        "name": child_name(api.name),
+        "namespace": owner.namespace,
+        "labels": labels(api),
+        "annotations": {ANNOTATION_SPEC_HASH: spec_hash(api)},
+        "ownerReferences": [owner_reference(owner)],
+    }

@@ -1,0 +1,73 @@
+"""Factories for the manifest tests: APIs as the operator parses them, owners, schema checks."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+
+from cortex.k8s import Owner, Settings, render
+from cortex.spec import RealtimeAPI, parse_api_spec
+
+REPO = Path(__file__).resolve().parents[2]
+OPERATOR_DIR = REPO / "operator"
+KUBERNETES_VERSIONS = ("1.29.0", "1.37.0")  # the oldest supported and the newest bundled
+OWNER_UID = "0f6c2d4e-8a1b-4c3d-9e5f-7a8b9c0d1e2f"
+
+
+def make_api(name: str = "iris", **sections: Any) -> RealtimeAPI:
+    """An API as the operator parses a resource; ``predictor=`` merges over a minimal predictor."""
+    spec: dict[str, Any] = {"predictor": {"type": "python", "path": "predictor.py"}}
+    spec["predictor"].update(sections.pop("predictor", {}))
+    spec.update(sections)
+    return parse_api_spec(name, spec)
+
+
+def owner_of(api: RealtimeAPI, namespace: str = "ml") -> Owner:
+    return Owner(name=api.name, namespace=namespace, uid=OWNER_UID)
+
+
+def render_api(api: RealtimeAPI, settings: Settings | None = None) -> list[dict[str, Any]]:
+    return render(api, owner_of(api), settings or Settings())
+
+
+def by_kind(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {obj["kind"]: obj for obj in objects}
+
+
+def container(deployment: dict[str, Any]) -> dict[str, Any]:
+    [api_container] = deployment["spec"]["template"]["spec"]["containers"]
+    return api_container
+
+
+def validate_k8s(obj: dict[str, Any], version: str) -> None:
+    """Raises unless ``obj`` passes kubernetes-validate --strict for ``version``."""
+    kubernetes_validate.validate(obj, version, strict=True)
+
+
+def cr_validator(open_api: dict[str, Any]) -> jsonschema.Draft4Validator:
+    """A jsonschema validator for a CRD's openAPIV3Schema, as strict as ``kubectl apply``.
+
+    OpenAPI's ``nullable`` becomes a null type; objects with properties reject unknown fields,
+    as the API server's strict field validation (kubectl's default) does. Draft 4 reads the
+    boolean ``exclusiveMinimum`` the way OpenAPI 3.0 does.
+    """
+    schema = _to_json_schema(copy.deepcopy(open_api))
+    schema["properties"]["metadata"].pop("additionalProperties", None)  # namespace, labels...
+    return jsonschema.Draft4Validator(schema)
+
+
+def _to_json_schema(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_to_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _to_json_schema(value) for key, value in node.items() if key != "default"}
+    if out.pop("nullable", False):
+        out["type"] = [out["type"], "null"]
+    if "properties" in node and not node.get("x-kubernetes-preserve-unknown-fields"):
+        out.setdefault("additionalProperties", False)
+    return out

@@ -1,0 +1,89 @@
+"""Operator settings from CORTEX_OPERATOR_* variables and the operator Deployment setting them."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from cortex.errors import CortexError
+from cortex.k8s import Settings
+from cortex.k8s.context import ENV_VARS
+from tests.k8s.conftest import OPERATOR_DIR
+
+
+def test_no_variables_give_the_defaults() -> None:
+    settings = Settings.from_env({"HOME": "/root"})
+
+    assert settings == Settings()
+    assert settings.namespace is None
+    assert settings.default_image == "cortex-serving/runtime:0.1.0"
+    assert settings.ingress_class == "nginx"
+    assert settings.custom_metrics is True
+    assert settings.hpa_tolerance is False
+
+
+def test_every_variable_sets_its_setting() -> None:
+    settings = Settings.from_env(
+        {
+            "CORTEX_OPERATOR_NAMESPACE": "ml",
+            "CORTEX_OPERATOR_DEFAULT_IMAGE": "example.com/runtime:2",
+            "CORTEX_OPERATOR_INGRESS_CLASS": "traefik",
+            "CORTEX_OPERATOR_CUSTOM_METRICS": "false",
+            "CORTEX_OPERATOR_HPA_TOLERANCE": "yes",
+            "CORTEX_OPERATOR_GPU_NODE_SELECTOR": "nvidia.com/gpu.present=true, pool=gpu",
+            "CORTEX_OPERATOR_GPU_TOLERATIONS": '[{"key": "gpu", "operator": "Exists"}]',
+        }
+    )
+
+    assert settings == Settings(
+        namespace="ml",
+        default_image="example.com/runtime:2",
+        ingress_class="traefik",
+        custom_metrics=False,
+        hpa_tolerance=True,
+        gpu_node_selector={"nvidia.com/gpu.present": "true", "pool": "gpu"},
+        gpu_tolerations=({"key": "gpu", "operator": "Exists"},),
+    )
+
+
+def test_empty_namespace_and_ingress_class_mean_all_namespaces_and_no_class() -> None:
+    settings = Settings.from_env(
+        {"CORTEX_OPERATOR_NAMESPACE": "", "CORTEX_OPERATOR_INGRESS_CLASS": ""}
+    )
+
+    assert settings.namespace is None
+    assert settings.ingress_class is None
+
+
+def test_node_selector_may_be_json() -> None:
+    settings = Settings.from_env({"CORTEX_OPERATOR_GPU_NODE_SELECTOR": '{"gpu": "a100"}'})
+
+    assert settings.gpu_node_selector == {"gpu": "a100"}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("CORTEX_OPERATOR_CUSTOM_METRICS", "maybe", "use true or false"),
+        ("CORTEX_OPERATOR_DEFAULT_IMAGE", "", "set an image reference"),
+        ("CORTEX_OPERATOR_GPU_NODE_SELECTOR", "gpu", "use k=v,k2=v2"),
+        ("CORTEX_OPERATOR_GPU_NODE_SELECTOR", '{"gpu": 1}', "JSON object of strings"),
+        ("CORTEX_OPERATOR_GPU_TOLERATIONS", "[{", "JSON list of tolerations"),
+        ("CORTEX_OPERATOR_GPU_TOLERATIONS", '[{"tolerance": 1}]', "keys: key, operator"),
+    ],
+)
+def test_bad_values_name_the_variable_and_the_fix(name: str, value: str, message: str) -> None:
+    with pytest.raises(CortexError, match=name) as caught:
+        Settings.from_env({name: value})
+
+    assert message in str(caught.value)
+
+
+def test_operator_deployment_sets_only_known_variables_with_valid_values() -> None:
+    deployment = yaml.safe_load((OPERATOR_DIR / "deployment.yaml").read_text())
+    [operator] = deployment["spec"]["template"]["spec"]["containers"]
+
+    env = {item["name"]: item["value"] for item in operator["env"]}
+
+    assert set(env) == set(ENV_VARS)
+    assert Settings.from_env(env) == Settings()

@@ -1,0 +1,300 @@
+"""The Deployment: resources, GPUs, the runtime container, project code, rollouts, pod security."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cortex.k8s import ANNOTATION_SPEC_HASH, PROJECT_ARCHIVE_KEY, SPEC_ENV, Settings
+from cortex.k8s import render_deployment as _render_deployment
+from cortex.spec import RealtimeAPI
+from tests.k8s.conftest import container, make_api, owner_of
+
+GPU = "nvidia.com/gpu"
+
+
+def render_deployment(api: RealtimeAPI, settings: Settings | None = None) -> dict[str, Any]:
+    return _render_deployment(api, owner_of(api), settings or Settings())
+
+
+def pod_spec(api: RealtimeAPI, settings: Settings | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = render_deployment(api, settings)["spec"]["template"]["spec"]
+    return spec
+
+
+def env_of(deployment: dict[str, Any]) -> dict[str, str]:
+    return {item["name"]: item["value"] for item in container(deployment)["env"]}
+
+
+def test_gpu_limit_equals_request() -> None:
+    resources = container(render_deployment(make_api(compute={"gpu": 2})))["resources"]
+
+    assert resources["requests"][GPU] == resources["limits"][GPU] == "2"
+
+
+def test_gpu_pods_tolerate_the_gpu_taint_and_use_the_settings_node_selector() -> None:
+    extra = {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}
+    settings = Settings(gpu_node_selector={"gpu": "a100"}, gpu_tolerations=(extra,))
+
+    pod = pod_spec(make_api(compute={"gpu": 1}), settings)
+
+    assert pod["tolerations"] == [
+        {"key": GPU, "operator": "Exists", "effect": "NoSchedule"},
+        extra,
+    ]
+    assert pod["nodeSelector"] == {"gpu": "a100"}
+
+
+def test_gpu_pods_without_a_node_selector_setting_have_none() -> None:
+    assert "nodeSelector" not in pod_spec(make_api(compute={"gpu": 1}))
+
+
+def test_no_gpu_fields_without_gpu() -> None:
+    settings = Settings(
+        gpu_node_selector={"gpu": "a100"},
+        gpu_tolerations=({"key": "gpu", "operator": "Exists"},),
+    )
+
+    deployment = render_deployment(make_api(compute={"gpu": 0, "mem": "1Gi"}), settings)
+
+    text = json.dumps(deployment)
+    assert GPU not in text
+    assert "tolerations" not in text and "nodeSelector" not in text
+
+
+def test_cpu_and_memory_requests_come_from_compute_with_memory_limited_to_its_request() -> None:
+    resources = container(render_deployment(make_api(compute={"cpu": "1.5", "mem": "2Gi"})))[
+        "resources"
+    ]
+
+    assert resources == {"requests": {"cpu": "1.5", "memory": "2Gi"}, "limits": {"memory": "2Gi"}}
+
+
+def test_null_cpu_means_no_cpu_request_and_there_is_never_a_cpu_limit() -> None:
+    resources = container(render_deployment(make_api(compute={"cpu": None})))["resources"]
+
+    assert resources == {}
+
+
+def test_default_compute_requests_200m_cpu_only() -> None:
+    resources = container(render_deployment(make_api()))["resources"]
+
+    assert resources == {"requests": {"cpu": "200m"}}
+
+
+def test_image_is_the_predictor_image_or_the_settings_default() -> None:
+    custom = make_api(predictor={"image": "example.com/me/api:2"})
+    settings = Settings(default_image="example.com/cortex/runtime:9")
+
+    assert container(render_deployment(custom, settings))["image"] == "example.com/me/api:2"
+    assert container(render_deployment(make_api(), settings))["image"] == (
+        "example.com/cortex/runtime:9"
+    )
+
+
+def test_container_runs_the_runtime_with_the_spec_from_the_environment() -> None:
+    api_container = container(render_deployment(make_api("iris")))
+
+    assert api_container["name"] == "api"
+    assert api_container["command"] == [
+        "python",
+        "-m",
+        "cortex.runtime",
+        "--spec-env",
+        "CORTEX_API_SPEC",
+        "--api",
+        "iris",
+        "--project-dir",
+        "/mnt/project",
+        "--port",
+        "8888",
+    ]
+    assert api_container["ports"] == [{"name": "http", "containerPort": 8888, "protocol": "TCP"}]
+
+
+def test_spec_env_parses_back_to_the_same_api() -> None:
+    api = make_api(
+        predictor={"config": {"threshold": 0.5}, "env": {"A": "1"}},
+        autoscaling={"window": "20s"},
+        project={"configMap": "iris-project"},
+    )
+
+    spec = json.loads(env_of(render_deployment(api))[SPEC_ENV])
+
+    assert RealtimeAPI.model_validate(spec) == api
+
+
+def test_user_env_is_passed_sorted_after_the_spec() -> None:
+    deployment = render_deployment(make_api(predictor={"env": {"ZED": "z", "ALPHA": "a"}}))
+
+    names = [item["name"] for item in container(deployment)["env"]]
+    assert names == [SPEC_ENV, "ALPHA", "ZED"]
+    assert env_of(deployment)["ZED"] == "z"
+
+
+def test_dollar_signs_reach_the_process_verbatim() -> None:
+    api = make_api(predictor={"env": {"PRICE": "$(HOME) costs $5"}, "config": {"t": "$(X)"}})
+
+    env = env_of(render_deployment(api))
+
+    # Kubernetes turns "$$" into "$" and would expand an unescaped "$(HOME)".
+    assert env["PRICE"] == "$$(HOME) costs $$5"
+    assert json.loads(env[SPEC_ENV].replace("$$", "$"))["predictor"]["config"] == {"t": "$(X)"}
+
+
+def test_readiness_gates_on_readyz_and_liveness_on_healthz() -> None:
+    api_container = container(render_deployment(make_api()))
+
+    readiness = api_container["readinessProbe"]
+    assert readiness["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert readiness["periodSeconds"] == 5
+    assert 1 <= readiness["failureThreshold"] <= 3
+    assert api_container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert api_container["livenessProbe"]["initialDelaySeconds"] >= 30
+    startup = api_container["startupProbe"]
+    assert startup["httpGet"]["path"] == "/healthz"
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 300
+
+
+def test_pods_drain_before_they_stop() -> None:
+    pod = pod_spec(make_api())
+
+    pre_stop = container(render_deployment(make_api()))["lifecycle"]["preStop"]
+    assert pre_stop == {"exec": {"command": ["sleep", "5"]}}
+    # preStop sleep + the runtime's 30 s graceful shutdown fit in the grace period.
+    assert pod["terminationGracePeriodSeconds"] >= 5 + 30
+
+
+def test_pods_run_as_non_root_with_no_privileges() -> None:
+    pod = pod_spec(make_api(project={"configMap": "iris-project"}))
+
+    assert pod["securityContext"] == {
+        "runAsNonRoot": True,
+        "runAsUser": 1000,
+        "runAsGroup": 1000,
+        "fsGroup": 1000,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    for each in pod["containers"] + pod["initContainers"]:
+        assert each["securityContext"] == {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+        }
+    assert pod["automountServiceAccountToken"] is False
+
+
+@pytest.mark.parametrize(("surge", "unavailable"), [(1, 0), ("50%", "0%"), (0, "10%")])
+def test_update_strategy_becomes_the_rolling_update(surge: Any, unavailable: Any) -> None:
+    api = make_api(update_strategy={"max_surge": surge, "max_unavailable": unavailable})
+
+    strategy = render_deployment(api)["spec"]["strategy"]
+
+    assert strategy == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable},
+    }
+
+
+def test_replicas_start_at_init_replicas() -> None:
+    api = make_api(autoscaling={"min_replicas": 2, "max_replicas": 9, "init_replicas": 5})
+
+    assert render_deployment(api)["spec"]["replicas"] == 5
+    assert render_deployment(make_api(autoscaling={"min_replicas": 3}))["spec"]["replicas"] == 3
+
+
+def test_pods_are_annotated_for_prometheus_scraping() -> None:
+    annotations = render_deployment(make_api())["spec"]["template"]["metadata"]["annotations"]
+
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == "8888"
+    assert annotations["prometheus.io/path"] == "/metrics"
+
+
+def test_spec_change_changes_pod_template_hash_annotation() -> None:
+    def template_hash(api: RealtimeAPI) -> str:
+        template = render_deployment(api)["spec"]["template"]
+        value: str = template["metadata"]["annotations"][ANNOTATION_SPEC_HASH]
+        return value
+
+    before = make_api(predictor={"config": {"model": "a"}})
+
+    assert template_hash(before) == template_hash(make_api(predictor={"config": {"model": "a"}}))
+    assert template_hash(before) != template_hash(make_api(predictor={"config": {"model": "b"}}))
+    assert template_hash(before) != template_hash(make_api(autoscaling={"max_replicas": 7}))
+
+
+def test_selector_matches_the_pod_labels() -> None:
+    spec = render_deployment(make_api("iris"))["spec"]
+
+    labels = spec["template"]["metadata"]["labels"]
+    assert spec["selector"]["matchLabels"] == {"cortex.dev/api-name": "iris"}
+    assert spec["selector"]["matchLabels"].items() <= labels.items()
+
+
+def test_without_a_configmap_the_code_is_expected_in_the_image() -> None:
+    pod = pod_spec(make_api(predictor={"image": "example.com/me/api:2"}))
+
+    assert "volumes" not in pod and "initContainers" not in pod
+    assert "volumeMounts" not in pod["containers"][0]
+
+
+def test_configmap_project_is_unpacked_and_mounted_read_only() -> None:
+    pod = pod_spec(make_api(project={"configMap": "iris-project"}))
+
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    assert volumes["project-archive"]["configMap"] == {"name": "iris-project"}
+    assert volumes["project"]["emptyDir"] == {}
+    assert pod["containers"][0]["volumeMounts"] == [
+        {"name": "project", "mountPath": "/mnt/project", "readOnly": True}
+    ]
+    [unpack] = pod["initContainers"]
+    assert unpack["image"] == pod["containers"][0]["image"]
+    mounts = {mount["name"]: mount for mount in unpack["volumeMounts"]}
+    assert mounts["project-archive"]["readOnly"] is True
+    assert f"{mounts['project-archive']['mountPath']}/{PROJECT_ARCHIVE_KEY}" in unpack["command"]
+
+
+def _archive(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _run_unpack(command: list[str], tmp_path: Path, files: dict[str, bytes]) -> Path:
+    """Runs the init container's command with its mount paths moved under ``tmp_path``."""
+    (tmp_path / "mnt" / "project-archive").mkdir(parents=True)
+    (tmp_path / "mnt" / "project").mkdir()
+    (tmp_path / "mnt" / "project-archive" / PROJECT_ARCHIVE_KEY).write_bytes(_archive(files))
+    args = [arg.replace("/mnt/", f"{tmp_path}/mnt/") for arg in command]
+    assert args[0] == "python"
+    subprocess.run([sys.executable, *args[1:]], check=True, capture_output=True, timeout=60)
+    return tmp_path / "mnt" / "project"
+
+
+def test_project_archive_unpacks_with_its_folders(tmp_path: Path) -> None:
+    [unpack] = pod_spec(make_api(project={"configMap": "p"}))["initContainers"]
+    files = {"predictor.py": b"class PythonPredictor: ...\n", "lib/util.py": b"X = 1\n"}
+
+    project = _run_unpack(unpack["command"], tmp_path, files)
+
+    assert (project / "predictor.py").read_bytes() == files["predictor.py"]
+    assert (project / "lib" / "util.py").read_bytes() == files["lib/util.py"]
+
+
+def test_project_archive_cannot_write_outside_the_project(tmp_path: Path) -> None:
+    [unpack] = pod_spec(make_api(project={"configMap": "p"}))["initContainers"]
+
+    with pytest.raises(subprocess.CalledProcessError):
+        _run_unpack(unpack["command"], tmp_path, {"../escaped.py": b"X = 1\n"})
+    assert not (tmp_path / "mnt" / "escaped.py").exists()

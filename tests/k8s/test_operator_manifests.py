@@ -1,0 +1,131 @@
+"""operator/: install manifests only, valid for Kubernetes 1.29 and 1.37, least-privilege RBAC."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+import yaml
+
+from cortex.k8s import Settings
+from tests.k8s.conftest import KUBERNETES_VERSIONS, OPERATOR_DIR, make_api, render_api, validate_k8s
+
+MANIFESTS = sorted(
+    path.name for path in OPERATOR_DIR.glob("*.yaml") if path.name != "kustomization.yaml"
+)
+# What each rendered kind is called in RBAC rules: (apiGroup, resource).
+RESOURCES = {
+    "Deployment": ("apps", "deployments"),
+    "Service": ("", "services"),
+    "Ingress": ("networking.k8s.io", "ingresses"),
+    "HorizontalPodAutoscaler": ("autoscaling", "horizontalpodautoscalers"),
+}
+
+
+def _documents(name: str) -> list[dict[str, Any]]:
+    text = (OPERATOR_DIR / name).read_text(encoding="utf-8")
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def _cluster_role() -> dict[str, Any]:
+    [role] = [doc for doc in _documents("rbac.yaml") if doc["kind"] == "ClusterRole"]
+    return role
+
+
+def _verbs(group: str, resource: str) -> set[str]:
+    verbs: set[str] = set()
+    for rule in _cluster_role()["rules"]:
+        if group in rule["apiGroups"] and resource in rule["resources"]:
+            verbs |= set(rule["verbs"])
+    return verbs
+
+
+def test_operator_folder_holds_yaml_only() -> None:
+    names = {path.name for path in OPERATOR_DIR.iterdir()}
+
+    assert names == {
+        "crd.yaml",
+        "deployment.yaml",
+        "kustomization.yaml",
+        "namespace.yaml",
+        "rbac.yaml",
+    }
+    assert not (OPERATOR_DIR / "__init__.py").exists()
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    [kustomization] = _documents("kustomization.yaml")
+
+    assert sorted(kustomization["resources"]) == MANIFESTS
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("name", MANIFESTS)
+def test_manifest_passes_kubernetes_validate_strict(name: str, version: str) -> None:
+    for doc in _documents(name):
+        validate_k8s(doc, version)
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_kubectl_kustomize_builds_the_install() -> None:
+    done = subprocess.run(
+        ["kubectl", "kustomize", str(OPERATOR_DIR)], capture_output=True, text=True, timeout=60
+    )
+
+    assert done.returncode == 0, done.stderr
+    docs = [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+    assert sorted(doc["kind"] for doc in docs) == [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "Deployment",
+        "Namespace",
+        "ServiceAccount",
+    ]
+    for doc in docs:
+        validate_k8s(doc, KUBERNETES_VERSIONS[0])
+
+
+def test_rbac_covers_every_rendered_kind() -> None:
+    settings = Settings(custom_metrics=False)
+
+    for obj in render_api(make_api(), settings):
+        group, resource = RESOURCES[obj["kind"]]
+        assert {"get", "list", "watch", "create", "patch", "delete"} <= _verbs(group, resource)
+
+
+def test_rbac_lets_the_operator_watch_and_report_on_realtimeapis() -> None:
+    assert _verbs("cortex.dev", "realtimeapis") == {"get", "list", "watch", "patch"}
+    assert "patch" in _verbs("cortex.dev", "realtimeapis/status")
+    assert {"create", "patch"} <= _verbs("", "events")
+    assert _verbs("", "pods") == {"get", "list", "watch"}
+    assert _verbs("", "configmaps") == {"get", "list", "watch"}
+    assert {"list", "watch"} <= _verbs("apiextensions.k8s.io", "customresourcedefinitions")
+
+
+def test_rbac_has_no_wildcards_secrets_or_updates() -> None:
+    for rule in _cluster_role()["rules"]:
+        for key in ("apiGroups", "resources", "verbs"):
+            assert "*" not in rule[key]
+        assert "secrets" not in rule["resources"]
+        assert not {"update", "escalate", "bind", "impersonate"} & set(rule["verbs"])
+
+
+def test_operator_runs_as_the_bound_service_account_without_root() -> None:
+    [deployment] = _documents("deployment.yaml")
+    [binding] = [doc for doc in _documents("rbac.yaml") if doc["kind"] == "ClusterRoleBinding"]
+    pod = deployment["spec"]["template"]["spec"]
+    [operator] = pod["containers"]
+
+    assert operator["command"] == ["python", "-m", "cortex.operator"]
+    assert operator["image"] == "cortex-serving/runtime:0.1.0"
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": pod["serviceAccountName"], "namespace": "cortex-system"}
+    ]
+    assert deployment["metadata"]["namespace"] == "cortex-system"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert operator["securityContext"]["allowPrivilegeEscalation"] is False
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}

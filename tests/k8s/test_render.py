@@ -1,0 +1,154 @@
+"""render(): the children of one RealtimeAPI, their names, labels, owner, Service and Ingress."""
+
+from __future__ import annotations
+
+import pytest
+
+import cortex.k8s
+from cortex.k8s import (
+    ANNOTATION_SPEC_HASH,
+    LABEL_API_KIND,
+    LABEL_API_NAME,
+    Owner,
+    Settings,
+    child_name,
+    render,
+)
+from cortex.spec import spec_hash
+from tests.k8s.conftest import OWNER_UID, by_kind, make_api, render_api, validate_k8s
+
+
+def test_render_returns_deployment_service_ingress_hpa_in_order() -> None:
+    objects = render_api(make_api())
+
+    assert [(obj["apiVersion"], obj["kind"]) for obj in objects] == [
+        ("apps/v1", "Deployment"),
+        ("v1", "Service"),
+        ("networking.k8s.io/v1", "Ingress"),
+        ("autoscaling/v2", "HorizontalPodAutoscaler"),
+    ]
+
+
+def test_children_are_named_after_the_api_in_the_owner_namespace() -> None:
+    api = make_api("iris")
+
+    objects = render(api, Owner("iris", "team-a", OWNER_UID), Settings())
+
+    assert {(obj["metadata"]["name"], obj["metadata"]["namespace"]) for obj in objects} == {
+        ("api-iris", "team-a")
+    }
+    assert child_name("iris") == "api-iris"
+
+
+def test_owner_references_point_at_the_cr() -> None:
+    api = make_api("iris")
+    owner = Owner("iris", "ml", OWNER_UID)
+
+    for obj in render(api, owner, Settings()):
+        assert obj["metadata"]["ownerReferences"] == [
+            {
+                "apiVersion": "cortex.dev/v1alpha1",
+                "kind": "RealtimeAPI",
+                "name": "iris",
+                "uid": OWNER_UID,
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ]
+
+
+def test_every_child_carries_the_cortex_labels_and_the_spec_hash() -> None:
+    api = make_api("iris")
+
+    for obj in render_api(api):
+        assert obj["metadata"]["labels"] == {
+            LABEL_API_NAME: "iris",
+            LABEL_API_KIND: "RealtimeAPI",
+            "app.kubernetes.io/managed-by": "cortex",
+        }
+        assert obj["metadata"]["annotations"] == {ANNOTATION_SPEC_HASH: spec_hash(api)}
+
+
+def test_owner_of_another_api_is_refused() -> None:
+    with pytest.raises(ValueError, match="'other' is not the resource of api 'iris'"):
+        render(make_api("iris"), Owner("other", "ml", OWNER_UID), Settings())
+
+
+def test_service_sends_port_8888_to_the_pods_http_port() -> None:
+    service = by_kind(render_api(make_api("iris")))["Service"]
+
+    assert service["spec"] == {
+        "type": "ClusterIP",
+        "selector": {LABEL_API_NAME: "iris"},
+        "ports": [{"name": "http", "port": 8888, "targetPort": "http", "protocol": "TCP"}],
+    }
+
+
+def test_ingress_routes_the_endpoint_prefix_to_the_service() -> None:
+    api = make_api("iris", networking={"endpoint": "/models/iris"})
+
+    ingress = by_kind(render_api(api))["Ingress"]
+
+    assert ingress["spec"] == {
+        "ingressClassName": "nginx",
+        "rules": [
+            {
+                "http": {
+                    "paths": [
+                        {
+                            "path": "/models/iris",
+                            "pathType": "Prefix",
+                            "backend": {"service": {"name": "api-iris", "port": {"number": 8888}}},
+                        }
+                    ]
+                }
+            }
+        ],
+    }
+
+
+def test_ingress_path_defaults_to_the_api_name() -> None:
+    ingress = by_kind(render_api(make_api("iris")))["Ingress"]
+
+    assert ingress["spec"]["rules"][0]["http"]["paths"][0]["path"] == "/iris"
+
+
+def test_ingress_class_comes_from_the_settings_or_is_left_out() -> None:
+    api = make_api()
+
+    traefik = by_kind(render_api(api, Settings(ingress_class="traefik")))["Ingress"]
+    default = by_kind(render_api(api, Settings(ingress_class=None)))["Ingress"]
+
+    assert traefik["spec"]["ingressClassName"] == "traefik"
+    assert "ingressClassName" not in default["spec"]
+
+
+def test_rendered_objects_are_fresh_each_time() -> None:
+    api = make_api(project={"configMap": "p"}, compute={"gpu": 1})
+    settings = Settings(gpu_node_selector={"a": "b"}, gpu_tolerations=({"key": "k"},))
+    first = render_api(api, settings)
+
+    first[0]["spec"]["template"]["spec"]["nodeSelector"]["a"] = "changed"
+    first[0]["spec"]["template"]["spec"]["tolerations"][1]["key"] = "changed"
+    first[0]["spec"]["template"]["spec"]["initContainers"][0]["resources"]["limits"].clear()
+
+    assert render_api(api, settings)[0] != first[0]
+    assert settings.gpu_node_selector == {"a": "b"}
+    assert settings.gpu_tolerations == ({"key": "k"},)
+
+
+def test_public_api_is_exactly_all() -> None:
+    public = {name for name in vars(cortex.k8s) if not name.startswith("_")}
+    # cortex.k8s.crd is the function (it shadows its module, as the interface wants).
+    submodules = {"context", "deployment", "hpa", "ingress", "labels", "schema", "service"}
+    imported = {"annotations", "Any", "RealtimeAPI"}
+
+    assert public - submodules - imported == set(cortex.k8s.__all__)
+
+
+def test_the_longest_api_name_gives_valid_child_names() -> None:
+    api = make_api("a" * 42)
+
+    for obj in render_api(api):
+        assert len(obj["metadata"]["name"]) <= 63  # a DNS label: Service names
+        validate_k8s(obj, "1.29.0")
