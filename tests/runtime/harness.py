@@ -26,30 +26,35 @@ def write_spec(tmp_path: Path, path: str, name: str = "proc-api", **sections: An
 class RuntimeProcess:
     """A runtime master process on a free port; ``with`` waits for ready and stops it."""
 
-    def __init__(self, spec: Path, *args: str, port: int | None = None) -> None:
+    def __init__(
+        self,
+        spec: Path,
+        *args: str,
+        port: int | None = None,
+        command: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        wait: bool = True,
+    ) -> None:
+        """Run ``python -m cortex.runtime --spec SPEC ...``, or ``command`` with ``--port``.
+
+        ``with`` waits until it is ready, unless ``wait`` is False.
+        """
         self.spec = spec
+        self.wait = wait
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.status_file = spec.parent / "status.json"
         self.log = spec.parent / "runtime.log"
-        cmd = [
-            sys.executable,
-            "-m",
-            "cortex.runtime",
-            "--spec",
-            str(spec),
-            "--port",
-            str(self.port),
-            "--host",
-            "127.0.0.1",
-            "--status-file",
-            str(self.status_file),
-            *args,
-        ]
-        self.proc = subprocess.Popen(cmd, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
+        runtime = [sys.executable, "-m", "cortex.runtime", "--spec", str(spec)]
+        cmd = [*(command or runtime), "--port", str(self.port), "--host", "127.0.0.1"]
+        cmd += ["--status-file", str(self.status_file), *args]
+        self.proc = subprocess.Popen(
+            cmd, stdout=self.log.open("w"), stderr=subprocess.STDOUT, env=env
+        )
 
     def __enter__(self) -> RuntimeProcess:
-        self.wait_ready()
+        if self.wait:
+            self.wait_ready()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -63,6 +68,10 @@ class RuntimeProcess:
 
     def output(self) -> str:
         return self.log.read_text()
+
+    def exit_code(self, timeout: float = 60) -> int:
+        """Wait for the process to end by itself."""
+        return self.proc.wait(timeout)
 
     def wait_ready(self, timeout: float = 60) -> None:
         self.wait_for(lambda: self.get("/readyz").status_code == 200, timeout, "ready")
