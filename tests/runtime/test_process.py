@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -102,3 +103,25 @@ def test_serves_the_spec_the_operator_renders_into_the_pod(tmp_path: Path) -> No
     with RuntimeProcess(spec, command=command, env={**os.environ, **env}) as rt:
         answer = rt.post("/rendered", json={"x": 4})
     assert answer.json() == {"doubled": 40}
+
+
+def _log_lines(rt: RuntimeProcess) -> list[dict[str, object]]:
+    return [json.loads(line) for line in rt.output().splitlines() if line.startswith("{")]
+
+
+def test_logs_are_json_lines_carrying_the_request_id(tmp_path: Path) -> None:
+    with RuntimeProcess(write_spec(tmp_path, "chatty.py")) as rt:
+        rt.post(json={"text": "hi"}, headers={"x-request-id": "req-7"})
+    lines = _log_lines(rt)
+    scored = next(line for line in lines if line["message"] == "scoring hi")
+    assert scored["request_id"] == "req-7"  # the user's own log line, from the predict thread
+    assert scored["level"] == "info"
+    assert scored["api"] == "proc-api"
+    assert scored["logger"] == "my-model"
+    assert not any("POST /predict" in str(line["message"]) for line in lines)  # access log off
+
+
+def test_access_log_is_optional(tmp_path: Path) -> None:
+    with RuntimeProcess(write_spec(tmp_path, "chatty.py"), "--access-log") as rt:
+        rt.post(json={"text": "hi"})
+    assert any('"POST /predict HTTP/1.1" 200' in str(line["message"]) for line in _log_lines(rt))
