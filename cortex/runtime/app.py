@@ -94,10 +94,6 @@ class Runtime:
     def serving(self) -> bool:
         return self.state == "ready" and not self.refusing
 
-    @property
-    def closing(self) -> bool:
-        return self.draining
-
     def ready(self) -> bool:
         """Readiness of the replica as seen from this process."""
         return self.serving and not self.draining and self.shared.state == states.READY

@@ -60,7 +60,7 @@ class PredictHandler:
     async def _unavailable(self, send: Send, rid: str, why: str) -> int:
         retry = self.runtime.settings.retry_after_seconds
         body = {"error": f"{why}; retry in {retry}s", "request_id": rid}
-        return await send_json(send, 503, body, rid, self.runtime.closing, retry)
+        return await send_json(send, 503, body, rid, self.runtime.draining, retry)
 
     async def _admitted(
         self, scope: Scope, receive: Receive, send: Send, rid: str, content_type: str, length: int
@@ -68,7 +68,7 @@ class PredictHandler:
         runtime = self.runtime
         spec = runtime.spec
         assert spec is not None  # serving implies loaded
-        close, limit = runtime.closing, runtime.settings.max_body_bytes
+        close, limit = runtime.draining, runtime.settings.max_body_bytes
         body = await _read_body(receive, limit) if length <= limit else None
         if body is None:
             error = f"request body is larger than the limit of {limit} bytes"
