@@ -1,7 +1,7 @@
-"""Writes operator/crd.yaml from the spec models; ``--check`` only says whether it is current.
+"""Writes the CRD from the spec models into operator/ and the Helm chart's crds/.
 
-python scripts/gen_crd.py            # regenerate operator/crd.yaml
-python scripts/gen_crd.py --check    # exit 1 if operator/crd.yaml is out of date
+python scripts/gen_crd.py            # regenerate both copies
+python scripts/gen_crd.py --check    # exit 1 if either copy is out of date
 """
 
 from __future__ import annotations
@@ -12,7 +12,11 @@ from pathlib import Path
 
 from cortex.k8s import crd_yaml
 
-CRD_PATH = Path(__file__).resolve().parent.parent / "operator" / "crd.yaml"
+REPO = Path(__file__).resolve().parent.parent
+CRD_PATHS = (
+    REPO / "operator" / "crd.yaml",
+    REPO / "deploy" / "helm" / "cortex" / "crds" / "realtimeapis.cortex.dev.yaml",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,17 +24,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="compare, do not write")
     args = parser.parse_args(argv)
     text = crd_yaml()
-    current = CRD_PATH.read_text(encoding="utf-8") if CRD_PATH.exists() else None
-    if args.check:
-        if current != text:
-            print(f"{CRD_PATH} is out of date: run python scripts/gen_crd.py", file=sys.stderr)
-            return 1
-        print(f"{CRD_PATH} is up to date")
-        return 0
-    CRD_PATH.parent.mkdir(exist_ok=True)
-    CRD_PATH.write_text(text, encoding="utf-8")
-    print(f"wrote {CRD_PATH}" if current != text else f"{CRD_PATH} unchanged")
-    return 0
+    stale = 0
+    for path in CRD_PATHS:
+        current = path.read_text(encoding="utf-8") if path.exists() else None
+        if args.check:
+            if current != text:
+                print(f"{path} is out of date: run python scripts/gen_crd.py", file=sys.stderr)
+                stale = 1
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path}" if current != text else f"{path} unchanged")
+    return stale
 
 
 if __name__ == "__main__":

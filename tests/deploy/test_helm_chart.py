@@ -1,0 +1,86 @@
+"""The Helm chart (deploy/helm/cortex): lints, renders valid objects, and agrees with operator/."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from cortex.k8s import crd_yaml
+from cortex.k8s.context import ENV_VARS, Settings
+from cortex.k8s.hpa import IN_FLIGHT_METRIC
+from tests.k8s.conftest import KUBERNETES_VERSIONS, OPERATOR_DIR, validate_k8s
+
+CHART = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "cortex"
+HELM = Path(sys.executable).parent / "helm"  # scripts/get_helm.sh puts it in the venv
+
+
+def helm(*args: str) -> str:
+    result = subprocess.run([str(HELM), *args], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def render(*sets: str) -> dict[str, dict[str, Any]]:
+    args = ["template", "cortex", str(CHART), "--namespace", "cortex-system", "--include-crds"]
+    for value in sets:
+        args += ["--set", value]
+    docs = [d for d in yaml.safe_load_all(helm(*args)) if d]
+    return {f"{d['kind']}/{d['metadata']['name']}": d for d in docs}
+
+
+def operator_env(objects: dict[str, dict[str, Any]]) -> dict[str, str]:
+    [container] = objects["Deployment/cortex-operator"]["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e["value"] for e in container["env"]}
+
+
+def test_the_chart_lints() -> None:
+    assert "1 chart(s) linted, 0 chart(s) failed" in helm("lint", str(CHART))
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_every_rendered_object_is_valid_kubernetes(version: str) -> None:
+    for obj in render().values():
+        validate_k8s(obj, version)
+
+
+def test_the_chart_crd_is_the_generated_one() -> None:
+    committed = (CHART / "crds" / "realtimeapis.cortex.dev.yaml").read_text()
+    assert committed == crd_yaml(), "run `python scripts/gen_crd.py`"
+
+
+def test_rbac_matches_the_plain_manifests() -> None:
+    plain = {d["kind"]: d for d in yaml.safe_load_all((OPERATOR_DIR / "rbac.yaml").read_text())}
+    chart = render()["ClusterRole/cortex-operator"]
+    assert chart["rules"] == plain["ClusterRole"]["rules"]
+
+
+def test_operator_settings_come_from_values_and_parse() -> None:
+    env = operator_env(render("operator.ingressClass=traefik", "operator.gpuNodeSelector.gpu=a100"))
+    assert set(env) == set(ENV_VARS)
+    settings = Settings.from_env(env)
+    assert settings.ingress_class == "traefik"
+    assert settings.gpu_node_selector == {"gpu": "a100"}
+    assert settings.custom_metrics is True
+    assert settings.default_image == "cortex-serving/runtime:0.1.0"
+
+
+def test_the_adapter_rule_publishes_the_metric_the_hpas_read() -> None:
+    config = yaml.safe_load(
+        render()["ConfigMap/cortex-prometheus-adapter-rules"]["data"]["config.yaml"]
+    )
+    [rule] = config["rules"]
+    assert rule["name"]["as"] == IN_FLIGHT_METRIC
+    assert "[60s]" in rule["metricsQuery"]
+    assert json.dumps(rule).count("cortex_in_flight_requests") >= 2
+
+
+def test_without_custom_metrics_hpas_use_cpu_and_no_rule_is_rendered() -> None:
+    objects = render("customMetrics=false")
+    assert "ConfigMap/cortex-prometheus-adapter-rules" not in objects
+    assert Settings.from_env(operator_env(objects)).custom_metrics is False
