@@ -1,0 +1,1 @@
+"""The ``cortex`` command line; the entry point is ``cortex.cli.main:main``."""

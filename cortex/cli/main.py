@@ -1,15 +1,23 @@
-"""The ``cortex`` command line: parses arguments, calls a layer, prints the result."""
+"""The ``cortex`` command line: the command group, ``serve``, ``version``, ``completion``, and
+the entry point that turns every user error into one ``error: ...`` line and exit code 1.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import click
+from click.shell_completion import get_completion_class
 
+from cortex.cli import apis, envs
 from cortex.errors import CortexError
 from cortex.spec import load_specs
+
+PROG = "cortex"
+DISTRIBUTION = "cortex-serving"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,10 +31,14 @@ def cli() -> None:
 @click.option("--port", type=int, default=8888, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 def serve(config: str, api_name: str | None, port: int, host: str) -> None:
-    """Serve one API of CONFIG in the foreground (for development; Ctrl-C stops it)."""
-    apis = load_specs(Path(config))
-    if api_name is None and len(apis) > 1:
-        names = ", ".join(api.name for api in apis)
+    """Serve one API in the foreground (Ctrl-C stops it).
+
+    For development: the API of CONFIG (default: ./cortex.yaml) runs in this terminal, its log
+    printed here. `cortex deploy` runs APIs in the background instead.
+    """
+    apis_ = load_specs(Path(config))
+    if api_name is None and len(apis_) > 1:
+        names = ", ".join(api.name for api in apis_)
         raise CortexError(f"{config} defines several APIs ({names}); choose one with --api")
     args = [sys.executable, "-m", "cortex.runtime", "--spec", config, "--port", str(port)]
     args += ["--host", host]
@@ -35,16 +47,60 @@ def serve(config: str, api_name: str | None, port: int, host: str) -> None:
     os.execv(sys.executable, args)
 
 
+@cli.command()
+def version() -> None:
+    """Print the version of cortex."""
+    try:
+        number = metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        number = "unknown (not installed)"
+    click.echo(f"cortex {number}")
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL.
+
+    \b
+    bash: add  eval "$(cortex completion bash)"  to ~/.bashrc
+    zsh:  add  eval "$(cortex completion zsh)"   to ~/.zshrc
+    """
+    complete_var = f"_{PROG.upper()}_COMPLETE"
+    script = get_completion_class(shell)
+    if script is None:  # click knows both shells; this guards a future click
+        raise CortexError(f"no completion for shell '{shell}'")
+    click.echo(script(cli, {}, PROG, complete_var).source())
+
+
+for command in (apis.deploy, apis.get, apis.logs, apis.predict, apis.delete, envs.env):
+    cli.add_command(command)
+
+
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit code 1."""
     try:
-        cli(standalone_mode=False)
+        cli(prog_name=PROG, standalone_mode=False)
     except CortexError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        _fail(str(exc))
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(1)
+        _fail("aborted")
+    except click.UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        _fail(f"{exc.format_message().rstrip('.')}{hint}")
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        _fail(exc.format_message())
+    except BrokenPipeError:
+        # The reader went away (`cortex logs x | head`): not an error worth a message.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except OSError as exc:
+        _fail(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

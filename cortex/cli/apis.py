@@ -1,0 +1,310 @@
+"""The API commands: ``deploy``, ``get``, ``logs``, ``predict``, ``delete``.
+
+Each parses its arguments, calls the chosen ``Environment`` and prints; the wording lives in
+``cortex.cli.format``. User errors are raised as ``CortexError`` (``main`` prints one line).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import click
+from click.shell_completion import CompletionItem
+
+from cortex import errors
+from cortex.cli import config as settings
+from cortex.cli import environment, format, progress
+from cortex.spec import load_specs
+
+__all__ = ["delete", "deploy", "get", "logs", "predict"]
+
+DEPLOY_TIMEOUT = 15 * 60.0  # model loading can take minutes; past this, stop waiting
+WATCH_INTERVAL = 2.0
+_POLL = 0.2
+_SHOWN_BODY = 2000
+
+
+def _complete_api(ctx: click.Context, _: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    try:
+        names = settings.open_environment(ctx.params.get("env_name")).names()
+    except Exception:  # completion must never print an error into the user's shell
+        return []
+    return [CompletionItem(name) for name in names if name.startswith(incomplete)]
+
+
+env_option = click.option(
+    "-e", "--env", "env_name", metavar="ENV", help="environment (default: the default one)"
+)
+output_option = click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["pretty", "json"]),
+    default="pretty",
+    show_default=True,
+    help="text for people, or JSON for scripts",
+)
+
+
+@click.command()
+@click.argument("config", default="cortex.yaml", type=click.Path())
+@env_option
+@click.option("-y", "--yes", is_flag=True, help="answer yes to every question")
+@output_option
+def deploy(config: str, env_name: str | None, yes: bool, output: str) -> None:
+    """Deploy APIs and wait until they are live.
+
+    CONFIG is a cortex.yaml (default: ./cortex.yaml) or a folder holding one. An API whose spec
+    changed is updated with no downtime; an unchanged one is left as it is.
+    """
+    path = Path(config)
+    path = path / "cortex.yaml" if path.is_dir() else path
+    apis = load_specs(path)
+    env = settings.open_environment(env_name)
+    deployments = env.deploy(apis, path, _confirmer(yes))
+    pretty = output == "pretty"
+    for deployment in deployments if pretty else ():
+        click.echo(format.deploy_line(deployment))
+    shown = progress.Progress(sys.stdout) if pretty else None
+    outcomes = _wait(env, deployments, shown)
+    failed = [d for d in deployments if outcomes[d.name].state != "ready"]
+    if pretty:
+        for deployment in deployments:
+            if deployment not in failed:
+                click.echo(f"{deployment.name} is live at {deployment.endpoint}")
+    else:
+        click.echo(json.dumps([_deploy_json(d, outcomes[d.name]) for d in deployments], indent=2))
+    if failed:
+        raise errors.CortexError(_failure(failed, outcomes))
+
+
+def _confirmer(yes: bool) -> Callable[[str], bool]:
+    def confirm(question: str) -> bool:
+        if yes:
+            return True
+        return sys.stdin.isatty() and click.confirm(question, default=False)
+
+    return confirm
+
+
+def _wait(
+    env: environment.Environment,
+    deployments: Sequence[environment.Deployment],
+    shown: progress.Progress | None,
+) -> dict[str, environment.Rollout]:
+    """Poll every deployment until it is ready or failed (or the deploy timeout passes)."""
+    outcomes: dict[str, environment.Rollout] = {}
+    pending = list(deployments)
+    deadline = time.monotonic() + DEPLOY_TIMEOUT
+    try:
+        while pending:
+            states = {d.name: env.rollout(d) for d in pending}
+            outcomes.update({n: r for n, r in states.items() if r.state != "pending"})
+            pending = [d for d in pending if states[d.name].state == "pending"]
+            if pending and time.monotonic() > deadline:
+                return outcomes | {d.name: _timed_out(d.name) for d in pending}
+            if pending and shown is not None:
+                waiting = ", ".join(f"{d.name} ({states[d.name].detail})" for d in pending)
+                shown.update(f"waiting for {waiting}")
+            if pending:
+                time.sleep(_POLL)
+    except KeyboardInterrupt:
+        raise errors.CortexError(
+            "stopped waiting; the APIs keep starting in the background (see `cortex get`)"
+        ) from None
+    finally:
+        if shown is not None:
+            shown.finish()
+    return outcomes
+
+
+def _timed_out(name: str) -> environment.Rollout:
+    minutes = int(DEPLOY_TIMEOUT // 60)
+    return environment.Rollout(
+        "failed",
+        f"not live after {minutes} minutes; it keeps loading in the background "
+        f"(see `cortex get {name}` and `cortex logs {name}`)",
+    )
+
+
+def _deploy_json(
+    deployment: environment.Deployment, outcome: environment.Rollout
+) -> dict[str, object]:
+    return {
+        "name": deployment.name,
+        "kind": deployment.kind,
+        "action": deployment.action,
+        "endpoint": deployment.endpoint,
+        "status": "live" if outcome.state == "ready" else "error",
+        "error": outcome.detail if outcome.state == "failed" else None,
+    }
+
+
+def _failure(
+    failed: Sequence[environment.Deployment], outcomes: dict[str, environment.Rollout]
+) -> str:
+    """``api 'x' failed to start: <why>``, then the log tail, indented."""
+    first = failed[0]
+    outcome = outcomes[first.name]
+    verb = "start" if first.action == "create" else "update"
+    lines = [f"api '{first.name}' failed to {verb}: {outcome.detail}"]
+    if len(failed) > 1:
+        lines[0] += f" (also failed: {', '.join(d.name for d in failed[1:])})"
+    if outcome.log_tail:
+        lines += [f"last log lines of {first.name}:", *(f"  {x}" for x in outcome.log_tail)]
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("name", required=False, shell_complete=_complete_api)
+@env_option
+@click.option("-w", "--watch", is_flag=True, help=f"refresh every {WATCH_INTERVAL:g} seconds")
+@output_option
+def get(name: str | None, env_name: str | None, watch: bool, output: str) -> None:
+    """Show the status of APIs.
+
+    Without NAME: a table of every API of the environment. With NAME: that API's row, its
+    endpoint, a curl example and, when something failed, the reason and the last log lines.
+    """
+    env = settings.open_environment(env_name)
+
+    def render() -> str:
+        statuses = env.get(name)
+        if output == "json":
+            return json.dumps([s.to_json() for s in statuses], indent=2)
+        if name is not None:
+            return format.api_details(statuses[0], time.time())
+        if not statuses:
+            return f"no apis are deployed in environment '{env.name}'"
+        return format.status_table(statuses, time.time())
+
+    if not watch:
+        click.echo(render())
+        return
+    tty = sys.stdout.isatty()
+    try:
+        while True:
+            text = render()
+            if tty:
+                click.clear()
+            click.echo(text + ("" if tty else "\n"))
+            time.sleep(WATCH_INTERVAL)
+    except KeyboardInterrupt:
+        return
+
+
+@click.command()
+@click.argument("name", shell_complete=_complete_api)
+@env_option
+@click.option("-f", "--follow", is_flag=True, help="keep printing new lines (Ctrl-C stops)")
+@click.option(
+    "--pretty/--raw",
+    default=None,
+    help="render JSON lines readably (default: on a terminal) or print them as written",
+)
+def logs(name: str, env_name: str | None, follow: bool, pretty: bool | None) -> None:
+    """Print an API's log.
+
+    The runtime writes JSON lines; on a terminal they are shown readably (--pretty), in a pipe
+    as they are (--raw). With -f the command keeps printing until Ctrl-C or the API's deletion.
+    """
+    env = settings.open_environment(env_name)
+    readable = sys.stdout.isatty() if pretty is None else pretty
+    try:
+        for line in env.logs(name, follow):
+            for part in format.log_lines(line) if readable else [line]:
+                click.echo(part)
+    except KeyboardInterrupt:
+        return
+
+
+@click.command()
+@click.argument("name", shell_complete=_complete_api)
+@click.argument("file", required=False, type=click.Path(allow_dash=True))
+@click.option("-d", "--data", metavar="JSON", help="the JSON payload itself, instead of FILE")
+@env_option
+def predict(name: str, file: str | None, data: str | None, env_name: str | None) -> None:
+    """Send a payload to an API and print its answer.
+
+    The payload is FILE ('-' for stdin; JSON unless it ends in .txt or is not JSON) or -d JSON.
+    An answer with an error status is printed as an error (exit code 1).
+    """
+    body, content_type = _payload(file, data)
+    reply = settings.open_environment(env_name).predict(name, body, content_type)
+    shown = _show(reply)
+    if reply.status_code >= 400:
+        raise errors.CortexError(f"api '{name}' answered {reply.status_code}: {shown}")
+    click.echo(shown)
+
+
+def _payload(file: str | None, data: str | None) -> tuple[bytes, str]:
+    """The request body and its content type, from FILE or -d."""
+    if file is not None and data is not None:
+        raise errors.CortexError("give the payload once: either FILE or -d JSON, not both")
+    if data is not None:
+        try:
+            json.loads(data)
+        except ValueError as exc:
+            raise errors.CortexError(f"-d is not valid JSON: {exc}") from None
+        return data.encode(), "application/json"
+    if file is None:
+        raise errors.CortexError(
+            "no payload: pass a file (cortex predict NAME payload.json) or JSON (-d '{...}')"
+        )
+    body = _read(file)
+    if file.endswith(".txt"):
+        return body, "text/plain; charset=utf-8"
+    try:
+        json.loads(body)
+    except ValueError:
+        if file.endswith(".json"):
+            raise errors.CortexError(f"{file} is not valid JSON") from None
+        return body, "application/octet-stream"
+    return body, "application/json"
+
+
+def _read(file: str) -> bytes:
+    if file == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(file).read_bytes()
+    except FileNotFoundError:
+        raise errors.CortexError(f"{file}: file not found") from None
+    except OSError as exc:
+        raise errors.CortexError(f"{file}: cannot read it ({exc.strerror})") from None
+
+
+def _show(reply: environment.Reply) -> str:
+    """JSON pretty-printed, text as it is, binary as a note of its size."""
+    if reply.content_type.startswith("application/json"):
+        try:
+            indent = 2 if reply.status_code < 400 else None
+            return json.dumps(json.loads(reply.body), indent=indent, ensure_ascii=False)
+        except ValueError:
+            pass
+    if reply.content_type.startswith(("text/", "application/json")):
+        text = reply.body.decode("utf-8", errors="replace")
+        return text if reply.status_code < 400 else text[:_SHOWN_BODY]
+    return f"<{len(reply.body)} bytes of {reply.content_type}>"
+
+
+@click.command()
+@click.argument("name", shell_complete=_complete_api)
+@click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
+@env_option
+def delete(name: str, yes: bool, env_name: str | None) -> None:
+    """Stop an API and remove it.
+
+    The API stops taking new requests, finishes the ones in flight, then exits; its state and
+    logs are removed and its port is free again.
+    """
+    env = settings.open_environment(env_name)
+    if name not in env.names():
+        raise environment.not_deployed(name, env.name, env.names())
+    if not yes and sys.stdin.isatty():
+        click.confirm(f"delete api '{name}'?", abort=True)
+    click.echo(f"deleting {name}")
+    env.delete(name)

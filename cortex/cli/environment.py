@@ -1,0 +1,127 @@
+"""The seam between the commands and where APIs run: the ``Environment`` protocol and its results.
+
+Commands speak only to an ``Environment``. The ``local`` backend (processes on this machine,
+``cortex.cli.local``) is the one that exists today; cluster environments plug in behind the same
+protocol. Pure data and protocol here, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from cortex import errors
+from cortex.spec import RealtimeAPI
+
+__all__ = [
+    "APIStatus",
+    "Deployment",
+    "Environment",
+    "Reply",
+    "Rollout",
+    "not_deployed",
+]
+
+Action = Literal["create", "update", "unchanged", "in-progress"]
+Status = Literal["live", "updating", "error"]
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What ``deploy`` did with one API; ``token`` is the backend's note for ``rollout``."""
+
+    name: str
+    kind: str
+    action: Action
+    endpoint: str
+    token: str = ""
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """Where a deployment stands: still going (``pending``), ``ready`` or ``failed``."""
+
+    state: Literal["pending", "ready", "failed"]
+    detail: str = ""
+    log_tail: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class APIStatus:
+    """One row of ``cortex get``, measured from the running API (never guessed)."""
+
+    env: str
+    name: str
+    kind: str
+    status: Status
+    up_to_date: int
+    requested: int
+    last_update: float
+    endpoint: str
+    requests_2xx: int = 0
+    requests_4xx: int = 0
+    requests_5xx: int = 0
+    avg_request_seconds: float | None = None
+    message: str | None = None
+    log_tail: tuple[str, ...] = field(default=())
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["log_tail"] = list(self.log_tail)
+        return data
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An API's answer to ``predict``."""
+
+    status_code: int
+    content_type: str
+    body: bytes
+
+
+class Environment(Protocol):
+    """Where APIs are deployed: the local machine today, a cluster later."""
+
+    name: str
+
+    def deploy(
+        self, apis: Sequence[RealtimeAPI], config: Path, confirm: Callable[[str], bool]
+    ) -> list[Deployment]:
+        """Start or update each API of the config file ``config``; returns at once.
+
+        ``confirm(question)`` is asked before replacing something the user may not expect.
+        """
+        ...
+
+    def rollout(self, deployment: Deployment) -> Rollout:
+        """Whether a deployment returned by ``deploy`` is ready yet (cheap; polled)."""
+        ...
+
+    def get(self, name: str | None = None) -> list[APIStatus]:
+        """The status of one API, or of every API of the environment."""
+        ...
+
+    def names(self) -> list[str]:
+        """The names of the deployed APIs, sorted."""
+        ...
+
+    def logs(self, name: str, follow: bool) -> Iterator[str]:
+        """The API's log lines as written; with ``follow`` it waits for more until deleted."""
+        ...
+
+    def predict(self, name: str, body: bytes, content_type: str) -> Reply:
+        """Post a payload to the API's endpoint."""
+        ...
+
+    def delete(self, name: str) -> None:
+        """Stop the API gracefully (in-flight requests finish) and forget it."""
+        ...
+
+
+def not_deployed(name: str, env: str, deployed: Sequence[str]) -> errors.CortexError:
+    """The error for an API name the environment does not know."""
+    hint = f"deployed: {', '.join(deployed)}" if deployed else "none deployed yet"
+    return errors.CortexError(f"api '{name}' is not deployed in environment '{env}' ({hint})")

@@ -1,0 +1,81 @@
+"""``cortex env list|default|configure|delete``: the environments APIs can be deployed to."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from cortex import errors
+from cortex.cli import config as settings
+from cortex.cli import format
+
+__all__ = ["env"]
+
+
+@click.group()
+def env() -> None:
+    """Manage environments (where APIs run).
+
+    `local` (processes on this machine) is built in; Kubernetes clusters are added with
+    `cortex env configure NAME --kube-context CONTEXT`.
+    """
+
+
+@env.command("list")
+@click.option("-o", "--output", type=click.Choice(["pretty", "json"]), default="pretty")
+def list_envs(output: str) -> None:
+    """List the environments; the default one is marked."""
+    conf = settings.Settings(settings.cortex_home())
+    envs = sorted(conf.environments.values(), key=lambda e: (e.name != settings.LOCAL, e.name))
+    if output == "json":
+        rows = [{**vars(e), "default": e.name == conf.default} for e in envs]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    headers = ("env", "provider", "default", "where")
+    rows_text = [
+        [e.name, e.provider, "*" if e.name == conf.default else "", e.describe()] for e in envs
+    ]
+    click.echo(format.table(headers, rows_text))
+
+
+@env.command("default")
+@click.argument("name", required=False)
+def default_env(name: str | None) -> None:
+    """Show the default environment, or make NAME the default."""
+    conf = settings.Settings(settings.cortex_home())
+    if name is None:
+        click.echo(conf.default)
+        return
+    conf.default = conf.get(name).name
+    conf.save()
+    click.echo(f"set the default environment to {name}")
+
+
+@env.command("configure")
+@click.argument("name")
+@click.option("--kube-context", required=True, help="the kubeconfig context of the cluster")
+@click.option("--namespace", help="the namespace the APIs go to (default: default)")
+def configure(name: str, kube_context: str, namespace: str | None) -> None:
+    """Add or change the cluster environment NAME."""
+    if name == settings.LOCAL:
+        raise errors.CortexError("environment 'local' is built in and needs no configuration")
+    conf = settings.Settings(settings.cortex_home())
+    conf.environments[name] = settings.EnvConfig(name, "kubernetes", kube_context, namespace)
+    conf.save()
+    click.echo(f"configured environment {name} (context {kube_context})")
+
+
+@env.command("delete")
+@click.argument("name")
+def delete_env(name: str) -> None:
+    """Forget the environment NAME (its APIs keep running)."""
+    if name == settings.LOCAL:
+        raise errors.CortexError("environment 'local' is built in and cannot be deleted")
+    conf = settings.Settings(settings.cortex_home())
+    conf.get(name)
+    del conf.environments[name]
+    if conf.default == name:
+        conf.default = settings.LOCAL
+    conf.save()
+    click.echo(f"deleted environment {name}")

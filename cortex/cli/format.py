@@ -1,0 +1,145 @@
+"""Turns results into the text the CLI prints: tables, ages, latencies, log lines. Pure, no I/O.
+
+The ``cortex get`` table follows the original Cortex (``cli/cmd/get.go@v0.33.0``): lower-case
+headers, columns padded and separated by three spaces, latency as ``%.6g ms`` (or seconds from
+1000 ms up), ``-`` where there is nothing to show.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from cortex.cli import environment
+
+__all__ = [
+    "GET_HEADERS",
+    "api_details",
+    "deploy_line",
+    "format_age",
+    "format_latency",
+    "log_lines",
+    "status_table",
+    "table",
+]
+
+GET_HEADERS = (
+    "env",
+    "api",
+    "status",
+    "up-to-date",
+    "requested",
+    "last update",
+    "avg request",
+    "2XX",
+    "4XX",
+    "5XX",
+)
+_SEPARATOR = "   "
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns padded to their widest cell, three spaces apart, no trailing blanks."""
+    widths = [len(header) for header in headers]
+    for row in rows:
+        widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
+    lines = [headers, *rows]
+    return "\n".join(
+        _SEPARATOR.join(
+            cell.ljust(width) for cell, width in zip(line, widths, strict=True)
+        ).rstrip()
+        for line in lines
+    )
+
+
+def format_age(seconds: float) -> str:
+    """A time span as its two largest units: ``45s``, ``3m12s``, ``1h4m``, ``2d3h``."""
+    total = max(0, int(seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")]
+    while len(parts) > 1 and parts[0][0] == 0:
+        parts.pop(0)
+    first, second = parts[0], parts[1] if len(parts) > 1 else (0, "")
+    return f"{first[0]}{first[1]}" + (f"{second[0]}{second[1]}" if second[0] else "")
+
+
+def format_latency(seconds: float | None) -> str:
+    """Mean request time as the original printed it: ``12.3457 ms``, ``1.5 s``; ``-`` if none."""
+    if seconds is None:
+        return "-"
+    millis = seconds * 1000
+    if millis >= 1000:
+        return f"{seconds:.6g} s"
+    return f"{millis:.6g} ms"
+
+
+def _row(status: environment.APIStatus, now: float) -> list[str]:
+    return [
+        status.env,
+        status.name,
+        status.status,
+        str(status.up_to_date),
+        str(status.requested),
+        format_age(now - status.last_update),
+        format_latency(status.avg_request_seconds),
+        str(status.requests_2xx),
+        str(status.requests_4xx),
+        str(status.requests_5xx),
+    ]
+
+
+def status_table(statuses: Sequence[environment.APIStatus], now: float) -> str:
+    """The ``cortex get`` table; ``now`` is the current unix time (for ``last update``)."""
+    return table(GET_HEADERS, [_row(status, now) for status in statuses])
+
+
+def api_details(status: environment.APIStatus, now: float) -> str:
+    """``cortex get NAME``: the row, the endpoint, a curl example, and what went wrong if any."""
+    lines = [status_table([status], now), "", f"endpoint: {status.endpoint}"]
+    if status.status != "error":
+        lines += [
+            "",
+            "example curl:",
+            f'  curl {status.endpoint} -X POST -H "Content-Type: application/json" '
+            '-d \'{"key": "value"}\'',
+        ]
+    if status.message:
+        label = "error" if status.status == "error" else "last update failed"
+        lines += ["", f"{label}: {status.message}"]
+    if status.log_tail:
+        lines += ["", "last log lines:", *(f"  {line}" for line in status.log_tail)]
+    return "\n".join(lines)
+
+
+def deploy_line(deployment: environment.Deployment) -> str:
+    """What ``cortex deploy`` says it does with one API."""
+    if deployment.action == "unchanged":
+        return f"{deployment.name} is up to date"
+    if deployment.action == "in-progress":
+        return f"{deployment.name} is already updating"
+    verb = "creating" if deployment.action == "create" else "updating"
+    return f"{verb} {deployment.name} ({deployment.kind})"
+
+
+def log_lines(line: str) -> list[str]:
+    """One runtime log line made readable: ``time level message [request id]`` + traceback.
+
+    A line that is not a JSON object (a stray print, a crash message) is shown as it is.
+    """
+    line = line.rstrip("\n")
+    try:
+        record: Any = json.loads(line)
+    except ValueError:
+        return [line]
+    if not isinstance(record, dict) or "message" not in record:
+        return [line]
+    when = str(record.get("time", "")).replace("T", " ").rstrip("Z")
+    level = str(record.get("level", "")).upper()
+    text = f"{when} {level:<7} {record['message']}".strip()
+    if record.get("request_id"):
+        text += f"  [request {record['request_id']}]"
+    traceback = str(record.get("traceback") or "")
+    return [text, *(f"    {part}" for part in traceback.rstrip("\n").splitlines())]

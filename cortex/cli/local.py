@@ -1,0 +1,330 @@
+"""The local environment: each API is a background ``python -m cortex.runtime`` process.
+
+Deploying starts one runtime per API (detached, output to its ``api.log``) on
+``networking.local_port`` or the next free port from 8888. Redeploying a changed spec rewrites
+the API's spec copy and sends SIGHUP: the runtime loads the new version next to the old one and
+switches with no downtime (a new port or project folder needs a stop and a start). Everything
+``cortex get`` shows is read from the runtime: its status file, ``/readyz`` and ``/metrics``;
+a pid counts only while that process still runs the runtime with this API's spec copy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from cortex import errors
+from cortex.cli import environment, logfile, probe, processes, state
+from cortex.spec import RealtimeAPI, spec_hash
+
+__all__ = ["LocalEnvironment"]
+
+HOST = "127.0.0.1"
+_PENDING = {"ready": "updating"}  # ready with the old spec: the reload has not begun yet
+STOP_GRACE = 40.0  # the runtime drains for up to 30 s (--graceful-timeout) before exiting
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """One deploy: the config file's text and folder, and the ports its APIs ask for."""
+
+    text: str
+    project: Path
+    confirm: Callable[[str], bool]
+    reserved: frozenset[int]
+
+
+class LocalEnvironment:
+    """APIs as processes on this machine; their files live in ``local_state``."""
+
+    def __init__(self, name: str, local_state: state.LocalState) -> None:
+        self.name = name
+        self.state = local_state
+
+    # -- deploy -------------------------------------------------------------------------------
+
+    def deploy(
+        self, apis: Sequence[RealtimeAPI], config: Path, confirm: Callable[[str], bool]
+    ) -> list[environment.Deployment]:
+        config = config.resolve()
+        ports = frozenset(a.networking.local_port for a in apis if a.networking.local_port)
+        batch = _Batch(config.read_text(encoding="utf-8"), config.parent, confirm, ports)
+        with self.state.lock():
+            for api in apis:
+                self._check_port(api)
+            return [self._deploy_one(api, batch) for api in apis]
+
+    def _check_port(self, api: RealtimeAPI) -> None:
+        port = api.networking.local_port
+        if port is None:
+            return
+        label = f"api '{api.name}': networking.local_port {port}"
+        for other in self._metas(exclude=api.name):
+            if other.port == port:
+                raise errors.ClusterError(
+                    f"{label} is already used by local api '{other.name}'; choose another port "
+                    f"or delete it (`cortex delete {other.name}`)"
+                )
+        meta = self.state.read_meta(api.name)
+        if meta is not None and meta.port == port and self._alive(meta):
+            return
+        if processes.port_in_use(port):
+            raise errors.ClusterError(
+                f"{label} is already in use by another program; choose another port "
+                "(or leave local_port out to get a free one)"
+            )
+
+    def _deploy_one(self, api: RealtimeAPI, batch: _Batch) -> environment.Deployment:
+        meta = self.state.read_meta(api.name)
+        project = batch.project
+        if meta is None:
+            return self._start(api, batch, None, "create")
+        if meta.project_dir != str(project) and not batch.confirm(
+            f"api '{api.name}' is deployed from {meta.project_dir}; replace it with the one "
+            f"from {project}?"
+        ):
+            raise errors.CortexError(
+                f"api '{api.name}' is already deployed from {meta.project_dir}; "
+                "deploy with -y to replace it"
+            )
+        if not self._alive(meta):
+            return self._start(api, batch, meta, "update")
+        port = api.networking.local_port
+        if port not in (None, meta.port) or meta.project_dir != str(project):
+            self._stop(meta)
+            return self._start(api, batch, meta, "update")
+        return self._update(api, batch, meta)
+
+    def _update(self, api: RealtimeAPI, batch: _Batch, meta: state.Meta) -> environment.Deployment:
+        """The API runs: leave it, wait for the update under way, or reload a new spec."""
+        wanted = spec_hash(api)
+        status = self._status_file(meta)
+        if status is None or status.state in ("loading", "reloading"):
+            if meta.spec_hash == wanted:
+                return self._deployment(api, meta, "in-progress", status)
+            raise errors.CortexError(
+                f"api '{api.name}' is updating; wait until it is live "
+                f"(`cortex get {api.name} -w`), then deploy again"
+            )
+        if status.state != "ready":  # draining or failed: it is on its way out
+            self._stop(meta)
+            return self._start(api, batch, meta, "update")
+        if status.spec_hash == wanted:
+            if meta.spec_hash != wanted:  # back to what runs, after a failed update
+                meta = dataclasses.replace(meta, spec_hash=wanted)
+                self.state.write_meta(meta)
+            return self._deployment(api, meta, "unchanged", status)
+        files = self.state.files(api.name)
+        meta = dataclasses.replace(
+            meta, spec_hash=wanted, updated=time.time(), log_offset=_size(files.log)
+        )
+        state.write_atomic(files.spec, batch.text)
+        self.state.write_meta(meta)
+        os.kill(meta.pid, signal.SIGHUP)
+        return self._deployment(api, meta, "update", status)
+
+    def _start(
+        self,
+        api: RealtimeAPI,
+        batch: _Batch,
+        previous: state.Meta | None,
+        action: environment.Action,
+    ) -> environment.Deployment:
+        files = self.state.files(api.name)
+        files.folder.mkdir(parents=True, exist_ok=True)
+        port = api.networking.local_port or self._free_port(api.name, previous, batch.reserved)
+        state.write_atomic(files.spec, batch.text)
+        files.status.unlink(missing_ok=True)
+        offset = _size(files.log)
+        pid = _launch(api.name, files, batch.project, port)
+        now = time.time()
+        meta = state.Meta(
+            name=api.name,
+            kind=api.kind,
+            pid=pid,
+            port=port,
+            project_dir=str(batch.project),
+            endpoint=api.endpoint,
+            spec_hash=spec_hash(api),
+            created=previous.created if previous else now,
+            updated=now,
+            log_offset=offset,
+        )
+        self.state.write_meta(meta)
+        return self._deployment(api, meta, action, None)
+
+    def _deployment(
+        self,
+        api: RealtimeAPI,
+        meta: state.Meta,
+        action: environment.Action,
+        before: state.RuntimeStatus | None,
+    ) -> environment.Deployment:
+        token = json.dumps({"hash": meta.spec_hash, "before": before.updated if before else None})
+        return environment.Deployment(api.name, api.kind, action, _url(meta), token)
+
+    def _free_port(self, name: str, previous: state.Meta | None, reserved: frozenset[int]) -> int:
+        taken = reserved | {meta.port for meta in self._metas(exclude=name)}
+        if previous and previous.port not in taken and not processes.port_in_use(previous.port):
+            return previous.port  # keep the endpoint the user knows
+        try:
+            return processes.pick_port(taken)
+        except OSError as exc:
+            raise errors.ClusterError(f"api '{name}': {exc}") from None
+
+    # -- rollout ------------------------------------------------------------------------------
+
+    def rollout(self, deployment: environment.Deployment) -> environment.Rollout:
+        meta = self.state.read_meta(deployment.name)
+        if meta is None:
+            return environment.Rollout("failed", "it was deleted meanwhile")
+        token = json.loads(deployment.token)
+        status = self._status_file(meta)
+        if status and status.state == "ready" and status.spec_hash == token["hash"]:
+            return environment.Rollout("ready")
+        lines = logfile.read_lines(self.state.files(meta.name).log, meta.log_offset)
+        if not self._alive(meta) or (status and status.state == "failed"):
+            reason = logfile.failure_reason(lines) or (status and status.error)
+            return environment.Rollout(
+                "failed", reason or "the process exited", logfile.tail(lines)
+            )
+        if status and status.state == "ready" and status.updated != token["before"]:
+            reason = logfile.failure_reason(lines) or status.error or "the new spec was not loaded"
+            return environment.Rollout(
+                "failed", f"{reason}; the previous version keeps serving", logfile.tail(lines)
+            )
+        detail = "starting" if status is None else _PENDING.get(status.state, status.state)
+        return environment.Rollout("pending", detail)
+
+    # -- get ----------------------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        return self.state.names()
+
+    def get(self, name: str | None = None) -> list[environment.APIStatus]:
+        metas = [self._meta(name)] if name else self._metas()
+        return [self._api_status(meta) for meta in metas]
+
+    def _api_status(self, meta: state.Meta) -> environment.APIStatus:
+        row = environment.APIStatus(
+            env=self.name,
+            name=meta.name,
+            kind=meta.kind,
+            status="error",
+            up_to_date=0,
+            requested=1,
+            last_update=meta.updated,
+            endpoint=_url(meta),
+        )
+        status = self._status_file(meta)
+        if not self._alive(meta) or (status and status.state == "failed"):
+            lines = logfile.read_lines(self.state.files(meta.name).log, meta.log_offset)
+            reason = logfile.failure_reason(lines) or (status and status.error)
+            message = f"the process is not running: {reason or 'it exited'}"
+            return dataclasses.replace(row, message=message, log_tail=logfile.tail(lines))
+        base = f"http://{HOST}:{meta.port}"
+        live = status is not None and status.state == "ready" and probe.ready(base)
+        row = dataclasses.replace(
+            row,
+            status="live" if live else "updating",
+            up_to_date=int(live and status is not None and status.spec_hash == meta.spec_hash),
+        )
+        if status and status.error:
+            lines = logfile.read_lines(self.state.files(meta.name).log, meta.log_offset)
+            message = logfile.failure_reason(lines) or status.error
+            row = dataclasses.replace(row, message=message, log_tail=logfile.tail(lines))
+        counts = probe.metrics(base, meta.name)
+        if counts is None:
+            return row
+        return dataclasses.replace(
+            row,
+            requests_2xx=counts.by_class.get("2XX", 0),
+            requests_4xx=counts.by_class.get("4XX", 0),
+            requests_5xx=counts.by_class.get("5XX", 0),
+            avg_request_seconds=counts.avg_seconds,
+        )
+
+    # -- logs, predict, delete ----------------------------------------------------------------
+
+    def logs(self, name: str, follow: bool) -> Iterator[str]:
+        files = self.state.files(self._meta(name).name)
+        if follow:
+            return logfile.follow(files.log, keep_going=files.meta.exists)
+        return logfile.follow(files.log, keep_going=lambda: False)
+
+    def predict(self, name: str, body: bytes, content_type: str) -> environment.Reply:
+        meta = self._meta(name)
+        if not self._alive(meta):
+            raise errors.ClusterError(
+                f"api '{name}' is not running; see `cortex get {name}` and `cortex logs {name}`"
+            )
+        url = f"http://{HOST}:{meta.port}{meta.endpoint}"
+        try:
+            with httpx.Client(timeout=httpx.Timeout(None, connect=5), trust_env=False) as client:
+                response = client.post(url, content=body, headers={"content-type": content_type})
+        except httpx.HTTPError as exc:
+            raise errors.ClusterError(f"api '{name}' did not answer at {url}: {exc}") from None
+        kind = response.headers.get("content-type", "application/octet-stream")
+        return environment.Reply(response.status_code, kind, response.content)
+
+    def delete(self, name: str) -> None:
+        with self.state.lock():
+            meta = self.state.read_meta(name)
+            if meta is None and not self.state.files(name).folder.is_dir():
+                self._meta(name)  # raises: not deployed
+            if meta is not None:
+                self._stop(meta)
+            self.state.remove(name)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _meta(self, name: str) -> state.Meta:
+        meta = self.state.read_meta(name)
+        if meta is not None:
+            return meta
+        raise environment.not_deployed(name, self.name, self.names())
+
+    def _metas(self, exclude: str | None = None) -> list[state.Meta]:
+        metas = (self.state.read_meta(name) for name in self.names() if name != exclude)
+        return [meta for meta in metas if meta is not None]
+
+    def _alive(self, meta: state.Meta) -> bool:
+        return processes.is_ours(meta.pid, str(self.state.files(meta.name).spec))
+
+    def _status_file(self, meta: state.Meta) -> state.RuntimeStatus | None:
+        """The runtime's status, if it was written by the process we started."""
+        status = self.state.read_status(meta.name)
+        return status if status is not None and status.pid == meta.pid else None
+
+    def _stop(self, meta: state.Meta) -> None:
+        processes.stop(meta.pid, str(self.state.files(meta.name).spec), STOP_GRACE)
+        processes.wait_port_free(meta.port, 5)
+
+
+def _launch(name: str, files: state.APIFiles, project: Path, port: int) -> int:
+    """Start the runtime of one API in the background; its pid."""
+    args = ["--spec", str(files.spec), "--api", name, "--project-dir", str(project)]
+    args += ["--host", HOST, "--port", str(port), "--status-file", str(files.status)]
+    args += ["--access-log"]  # `cortex logs` shows each request, as a local tool should
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # cwd: a predictor that opens "model.pkl" finds it in its project, as in a replica.
+    return processes.start_runtime(args, files.log, cwd=project, env=env)
+
+
+def _url(meta: state.Meta) -> str:
+    return f"http://localhost:{meta.port}{meta.endpoint}"
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

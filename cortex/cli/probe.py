@@ -1,0 +1,89 @@
+"""Asks a running API how it is: ``/readyz`` and ``/metrics`` over HTTP, read into numbers.
+
+``parse_metrics`` is pure (Prometheus text in, counts out); the rest makes short HTTP calls
+that never raise: an API that does not answer simply reads as not ready, with no metrics.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import httpx
+
+__all__ = ["RequestMetrics", "metrics", "parse_metrics", "ready"]
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)")
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+_TIMEOUT = httpx.Timeout(2.0, connect=1.0)
+
+
+@dataclass(frozen=True)
+class RequestMetrics:
+    """Requests answered by status class (``"2XX"``...) and their mean duration."""
+
+    by_class: dict[str, int] = field(default_factory=dict)
+    duration_sum: float = 0.0
+    duration_count: int = 0
+
+    @property
+    def avg_seconds(self) -> float | None:
+        return self.duration_sum / self.duration_count if self.duration_count else None
+
+
+def _value(text: str) -> float:
+    try:
+        number = float(text)
+    except ValueError:
+        return 0.0
+    return number if math.isfinite(number) else 0.0
+
+
+def parse_metrics(text: str, api_name: str) -> RequestMetrics:
+    """The request counters of ``api_name`` in a Prometheus text exposition."""
+    by_class: dict[str, int] = {}
+    total = count = 0.0
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match is None:
+            continue
+        name, raw_labels, raw_value = match.groups()
+        labels = dict(_LABEL.findall(raw_labels or ""))
+        if labels.get("api_name", api_name) != api_name:
+            continue
+        value = _value(raw_value)
+        if name == "cortex_requests_total" and "status_code" in labels:
+            key = labels["status_code"]
+            by_class[key] = by_class.get(key, 0) + int(value)
+        elif name == "cortex_request_duration_seconds_sum":
+            total += value
+        elif name == "cortex_request_duration_seconds_count":
+            count += value
+    return RequestMetrics(by_class, total, int(count))
+
+
+def _client() -> httpx.Client:
+    # trust_env=False: a proxy configured for the internet must not intercept localhost.
+    return httpx.Client(timeout=_TIMEOUT, trust_env=False)
+
+
+def ready(base_url: str) -> bool:
+    """Whether ``GET /readyz`` answers 200."""
+    try:
+        with _client() as client:
+            return client.get(f"{base_url}/readyz").status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def metrics(base_url: str, api_name: str) -> RequestMetrics | None:
+    """The API's request metrics, or None when ``/metrics`` does not answer."""
+    try:
+        with _client() as client:
+            response = client.get(f"{base_url}/metrics")
+    except httpx.HTTPError:
+        return None
+    if response.status_code != 200:
+        return None
+    return parse_metrics(response.text, api_name)
