@@ -124,9 +124,12 @@ class Runtime:
         except BaseException as exc:
             self.state, self.failure = "failed", exc
             if isinstance(exc, PredictorError):
-                log.error("predictor cannot be loaded: %s", exc)
+                message = f"predictor cannot be loaded: {exc}"
+                log.error("%s", message)
             else:
-                log.error("predictor __init__ raised %s: %s", type(exc).__name__, exc, exc_info=exc)
+                message = f"predictor __init__ raised {type(exc).__name__}: {exc}"
+                log.error("%s", message, exc_info=exc)
+            self.shared.set_error(message)
             self.shared.set_worker_state(self.slot, states.FAILED)
             self.on_failure()
             return

@@ -157,8 +157,8 @@ class Master:
         log.info("listening on %s:%d", self.args.host, self.args.port)
         self.workers = self.spawn(self.api, load_before_serving=False)
         if not self.wait_ready(self.workers):
-            self.error = "the predictor could not be loaded"
-            log.error("exiting: %s", self.error)
+            self.error = self.shared.last_error() or "a worker exited while loading"
+            log.error("exiting: the predictor could not be loaded")
             self.stop(self.workers, signal.SIGKILL)
             self.status("failed")
             return 1
@@ -207,13 +207,15 @@ class Master:
             self.fail_reload(f"the new spec is invalid: {exc}")
             return
         log.info("reloading: loading the new spec in new processes")
+        self.shared.set_error("")
         self.status("reloading")
         self.shared.set_limit(api.autoscaling.max_replica_concurrency)
         new = self.spawn(api, load_before_serving=True)
         if not self.wait_ready(new):
             self.stop(new, signal.SIGKILL)
             self.shared.set_limit(self.api.autoscaling.max_replica_concurrency)
-            self.fail_reload("the new predictor could not be loaded; the old one keeps serving")
+            cause = self.shared.last_error() or "a worker exited while loading"
+            self.fail_reload(f"{cause}; the old version keeps serving")
             return
         old, self.workers, self.api, self.error = self.workers, new, api, None
         self.stop(old, signal.SIGUSR1, wait=False)  # handoff: old processes drain on their own

@@ -40,6 +40,7 @@ class Shared:
         self.active: Any = ctx.RawArray(ctypes.c_int, slots)  # requests in each worker
         self.capacity: Any = ctx.RawArray(ctypes.c_int, slots)  # what a worker runs at once
         self.init_lock = ctx.Lock()
+        self._last_error: Any = ctx.RawArray(ctypes.c_char, 2048)  # why a worker failed
 
     # admission control ---------------------------------------------------------------
 
@@ -96,6 +97,12 @@ class Shared:
         return any(
             states[i] == READY and active[i] < capacity[i] for i in range(self.slots) if i != mine
         )
+
+    def set_error(self, message: str) -> None:
+        self._last_error.value = message.encode()[: len(self._last_error) - 1]
+
+    def last_error(self) -> str:
+        return bytes(self._last_error.value).decode(errors="replace")
 
     @property
     def state(self) -> int:

@@ -125,3 +125,13 @@ def test_access_log_is_optional(tmp_path: Path) -> None:
     with RuntimeProcess(write_spec(tmp_path, "chatty.py"), "--access-log") as rt:
         rt.post(json={"text": "hi"})
     assert any('"POST /predict HTTP/1.1" 200' in str(line["message"]) for line in _log_lines(rt))
+
+
+def test_the_status_file_says_why_the_predictor_failed(tmp_path: Path) -> None:
+    with RuntimeProcess(write_spec(tmp_path, "init_fails.py"), wait=False) as rt:
+        rt.exit_code()
+    status = rt.status()
+    assert status["state"] == "failed"
+    assert status["error"] == (
+        "predictor __init__ raised RuntimeError: model file weights.bin is missing"
+    )
