@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""Operator convergence: 200 RealtimeAPIs created at once, the real operator process reconciling.
+
+The fake API server (tests/fakeapi, kmock-based, real HTTP on 127.0.0.1) runs in this process;
+``python -m cortex.operator`` runs in its own process, as in a cluster. Per round, on a fresh
+server and operator:
+
+1. create: all APIs are created in one instant; time until every API has its four children
+   (Deployment, Service, Ingress, HPA) and a status (``updating``: no pod is ready yet);
+2. ready: every pod turns ready at once; time until every API reports ``live``;
+3. restart: a second operator process starts on the converged cluster; time until it has checked
+   every API (one create per child answered 409), and how many objects it wrote (should be 0).
+
+    .venv/bin/python bench/operator_convergence.py     # APIS=200 ROUNDS=3 by default
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lib import ROOT, machine, update_readme_section, write_results
+
+sys.path.insert(0, str(ROOT))
+
+from cortex.k8s import crd
+from tests.fakeapi import FakeCluster
+from tests.fakeapi.controllers import set_pods
+
+APIS = int(os.environ.get("APIS", "200"))
+ROUNDS = int(os.environ.get("ROUNDS", "3"))
+TIMEOUT = float(os.environ.get("TIMEOUT", "300"))
+CHILDREN = (
+    "apps/v1/deployments",
+    "v1/services",
+    "networking.k8s.io/v1/ingresses",
+    "autoscaling/v2/horizontalpodautoscalers",
+)
+RAPI = "cortex.dev/v1alpha1/realtimeapis"
+
+
+def body(name: str) -> dict[str, Any]:
+    spec = {"predictor": {"type": "python", "path": "predictor.py"}, "compute": {"gpu": 1}}
+    return {
+        "apiVersion": "cortex.dev/v1alpha1",
+        "kind": "RealtimeAPI",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+def names() -> list[str]:
+    return [f"api{i:03d}" for i in range(APIS)]
+
+
+def counts(cluster: FakeCluster) -> dict[str, int]:
+    """Computed on the server's loop: APIs with all children, with a status, live."""
+
+    def count() -> dict[str, int]:
+        store = cluster.store
+        kinds = [store.kind(res) for res in CHILDREN]
+        rapi = store.kind(RAPI)
+        result = {"children": 0, "status": 0, "live": 0}
+        for name in names():
+            if all(store.find(kind, "default", f"api-{name}") for kind in kinds):
+                result["children"] += 1
+            word = ((store.find(rapi, "default", name) or {}).get("status") or {}).get("status")
+            result["status"] += word is not None
+            result["live"] += word == "live"
+        return result
+
+    return cluster.call(count)
+
+
+def wait(check: Callable[[], bool], what: str) -> float:
+    start = time.monotonic()
+    while not check():
+        if time.monotonic() - start > TIMEOUT:
+            raise RuntimeError(f"not converged after {TIMEOUT:.0f} s: {what}")
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+def start_operator(cluster: FakeCluster, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(cluster.kubeconfig),
+        "CORTEX_OPERATOR_NAMESPACE": "default",
+        "PYTHONPATH": str(ROOT),
+    }
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "cortex.operator"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+def stop_operator(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def breakdown(served: list[tuple[str, str, int]]) -> dict[str, float]:
+    """Requests by purpose: child creates, status writes, kopf's own writes, Events, the rest."""
+    parts = {"child_creates": 0.0, "status_writes": 0.0, "kopf_writes": 0.0, "events": 0.0}
+    for method, path, _ in served:
+        if method == "POST" and path.endswith("/events"):
+            parts["events"] += 1
+        elif method == "POST":
+            parts["child_creates"] += 1
+        elif method == "PATCH" and path.endswith("/status"):
+            parts["status_writes"] += 1
+        elif method == "PATCH" and "/realtimeapis/" in path:
+            parts["kopf_writes"] += 1
+    parts["requests"] = float(len(served))
+    return parts
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def converge(cluster: FakeCluster, log: Path) -> dict[str, float]:
+    """Phases 1 and 2 with a fresh operator process."""
+    cpu = cpu_seconds()
+    operator = start_operator(cluster, log)
+    try:
+        wait(
+            lambda: any(m == "GET" and "realtimeapis" in p for m, p, _ in cluster.served()),
+            "the operator to start watching",
+        )
+        before = len(cluster.served())
+        kind = cluster.call(lambda: cluster.store.kind(RAPI))
+        cluster.call(lambda: [cluster.store.create(kind, "default", body(n)) for n in names()])
+        created = wait(
+            lambda: (c := counts(cluster))["children"] == APIS and c["status"] == APIS,
+            "children and status of every API",
+        )
+        requests = breakdown(cluster.served()[before:])
+        cluster.call(
+            lambda: [set_pods(cluster.store, "default", f"api-{n}", "ready") for n in names()]
+        )
+        ready = wait(lambda: counts(cluster)["live"] == APIS, "every API live")
+    finally:
+        stop_operator(operator)
+    return {
+        "create_s": created,
+        **requests,
+        "ready_s": ready,
+        "operator_cpu_s": cpu_seconds() - cpu,
+    }
+
+
+def restart(cluster: FakeCluster, log: Path) -> dict[str, float]:
+    """Phase 3: a new operator process on the converged cluster."""
+    mark = len(cluster.served())
+
+    def conflicts() -> int:
+        return sum(1 for m, _, c in cluster.served()[mark:] if (m, c) == ("POST", 409))
+
+    start = time.monotonic()
+    operator = start_operator(cluster, log)
+    try:
+        wait(lambda: conflicts() >= APIS * len(CHILDREN), "the restarted operator")
+        seconds = time.monotonic() - start
+        time.sleep(1.0)  # anything it would (wrongly) write lands now
+        served = cluster.served()[mark:]
+    finally:
+        stop_operator(operator)
+    writes = [
+        m for m, _, c in served if m in ("PATCH", "PUT", "DELETE") or (m == "POST" and c < 300)
+    ]
+    return {"restart_s": seconds, "restart_writes": float(len(writes))}
+
+
+def one_round(folder: Path) -> dict[str, float]:
+    log = folder / "operator.log"
+    with FakeCluster(folder) as cluster:
+        cluster.create("apiextensions.k8s.io/v1/customresourcedefinitions", crd())
+        result = {**converge(cluster, log), **restart(cluster, log)}
+    text = log.read_text()
+    if "Traceback" in text:
+        raise RuntimeError(f"the operator logged a traceback:\n{text[-3000:]}")
+    return result
+
+
+def main() -> None:
+    runs = []
+    for index in range(ROUNDS):
+        with tempfile.TemporaryDirectory() as folder:
+            result = one_round(Path(folder))
+        runs.append(result)
+        print(
+            f"round {index + 1}: " + ", ".join(f"{k} {v:.2f}" for k, v in result.items()),
+            flush=True,
+        )
+    med = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+    spread = {
+        key: (min(run[key] for run in runs), max(run[key] for run in runs)) for key in runs[0]
+    }
+    info = machine()
+    write_results(
+        "operator_convergence", {"machine": info, "apis": APIS, "rounds": runs, "median": med}
+    )
+
+    def per(key: str) -> str:
+        return f"{med[key] / APIS:.1f}"
+
+    def cell(key: str) -> str:
+        low, high = spread[key]
+        return f"{med[key]:.2f} s ({low:.2f}-{high:.2f})"
+
+    rows = [
+        (
+            "create -> children + status",
+            cell("create_s"),
+            f"{per('requests')} requests per API: {per('child_creates')} creates, "
+            f"{per('status_writes')} status writes, {per('kopf_writes')} kopf annotation patches, "
+            f"{per('events')} Events",
+        ),
+        (
+            "all pods ready -> all `live`",
+            cell("ready_s"),
+            "status from Deployment/pod watch events (no polling)",
+        ),
+        (
+            "restart -> every child checked",
+            cell("restart_s"),
+            f"includes process start; objects written: {int(med['restart_writes'])}",
+        ),
+    ]
+    table = "\n".join(
+        [
+            f"### Operator convergence (`bench/operator_convergence.py`, {info['date']})",
+            "",
+            f"{APIS} RealtimeAPIs (1 GPU each) created at once against the fake API server "
+            "(tests/fakeapi: kmock, real HTTP on 127.0.0.1, in the benchmark's process); "
+            f"`python -m cortex.operator` in its own process; {info['cpus']} CPUs shared by both. "
+            f"Median of {ROUNDS} rounds (min-max), each on a fresh server and operator. "
+            f"Operator CPU time for create + ready: {med['operator_cpu_s']:.1f} s.",
+            "",
+            "| phase | time | what it covers |",
+            "|---|---|---|",
+            *(f"| {phase} | {time_} | {what} |" for phase, time_, what in rows),
+        ]
+    )
+    update_readme_section("operator-convergence", table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

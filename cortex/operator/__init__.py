@@ -1,0 +1,18 @@
+"""The kopf operator: ``RealtimeAPI`` resources in, Deployment/Service/Ingress/HPA out.
+
+Run it with ``python -m cortex.operator``. Embed it (tests, benchmarks) with::
+
+    settings = Settings.from_env(os.environ)
+    await kopf.operator(registry=build_registry(settings), settings=kopf_settings(settings),
+                        **run_options(settings))
+
+Modules: ``kube`` (the only one talking to the API server) and ``status`` (pure summaries)
+<- ``state`` (per-operator memory) <- ``handlers`` (kopf glue) ; ``config`` (kopf settings).
+"""
+
+from __future__ import annotations
+
+from cortex.operator.config import kopf_settings, run_options
+from cortex.operator.handlers import build_registry
+
+__all__ = ["build_registry", "kopf_settings", "run_options"]

@@ -1,0 +1,222 @@
+"""A fake cluster for tests and benchmarks: the fake API server on 127.0.0.1 in its own thread.
+
+``FakeCluster`` serves over real HTTP, writes a kubeconfig for kubectl and kopf, and offers
+thread-safe helpers that run on the server's loop: read and write objects, drive the pods of a
+Deployment, list the requests served, and poll until a condition holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import copy
+import datetime
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import kmock
+import yaml
+
+from tests.fakeapi import controllers, merging
+from tests.fakeapi.selectors import label_selector
+from tests.fakeapi.server import FakeKubernetes
+from tests.fakeapi.store import Kind, Obj, Store
+
+T = TypeVar("T")
+
+
+def kubeconfig(url: str, namespace: str = "default") -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "fake", "cluster": {"server": url}}],
+        "users": [{"name": "fake", "user": {}}],
+        "contexts": [
+            {"name": "fake", "context": {"cluster": "fake", "user": "fake", "namespace": namespace}}
+        ],
+        "current-context": "fake",
+    }
+
+
+class FakeCluster:
+    """``with FakeCluster(tmp_path) as cluster:``; ``cluster.kubeconfig`` is the file to use."""
+
+    def __init__(self, folder: Path, *, namespace: str = "default") -> None:
+        self.kubeconfig = Path(folder) / "kubeconfig"
+        self.namespace = namespace
+        self.url = ""
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="fake-apiserver", daemon=True)
+        self._started = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._fake: FakeKubernetes | None = None
+        self._error: BaseException | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        self._started.wait(30)
+        if self._error is not None or not self.url:
+            raise RuntimeError(f"the fake API server did not start: {self._error!r}")
+        self.kubeconfig.write_text(yaml.safe_dump(kubeconfig(self.url, self.namespace)))
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._serve())
+        except BaseException as exc:  # reported to the starting thread
+            self._error = exc
+            self._started.set()
+        finally:
+            self._loop.close()
+
+    async def _serve(self) -> None:
+        self._stop = asyncio.Event()
+        async with FakeKubernetes() as fake, kmock.Server(fake) as server:
+            self._fake = fake
+            self.url = str(server.url).rstrip("/")
+            self._started.set()
+            await self._stop.wait()
+            fake.closing = True
+            fake.store.wake()
+            await asyncio.sleep(0.05)
+
+    # --- running code on the server's loop --------------------------------------------------
+
+    @property
+    def fake(self) -> FakeKubernetes:
+        """The kmock handler; touch it only through :meth:`call` (it lives in another thread)."""
+        assert self._fake is not None
+        return self._fake
+
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(*args, **kwargs)`` on the server's loop and return its result."""
+
+        async def run() -> T:
+            return fn(*args, **kwargs)
+
+        future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(run(), self._loop)
+        return future.result(30)
+
+    @property
+    def store(self) -> Store:
+        """The server's store; use it only inside :meth:`call`."""
+        return self.fake.store
+
+    def _where(self, resource: str, namespace: str | None) -> tuple[Kind, str | None]:
+        kind = self.store.kind(resource)
+        return kind, (namespace or self.namespace) if kind.namespaced else None
+
+    # --- objects (``resource`` as kmock spells it: ``apps/v1/deployments``) ------------------
+
+    def get(self, resource: str, name: str, namespace: str | None = None) -> Obj | None:
+        """A copy of the object, or None."""
+
+        def get() -> Obj | None:
+            obj = self.store.find(*self._where(resource, namespace), name)
+            return copy.deepcopy(obj)
+
+        return self.call(get)
+
+    def select(
+        self, resource: str, labels: str | None = None, namespace: str | None = None
+    ) -> list[Obj]:
+        """Copies of the objects of a namespace, optionally only those matching ``labels``."""
+        return self.call(
+            lambda: self.store.select(*self._where(resource, namespace), label_selector(labels))[0]
+        )
+
+    def history(self, resource: str, name: str, namespace: str | None = None) -> list[Obj | None]:
+        """Every stored version of an object (kmock keeps them), ``None`` where it was deleted."""
+
+        def history() -> list[Obj | None]:
+            kind, ns = self._where(resource, namespace)
+            key = (kind.resource, ns, name)
+            if key not in self.store.objects:
+                return []
+            return [
+                None if v is None else copy.deepcopy(dict(v.raw))
+                for v in self.store.objects[key].history
+            ]
+
+        return self.call(history)
+
+    def create(self, resource: str, body: Obj, namespace: str | None = None) -> Obj:
+        return self.call(lambda: self.store.create(*self._where(resource, namespace), body))
+
+    def patch(
+        self,
+        resource: str,
+        name: str,
+        patch: Obj,
+        namespace: str | None = None,
+        subresource: str | None = None,
+    ) -> Obj:
+        """A JSON merge patch, as ``kubectl patch --type=merge`` sends."""
+
+        def change(obj: Obj) -> Obj:
+            return merging.merge_patch(obj, patch)
+
+        return self.call(
+            lambda: self.store.update(
+                *self._where(resource, namespace), name, change, subresource=subresource
+            )
+        )
+
+    def delete(self, resource: str, name: str, namespace: str | None = None) -> Obj:
+        return self.call(lambda: self.store.delete(*self._where(resource, namespace), name))
+
+    def set_pods(
+        self,
+        deployment: str,
+        state: str,
+        *,
+        count: int | None = None,
+        since: datetime.datetime | None = None,
+        namespace: str | None = None,
+    ) -> list[str]:
+        """Put the pods of a Deployment in a state: ``ready``, ``image-pull``, ``oom``, ``crash``,
+        ``unschedulable`` (since ``since``) or ``pending``; the Deployment's status follows."""
+        ns = namespace or self.namespace
+        return self.call(
+            controllers.set_pods, self.store, ns, deployment, state, count=count, since=since
+        )
+
+    def served(self) -> list[tuple[str, str, int]]:
+        """The resource requests answered so far: (method, path, status code)."""
+        return self.call(lambda: list(self.fake.served))
+
+    def react(self, add: Callable[[FakeKubernetes], Any]) -> None:
+        """Add kmock reactions that take priority over the fake, on the server's loop, e.g. fail
+        the next create: ``cluster.react(lambda fake: fake[f"post {path}"][:1] << 503)``."""
+        self.call(add, self.fake)
+
+
+def wait_for(
+    check: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.05, what: str = ""
+) -> T:
+    """Poll ``check()`` until it returns something truthy; fail with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or check}")
+        time.sleep(interval)

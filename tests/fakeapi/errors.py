@@ -1,0 +1,67 @@
+"""API errors of the fake server, rendered as Kubernetes ``v1 Status`` objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApiError(Exception):
+    """A failed request: HTTP code, Kubernetes reason (``NotFound``, ``Conflict``) and message."""
+
+    def __init__(self, code: int, reason: str, message: str, details: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.details = details or {}
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Status",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "details": self.details,
+            "code": self.code,
+        }
+
+
+def not_found(what: str, name: str | None = None) -> ApiError:
+    if name is None:
+        return ApiError(404, "NotFound", "the server could not find the requested resource")
+    return ApiError(404, "NotFound", f'{what} "{name}" not found', {"name": name, "kind": what})
+
+
+def conflict(what: str, name: str, why: str) -> ApiError:
+    return ApiError(409, "Conflict", f'Operation cannot be fulfilled on {what} "{name}": {why}')
+
+
+def already_exists(what: str, name: str) -> ApiError:
+    return ApiError(409, "AlreadyExists", f'{what} "{name}" already exists', {"name": name})
+
+
+def invalid(kind: str, name: str, causes: list[tuple[str, str]]) -> ApiError:
+    """422 with one cause per (field, problem), which kubectl lists under the message."""
+    message = f'{kind} "{name}" is invalid: ' + ", ".join(f"{f}: {m}" for f, m in causes)
+    details = {
+        "name": name,
+        "kind": kind,
+        "causes": [{"reason": "FieldValueInvalid", "field": f, "message": m} for f, m in causes],
+    }
+    return ApiError(422, "Invalid", message, details)
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, "BadRequest", message)
+
+
+def unsupported_media_type(content_type: str) -> ApiError:
+    return ApiError(
+        415,
+        "UnsupportedMediaType",
+        f"the body of the request was in an unknown format"
+        f" - accepted media types include: application/json-patch+json, "
+        f"application/merge-patch+json (got {content_type})",
+    )

@@ -1,0 +1,392 @@
+"""The fake API server's HTTP face: kmock's scaffold (discovery, HTTP) routing to the store.
+
+Built on ``kmock==0.8`` (pinned: this touches private names, ``Request._raw_request`` and
+``kmock._internal.parsing.parse_path``). Its ``KubernetesEmulator`` is not used: the fixes
+kopf and kubectl need (stamping, 422 on a failed JSON-patch test, list/watch resourceVersions,
+label selectors, the status subresource, ...) were simpler as our own store behind kmock's
+server, request parsing and discovery. kmock reactions still take priority, so a test can inject
+faults: ``fake["post /apis/apps/v1/namespaces/default/deployments"][:1] << 503``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import Any
+
+import aiohttp.web
+import attrs
+import kmock
+from kmock._internal import parsing
+
+from tests.fakeapi import controllers, merging, schemas
+from tests.fakeapi.errors import ApiError, bad_request, not_found, unsupported_media_type
+from tests.fakeapi.selectors import field_selector, label_selector
+from tests.fakeapi.store import Event, Kind, Obj, Store
+
+VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+
+BUILTIN = (
+    # resource, kind, namespaced, subresources, short names
+    ("v1/namespaces", "Namespace", False, ("status",), ("ns",)),
+    ("v1/pods", "Pod", True, ("status",), ("po",)),
+    ("v1/services", "Service", True, ("status",), ("svc",)),
+    ("v1/configmaps", "ConfigMap", True, (), ("cm",)),
+    ("v1/events", "Event", True, (), ("ev",)),
+    ("apps/v1/deployments", "Deployment", True, ("status",), ("deploy",)),
+    ("networking.k8s.io/v1/ingresses", "Ingress", True, ("status",), ("ing",)),
+    (
+        "autoscaling/v2/horizontalpodautoscalers",
+        "HorizontalPodAutoscaler",
+        True,
+        ("status",),
+        ("hpa",),
+    ),
+    (
+        "apiextensions.k8s.io/v1/customresourcedefinitions",
+        "CustomResourceDefinition",
+        False,
+        ("status",),
+        ("crd", "crds"),
+    ),
+)
+
+
+def _parse_path(path: str) -> parsing.ParsedPath:
+    """kmock 0.8 reads ``/api/v1/namespaces[/name[/status]]`` as a namespaced prefix (and fails)."""
+    parts = path.strip("/").split("/")
+    if parts[:1] == ["api"] and len(parts) >= 2:
+        group, version, rest = "", parts[1], parts[2:]
+    elif parts[:1] == ["apis"] and len(parts) >= 3:
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        return _original_parse_path(path)
+    if rest[:1] == ["namespaces"] and (len(rest) <= 2 or rest[2] in ("status", "finalize")):
+        name = rest[1] if len(rest) > 1 else None
+        sub = rest[2] if len(rest) > 2 else None
+        return parsing.ParsedPath(group, version, "namespaces", None, name, sub)
+    return _original_parse_path(path)
+
+
+_original_parse_path = getattr(parsing.parse_path, "__wrapped__", parsing.parse_path)
+_parse_path.__wrapped__ = _original_parse_path  # type: ignore[attr-defined]
+parsing.parse_path = _parse_path
+
+
+@attrs.define(kw_only=True)
+class FakeKubernetes(kmock.KubernetesScaffold):
+    """A stateful fake kube-apiserver; serve it with ``kmock.Server(fake)`` (see ``cluster``)."""
+
+    store: Store = attrs.field(factory=Store, init=False)
+    served: list[tuple[str, str, int]] = attrs.field(factory=list, init=False)  # method, path, code
+    closing: bool = attrs.field(default=False, init=False)
+    _own_reactions: int = attrs.field(default=0, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        for resource, kind, namespaced, subresources, short in BUILTIN:
+            res = kmock.resource(resource)
+            self.store.kinds[res] = Kind(res, kind, namespaced, frozenset(subresources), short)
+        self.store.hooks.extend(controllers.hooks())
+        self.store.hooks.append(self._on_crd)
+        self._sync_discovery()
+        namespaces = self.store.kinds[controllers.NAMESPACES]
+        for name in ("default", "kube-system"):
+            self.store.create(
+                namespaces, None, {"metadata": {"name": name}, "status": {"phase": "Active"}}
+            )
+        self.fallback[self._is_resource] << self._serve
+        self.fallback["get /openapi/v3"] << self._serve_openapi
+        self.fallback["get", re.compile(r"/openapi/v3/.+")] << self._serve_openapi_group
+        self._own_reactions = len(self._payloads)
+
+    def _on_crd(self, store: Store, event: Event) -> None:
+        if event.resource == controllers.CRDS:
+            self._sync_discovery()
+
+    def _sync_discovery(self) -> None:
+        self.resources.clear()
+        for res, kind in self.store.kinds.items():
+            self.resources[res] = kmock.ResourceInfo(
+                kind=kind.kind,
+                namespaced=kind.namespaced,
+                verbs=set(VERBS),
+                singular=kind.kind.lower(),
+                shortnames=set(kind.short_names),
+                categories=set(kind.categories),
+                subresources=set(kind.subresources),
+            )
+
+    async def _serve_server_version(self, request: kmock.Request) -> kmock.Payload:
+        return {
+            "major": "1",
+            "minor": "32",
+            "gitVersion": "v1.32.0-fake",
+            "platform": "linux/amd64",
+        }
+
+    async def _serve_version(self, request: kmock.Request) -> kmock.Payload:
+        """An APIResourceList; subresources get no short names (kubectl calls those ambiguous)."""
+        assert request.resource is not None
+        group, version = request.resource.group, request.resource.version
+        kinds = [k for r, k in self.store.kinds.items() if (r.group, r.version) == (group, version)]
+        if not kinds:
+            raise kmock.KubernetesResourceNotFoundError()
+        resources = []
+        for kind in sorted(kinds, key=lambda k: str(k.resource.plural)):
+            plural = kind.resource.plural
+            resources.append(
+                {
+                    "name": plural,
+                    "singularName": kind.kind.lower(),
+                    "namespaced": kind.namespaced,
+                    "kind": kind.kind,
+                    "verbs": list(VERBS),
+                    "shortNames": list(kind.short_names),
+                    "categories": list(kind.categories),
+                }
+            )
+            for sub in sorted(kind.subresources):
+                resources.append(
+                    {
+                        "name": f"{plural}/{sub}",
+                        "singularName": "",
+                        "namespaced": kind.namespaced,
+                        "kind": kind.kind,
+                        "verbs": ["get", "patch", "update"],
+                    }
+                )
+        group_version = f"{group}/{version}" if group else version
+        return {
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": group_version,
+            "resources": resources,
+        }
+
+    async def _serve_openapi(self, request: kmock.Request) -> kmock.Payload:
+        """Just enough OpenAPI v3 for kubectl to validate on the server (``fieldValidation``)."""
+        versions = {k.api_version for k in self.store.kinds.values()}
+        paths = {}
+        for version in sorted(versions):
+            prefix = "api" if "/" not in version else "apis"
+            paths[f"{prefix}/{version}"] = {
+                "serverRelativeURL": f"/openapi/v3/{prefix}/{version}?hash={self.store.rv}"
+            }
+        return {"paths": paths}
+
+    async def _serve_openapi_group(self, request: kmock.Request) -> kmock.Payload:
+        path = request.url.path.removeprefix("/openapi/v3/")
+        version = (
+            path.removeprefix("api/") if path.startswith("api/") else path.removeprefix("apis/")
+        )
+        paths = {}
+        for kind in self.store.kinds.values():
+            if kind.api_version != version:
+                continue
+            group = kind.resource.group
+            scope = "/namespaces/{namespace}" if kind.namespaced else ""
+            url = f"/{path.split('/', 1)[0]}/{version}{scope}/{kind.resource.plural}/{{name}}"
+            gvk = {"group": group, "version": kind.resource.version, "kind": kind.kind}
+            param = {"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}
+            paths[url] = {
+                "patch": {
+                    "x-kubernetes-group-version-kind": gvk,
+                    "parameters": [param],
+                    "responses": {"200": {"description": "OK"}},
+                }
+            }
+        if not paths:
+            raise kmock.KubernetesNotFoundError()
+        info = {"title": "Kubernetes", "version": "v1.32.0-fake"}
+        return {"openapi": "3.0.0", "info": info, "paths": paths, "components": {"schemas": {}}}
+
+    @staticmethod
+    def _is_resource(request: kmock.Request) -> bool:
+        return request.resource is not None and request.resource.plural is not None
+
+    async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
+        if self._is_resource(request):
+            if request.action == kmock.action.WATCH:
+                return await self._watch(request)
+            # kmock matches a reaction by scanning every request seen so far (quadratic): go
+            # straight to the store unless a test has added reactions of its own.
+            if len(self._payloads) == self._own_reactions:
+                response = await self._serve(request)
+                return await response(request)
+        return await super()._handle(request)
+
+    async def _serve(self, request: kmock.Request) -> kmock.Response:
+        try:
+            code, payload = self._dispatch(request)
+        except ApiError as exc:
+            code, payload = exc.code, exc.status()
+        self.served.append((str(request.method.value).upper(), request.url.path, code))
+        return kmock.Response(status=code, payload=payload)
+
+    def _dispatch(self, request: kmock.Request) -> tuple[int, Obj]:
+        assert request.resource is not None
+        kind = self.store.kind(request.resource)
+        ns, name, sub = request.namespace, request.name, request.subresource
+        if (ns and not kind.namespaced) or (sub and sub not in kind.subresources):
+            raise not_found(kind.what)
+        params = request.params
+        options: dict[str, Any] = {"dry_run": params.get("dryRun") == "All"}
+        method = str(request.method.value).upper()
+        if method == "GET":
+            return 200, self._read(request, kind)
+        if method == "POST" and name is None:
+            strict = params.get("fieldValidation") == "Strict"
+            return 201, self.store.create(kind, ns, self._body(request), strict=strict, **options)
+        if method == "DELETE":
+            return 200, self._delete(request, kind, options["dry_run"])
+        if method in ("PATCH", "PUT") and name is not None:
+            options.update(subresource=sub, strict=params.get("fieldValidation") == "Strict")
+            change = self._change(request, kind) if method == "PATCH" else self._replace(request)
+            return 200, self.store.update(kind, ns, name, change, **options)
+        raise ApiError(405, "MethodNotAllowed", f"the server does not allow this method ({method})")
+
+    def _read(self, request: kmock.Request, kind: Kind) -> Obj:
+        ns, name = request.namespace, request.name
+        if name is not None:
+            items = [self.store.get(kind, ns, name)]
+            rv = items[0]["metadata"]["resourceVersion"]
+        else:
+            params = request.params
+            items, rv = self.store.select(
+                kind,
+                ns,
+                label_selector(params.get("labelSelector")),
+                field_selector(params.get("fieldSelector")),
+            )
+        if "as=Table" in request.headers.get("Accept", ""):
+            include = request.params.get("includeObject", "Metadata")
+            return schemas.table(items, kind.columns, resource_version=rv, include_object=include)
+        if name is not None:
+            return items[0]
+        return {
+            "apiVersion": kind.api_version,
+            "kind": f"{kind.kind}List",
+            "metadata": {"resourceVersion": rv},
+            "items": items,
+        }
+
+    def _delete(self, request: kmock.Request, kind: Kind, dry_run: bool) -> Obj:
+        body = request.data if isinstance(request.data, dict) else {}
+        propagation = request.params.get("propagationPolicy") or body.get("propagationPolicy")
+        uid = (body.get("preconditions") or {}).get("uid")
+        propagation = str(propagation or "Background")
+        if request.name is not None:
+            return self.store.delete(
+                kind,
+                request.namespace,
+                request.name,
+                uid=uid,
+                dry_run=dry_run,
+                propagation=propagation,
+            )
+        items, rv = self.store.select(
+            kind,
+            request.namespace,
+            label_selector(request.params.get("labelSelector")),
+            field_selector(request.params.get("fieldSelector")),
+        )
+        for item in items:
+            meta = item["metadata"]
+            self.store.delete(
+                kind, meta.get("namespace"), meta["name"], dry_run=dry_run, propagation=propagation
+            )
+        return {
+            "apiVersion": kind.api_version,
+            "kind": f"{kind.kind}List",
+            "metadata": {"resourceVersion": rv},
+            "items": items,
+        }
+
+    @staticmethod
+    def _body(request: kmock.Request) -> Any:
+        content_type = request.headers.get("Content-Type", "application/json").split(";")[0]
+        if "protobuf" in content_type or "yaml" in content_type:
+            raise unsupported_media_type(content_type)
+        if request.data is None or not isinstance(request.data, dict | list):
+            raise bad_request("the request body is not valid JSON")
+        return request.data
+
+    def _change(self, request: kmock.Request, kind: Kind) -> Any:
+        content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
+        if content_type == "application/strategic-merge-patch+json" and kind.custom:
+            raise unsupported_media_type(content_type)
+        patch = self._body(request)
+        if content_type == "application/json-patch+json":
+            return lambda obj: merging.json_patch(obj, patch)
+        if content_type == "application/merge-patch+json":
+            return lambda obj: merging.merge_patch(obj, patch)
+        if content_type == "application/strategic-merge-patch+json":
+            return lambda obj: merging.strategic_merge(obj, patch)
+        raise unsupported_media_type(content_type)
+
+    def _replace(self, request: kmock.Request) -> Any:
+        body = self._body(request)
+        return lambda obj: body
+
+    async def _watch(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
+        """``?watch=true``: replay after ``resourceVersion`` (or the current state), then stream."""
+        raw = request._raw_request
+        assert raw is not None and request.resource is not None
+        params = request.params
+        try:
+            kind = self.store.kind(request.resource)
+            selectors = [
+                label_selector(params.get("labelSelector")),
+                field_selector(params.get("fieldSelector")),
+            ]
+        except ApiError as exc:
+            self.served.append(("GET", request.url.path, exc.code))
+            return aiohttp.web.json_response(exc.status(), status=exc.code)
+        if request.name:
+            selectors.append(field_selector(f"metadata.name={request.name}"))
+        table = "as=Table" in request.headers.get("Accept", "")
+        self.served.append(("GET", request.url.path, 200))
+        response = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(raw)
+        loop = asyncio.get_running_loop()
+        timeout = float(params.get("timeoutSeconds") or 0) or 3600.0
+        deadline = loop.time() + timeout
+
+        def matches(obj: Obj) -> bool:
+            ns = request.namespace
+            return (not ns or obj["metadata"].get("namespace") == ns) and all(
+                s(obj) for s in selectors
+            )
+
+        def line(type_: str, obj: Obj) -> bytes:
+            if table:
+                rv = obj["metadata"]["resourceVersion"]
+                obj = schemas.table([obj], kind.columns, resource_version=rv)
+            return json.dumps({"type": type_, "object": obj}).encode() + b"\n"
+
+        rv = params.get("resourceVersion")
+        if rv and rv != "0":
+            position = int(rv)
+            chunks = []
+        else:
+            items, current = self.store.select(kind, request.namespace, *selectors)
+            position = int(current)
+            chunks = [line("ADDED", item) for item in items]
+        try:
+            while not self.closing and loop.time() < deadline:
+                for event in self.store.events_after(position):
+                    position = event.rv
+                    if event.resource == kind.resource and matches(event.object):
+                        chunks.append(line(event.type, event.object))
+                if chunks:
+                    await response.write(b"".join(chunks))
+                    chunks = []
+                if raw.transport is None or raw.transport.is_closing():
+                    break
+                await self.store.wait(min(1.0, max(deadline - loop.time(), 0.0)))
+            await response.write_eof()
+        except (ConnectionError, RuntimeError):
+            pass
+        return response

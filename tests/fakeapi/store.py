@@ -1,0 +1,358 @@
+"""The fake API server's state: kinds, objects (with kmock's history) and the watch event log.
+
+Every operation is synchronous, so it is atomic on the server's event loop; watchers are woken
+through an ``asyncio.Event`` that is swapped on each change. The semantics follow a real
+kube-apiserver where operators and kubectl notice: uid/resourceVersion/creationTimestamp/generation
+stamping, ``generateName``, resourceVersion preconditions (409), the status subresource (main
+writes ignore ``status``, status writes ignore the rest), finalizers and ``deletionTimestamp``,
+dry runs, CRD schemas (prune/default/validate), and hooks for controllers (GC, Deployments).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import copy
+import datetime
+import random
+import string
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import kmock
+
+from tests.fakeapi import errors, schemas
+from tests.fakeapi.selectors import Predicate
+
+Obj = dict[str, Any]
+Key = tuple[kmock.resource, str | None, str]
+
+
+@dataclass
+class Kind:
+    """A served resource: what discovery says about it and what its writes must respect."""
+
+    resource: kmock.resource
+    kind: str
+    namespaced: bool
+    subresources: frozenset[str] = frozenset()
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    schema: Obj | None = None  # a CRD's openAPIV3Schema
+    columns: list[Obj] = field(default_factory=list)  # a CRD's additionalPrinterColumns
+    custom: bool = False  # served from a CRD: no strategic merge
+
+    @property
+    def api_version(self) -> str:
+        group, version = self.resource.group, self.resource.version
+        return f"{group}/{version}" if group else str(version)
+
+    @property
+    def what(self) -> str:
+        """How messages name it: ``deployments.apps``, ``pods``."""
+        group = self.resource.group
+        return f"{self.resource.plural}.{group}" if group else str(self.resource.plural)
+
+
+@dataclass
+class Event:
+    rv: int
+    resource: kmock.resource
+    type: str  # ADDED | MODIFIED | DELETED
+    object: Obj
+
+
+Hook = Callable[["Store", Event], None]
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _essence(obj: Obj) -> Obj:
+    """What bumps ``metadata.generation``: everything but metadata and status."""
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+
+
+class Store:
+    def __init__(self) -> None:
+        self.objects = kmock.ObjectsArray()  # every version, for assertions
+        self._live: dict[kmock.resource, dict[tuple[str | None, str], Obj]] = {}
+        self.kinds: dict[kmock.resource, Kind] = {}
+        self.log: list[Event] = []
+        self.hooks: list[Hook] = []
+        self.rv = 0
+        self._wakeup = asyncio.Event()
+
+    # --- reading -------------------------------------------------------------------------
+
+    def kind(self, resource: kmock.resource | str) -> Kind:
+        res = kmock.resource(resource) if isinstance(resource, str) else resource
+        try:
+            return self.kinds[res]
+        except KeyError:
+            raise errors.not_found("resource") from None
+
+    def find(self, kind: Kind, namespace: str | None, name: str) -> Obj | None:
+        """The stored object itself (do not modify it), or None."""
+        live = self._live.get(kind.resource, {})
+        return live.get((namespace if kind.namespaced else None, name))
+
+    def items(self, kind: Kind, namespace: str | None = None) -> list[Obj]:
+        """The stored objects of a kind (do not modify them), of one namespace or all."""
+        return [
+            obj
+            for (ns, _), obj in self._live.get(kind.resource, {}).items()
+            if not namespace or ns == namespace
+        ]
+
+    def get(self, kind: Kind, namespace: str | None, name: str) -> Obj:
+        obj = self.find(kind, namespace, name)
+        if obj is None:
+            raise errors.not_found(kind.what, name)
+        return copy.deepcopy(obj)
+
+    def select(
+        self, kind: Kind, namespace: str | None, *predicates: Predicate
+    ) -> tuple[list[Obj], str]:
+        items = [
+            copy.deepcopy(obj)
+            for obj in self.items(kind, namespace)
+            if all(predicate(obj) for predicate in predicates)
+        ]
+        items.sort(key=lambda o: (o["metadata"].get("namespace") or "", o["metadata"]["name"]))
+        return items, str(self.rv)
+
+    def events_after(self, rv: int) -> list[Event]:
+        return self.log[bisect.bisect_right(self.log, rv, key=lambda e: e.rv) :]
+
+    def wake(self) -> None:
+        """Wake every watcher (to notice a change, or that the server is closing)."""
+        self._wakeup.set()
+        self._wakeup = asyncio.Event()
+
+    async def wait(self, timeout: float) -> None:
+        """Until the next change (or ``timeout``)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), timeout)
+
+    # --- writing -------------------------------------------------------------------------
+
+    def create(
+        self,
+        kind: Kind,
+        namespace: str | None,
+        body: Obj,
+        *,
+        dry_run: bool = False,
+        strict: bool = False,
+    ) -> Obj:
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body must be a JSON object")
+        obj = copy.deepcopy(body)
+        meta = obj.setdefault("metadata", {})
+        self._check_type(kind, obj)
+        if kind.namespaced:
+            namespace = namespace or meta.get("namespace")
+            if meta.get("namespace", namespace) != namespace:
+                raise errors.bad_request(
+                    "the namespace of the provided object does not match the namespace sent "
+                    "on the request"
+                )
+            self._check_namespace(namespace)
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+        if not meta.get("name") and meta.get("generateName"):
+            suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
+            meta["name"] = meta["generateName"] + suffix
+        if not meta.get("name"):
+            raise errors.invalid(
+                kind.kind, "", [("metadata.name", "Required value: name is required")]
+            )
+        if self.find(kind, namespace, meta["name"]) is not None:
+            raise errors.already_exists(kind.what, meta["name"])
+        for key in ("resourceVersion", "deletionTimestamp", "managedFields"):
+            meta.pop(key, None)
+        meta.update(uid=str(uuid.uuid4()), creationTimestamp=now(), generation=1)
+        if "status" in kind.subresources and kind.custom:
+            obj.pop("status", None)
+        obj = self._admit(kind, obj, strict=strict)
+        if dry_run:
+            return obj
+        return self._commit(kind, obj, "ADDED")
+
+    def update(
+        self,
+        kind: Kind,
+        namespace: str | None,
+        name: str,
+        change: Callable[[Obj], Obj],
+        *,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        strict: bool = False,
+    ) -> Obj:
+        """Replace the object with ``change(copy of it)``, keeping what the server owns."""
+        old = self.get(kind, namespace, name)
+        new = change(copy.deepcopy(old))
+        if not isinstance(new, dict):
+            raise errors.bad_request("the result must be a JSON object")
+        asked_rv = (new.get("metadata") or {}).get("resourceVersion")
+        if asked_rv and asked_rv != old["metadata"]["resourceVersion"]:
+            raise errors.conflict(
+                kind.what,
+                name,
+                "the object has been modified; please apply your changes to the latest version "
+                "and try again",
+            )
+        if subresource == "status":
+            new = {**old, "status": new.get("status")}
+            if new["status"] is None:
+                new.pop("status")
+        else:
+            self._check_type(kind, new)
+            if "status" in kind.subresources:
+                new["status"] = old.get("status")
+                if new["status"] is None:
+                    new.pop("status")
+            meta = new.setdefault("metadata", {})
+            for key in (
+                "name",
+                "namespace",
+                "uid",
+                "creationTimestamp",
+                "generation",
+                "deletionTimestamp",
+            ):
+                if key in old["metadata"]:
+                    meta[key] = old["metadata"][key]
+                else:
+                    meta.pop(key, None)
+        new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+        new = self._admit(kind, new, strict=strict)
+        if _essence(new) != _essence(old):
+            new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
+        if new == old or dry_run:
+            return new
+        meta = new["metadata"]
+        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+            return self._remove(kind, new)
+        return self._commit(kind, new, "MODIFIED")
+
+    def delete(
+        self,
+        kind: Kind,
+        namespace: str | None,
+        name: str,
+        *,
+        dry_run: bool = False,
+        propagation: str = "Background",
+        uid: str | None = None,
+    ) -> Obj:
+        obj = self.get(kind, namespace, name)
+        if uid and obj["metadata"]["uid"] != uid:
+            raise errors.conflict(kind.what, name, "the UID in the precondition does not match")
+        if dry_run:
+            return obj
+        if propagation == "Orphan":
+            self._orphan(obj["metadata"]["uid"])
+        meta = obj["metadata"]
+        if meta.get("finalizers"):
+            if meta.get("deletionTimestamp"):
+                return obj
+            meta["deletionTimestamp"] = now()
+            meta["deletionGracePeriodSeconds"] = 0
+            return self._commit(kind, obj, "MODIFIED")
+        return self._remove(kind, obj)
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _check_type(self, kind: Kind, obj: Obj) -> None:
+        if obj.get("kind", kind.kind) != kind.kind:
+            raise errors.bad_request(f"the kind {obj['kind']!r} does not match {kind.kind!r}")
+        if obj.get("apiVersion", kind.api_version) != kind.api_version:
+            raise errors.bad_request(
+                f"the apiVersion {obj['apiVersion']!r} does not match {kind.api_version!r}"
+            )
+        obj["kind"], obj["apiVersion"] = kind.kind, kind.api_version
+
+    def _check_namespace(self, namespace: str | None) -> None:
+        if not namespace:
+            raise errors.bad_request("a namespace is required for a namespaced resource")
+        namespaces = self.kinds[kmock.resource("v1/namespaces")]
+        if self.find(namespaces, None, namespace) is None:
+            raise errors.not_found("namespaces", namespace)
+
+    def _admit(self, kind: Kind, obj: Obj, *, strict: bool) -> Obj:
+        """A CRD's structural schema: prune unknown fields (or reject them), default, validate."""
+        if kind.schema is None:
+            return obj
+        root = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
+        unknown: list[str] = []
+        root = schemas.default(schemas.prune(root, kind.schema, "", unknown), kind.schema)
+        if strict and unknown:
+            raise errors.bad_request(
+                "strict decoding error: " + ", ".join(f'unknown field "{u[1:]}"' for u in unknown)
+            )
+        causes = schemas.validate(root, kind.schema)
+        if causes:
+            raise errors.invalid(kind.kind, obj["metadata"].get("name", ""), causes)
+        return {
+            "apiVersion": obj["apiVersion"],
+            "kind": obj["kind"],
+            "metadata": obj["metadata"],
+            **root,
+        }
+
+    def _commit(self, kind: Kind, obj: Obj, type_: str) -> Obj:
+        self.rv += 1
+        obj["metadata"]["resourceVersion"] = str(self.rv)
+        key = (kind.resource, obj["metadata"].get("namespace"), obj["metadata"]["name"])
+        self._live.setdefault(kind.resource, {})[key[1:]] = obj
+        if key not in self.objects:
+            self.objects[key] = copy.deepcopy(obj)
+        else:
+            self.objects[key].history.append(copy.deepcopy(obj))
+        self._emit(Event(self.rv, kind.resource, type_, copy.deepcopy(obj)))
+        return obj
+
+    def _remove(self, kind: Kind, obj: Obj) -> Obj:
+        self.rv += 1
+        obj["metadata"]["resourceVersion"] = str(self.rv)
+        key = (kind.resource, obj["metadata"].get("namespace"), obj["metadata"]["name"])
+        self._live.get(kind.resource, {}).pop(key[1:], None)
+        self.objects[key].delete()
+        self._emit(Event(self.rv, kind.resource, "DELETED", copy.deepcopy(obj)))
+        return obj
+
+    def all_items(self) -> list[tuple[Kind, Obj]]:
+        """Every stored object with its kind (do not modify them)."""
+        return [
+            (self.kinds[res], obj)
+            for res, objs in self._live.items()
+            if res in self.kinds
+            for obj in objs.values()
+        ]
+
+    def _orphan(self, uid: str) -> None:
+        for kind, obj in self.all_items():
+            refs = obj["metadata"].get("ownerReferences", [])
+            if any(ref.get("uid") == uid for ref in refs):
+                kept = [ref for ref in refs if ref.get("uid") != uid]
+
+                def drop(o: Obj, kept: list[Obj] = kept) -> Obj:
+                    o["metadata"]["ownerReferences"] = kept
+                    return o
+
+                meta = obj["metadata"]
+                self.update(kind, meta.get("namespace"), meta["name"], drop)
+
+    def _emit(self, event: Event) -> None:
+        self.log.append(event)
+        self.wake()
+        for hook in list(self.hooks):
+            hook(self, event)
