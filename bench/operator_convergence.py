@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import resource
-import signal
 import statistics
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lib import ROOT, machine, update_readme_section, write_results
+from lib import ROOT, machine, stop, update_readme_section, write_results
 
 sys.path.insert(0, str(ROOT))
 
@@ -103,15 +102,6 @@ def start_operator(cluster: FakeCluster, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def stop_operator(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 def breakdown(served: list[tuple[str, str, int]]) -> dict[str, float]:
     """Requests by purpose: child creates, status writes, kopf's own writes, Events, the rest."""
     parts = {"child_creates": 0.0, "status_writes": 0.0, "kopf_writes": 0.0, "events": 0.0}
@@ -155,7 +145,7 @@ def converge(cluster: FakeCluster, log: Path) -> dict[str, float]:
         )
         ready = wait(lambda: counts(cluster)["live"] == APIS, "every API live")
     finally:
-        stop_operator(operator)
+        stop(operator)
     return {
         "create_s": created,
         **requests,
@@ -179,7 +169,7 @@ def restart(cluster: FakeCluster, log: Path) -> dict[str, float]:
         time.sleep(1.0)  # anything it would (wrongly) write lands now
         served = cluster.served()[mark:]
     finally:
-        stop_operator(operator)
+        stop(operator)
     writes = [
         m for m, _, c in served if m in ("PATCH", "PUT", "DELETE") or (m == "POST" and c < 300)
     ]
