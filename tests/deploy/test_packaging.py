@@ -1,4 +1,4 @@
-"""The Helm chart (deploy/helm/cortex): lints, renders valid objects, and agrees with operator/."""
+"""Packaging: the Helm chart (lints, renders valid objects, matches operator/), the Dockerfile."""
 
 from __future__ import annotations
 
@@ -84,3 +84,10 @@ def test_without_custom_metrics_hpas_use_cpu_and_no_rule_is_rendered() -> None:
     objects = render("customMetrics=false")
     assert "ConfigMap/cortex-prometheus-adapter-rules" not in objects
     assert Settings.from_env(operator_env(objects)).custom_metrics is False
+
+
+def test_the_dockerfile_passes_hadolint() -> None:
+    dockerfile = CHART.parents[2] / "Dockerfile"
+    hadolint = Path(sys.executable).parent / "hadolint"
+    result = subprocess.run([str(hadolint), str(dockerfile)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
