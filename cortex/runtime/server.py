@@ -38,6 +38,8 @@ from cortex.spec import RealtimeAPI, load_specs, parse_api_spec, parse_specs, sp
 
 log = logging.getLogger("cortex.runtime")
 TICK = 0.05
+RESTART_BACKOFF = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0)  # by replacements in the last window
+RESTART_WINDOW = 60.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -149,6 +151,8 @@ class Master:
         self.error: str | None = None
         self.signals: list[int] = []
         self.draining_old: dict[int, int] = {}  # the previous generation, after a reload
+        self.restarts: list[float] = []  # when dead workers were replaced, lately
+        self.pending_restarts: list[float] = []  # when the next replacements are due
 
     def run(self) -> int:
         for handled in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -229,13 +233,27 @@ class Master:
         self.status("ready")
 
     def replace_dead_workers(self) -> None:
+        """Reap workers; replace the dead, waiting longer the more often they died lately."""
+        now = time.monotonic()
         for pid, slot in list(self.workers.items()):
             code = _exited(pid)
             if code is None:
                 continue
             del self.workers[pid]
             self.shared.set_worker_state(slot, states.GONE)
-            log.error("worker %d (slot %d) exited with %s; starting a new one", pid, slot, code)
+            self.restarts = [t for t in self.restarts if now - t < RESTART_WINDOW]
+            delay = RESTART_BACKOFF[min(len(self.restarts), len(RESTART_BACKOFF) - 1)]
+            log.error(
+                "worker %d (slot %d) exited with %s; starting a new one in %gs",
+                pid,
+                slot,
+                code,
+                delay,
+            )
+            self.pending_restarts.append(now + delay)
+        while self.pending_restarts and self.pending_restarts[0] <= now:
+            self.pending_restarts.pop(0)
+            self.restarts.append(now)
             self.workers.update(self.spawn_one(self.api))
         for pid, slot in list(self.draining_old.items()):
             if _exited(pid) is not None:

@@ -97,16 +97,18 @@ def test_readiness_turns_503_as_soon_as_draining_starts(tmp_path: Path) -> None:
         assert rt.proc.wait(30) == 0
 
 
-def test_a_dead_worker_is_replaced(tmp_path: Path) -> None:
+def test_a_dead_worker_is_replaced_waiting_longer_when_it_keeps_dying(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, "slow.py", predictor={"config": {"seconds": 0}})
     with RuntimeProcess(spec) as rt:
-        first = rt.post().json()["pid"]
-        with pytest.raises(httpx.TransportError):
-            rt.post(params={"crash": "1"})
-        rt.wait_for(lambda: rt.post().status_code == 200, what="a new worker")
-        second = rt.post().json()["pid"]
-    assert second != first
-    assert "exited with 3; starting a new one" in rt.output()
+        pids = [rt.post().json()["pid"]]
+        for _ in range(2):
+            with pytest.raises(httpx.TransportError):
+                rt.post(params={"crash": "1"})
+            rt.wait_for(lambda: rt.post().status_code == 200, what="a new worker")
+            pids.append(rt.post().json()["pid"])
+    assert len(set(pids)) == 3
+    assert "exited with 3; starting a new one in 0s" in rt.output()
+    assert "exited with 3; starting a new one in 1s" in rt.output()  # the second, within 60 s
 
 
 def test_sighup_reloads_the_spec_with_no_failed_request(tmp_path: Path) -> None:
