@@ -67,9 +67,7 @@ class Runtime:
         self.state = "loading"
         self.draining = False  # readiness 503, responses close their connection
         self.refusing = False  # after the drain grace window: new requests get 503
-        self._index = slot % self.shared.slots
-        self.shared.active[self._index] = 0
-        self.shared.capacity[self._index] = _capacity(api)
+        self.active = 0  # requests inside the predict handler of this process
         self.failure: BaseException | None = None
         self.predictor: Any = None
         self.spec: PredictorClass | None = None
@@ -77,18 +75,6 @@ class Runtime:
         self.call: Callable[[dict[str, Any]], Awaitable[Any]] = self._call_unloaded
         self.on_failure: Callable[[], None] = lambda: None
         self.spec_hash = spec_hash(api)
-
-    @property
-    def active(self) -> int:
-        """Requests inside the predict handler of this process (shared: others balance on it)."""
-        return int(self.shared.active[self._index])
-
-    @active.setter
-    def active(self, value: int) -> None:
-        self.shared.active[self._index] = value
-
-    def saturated(self) -> bool:
-        return self.active >= int(self.shared.capacity[self._index])
 
     @property
     def serving(self) -> bool:
@@ -160,8 +146,6 @@ class Runtime:
         predict = self.predictor.predict
         workers, metrics = self.workers, self.metrics
         workers.on_wait = metrics.observe_wait
-        if self.spec.is_async or self.spec.is_async_gen:  # no thread pool bounds the work
-            self.shared.capacity[self._index] = self.api.autoscaling.max_replica_concurrency
         call: Callable[[dict[str, Any]], Awaitable[Any]]
         if self.spec.is_async_gen:
 
@@ -201,14 +185,6 @@ class Runtime:
 
     def close(self) -> None:
         self.workers.close()
-
-
-def _capacity(api: RealtimeAPI) -> int:
-    """Requests one process works on at once; more wait inside it for a thread or a batch."""
-    predictor = api.predictor
-    if predictor.server_side_batching is not None:
-        return predictor.server_side_batching.max_batch_size * predictor.threads_per_process
-    return predictor.threads_per_process
 
 
 class CortexApp:

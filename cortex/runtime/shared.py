@@ -37,8 +37,7 @@ class Shared:
         self.values: Any = ctx.RawArray(ctypes.c_double, width * slots)
         self.replica_state: Synchronized[int] = ctx.Value(ctypes.c_int, LOADING, lock=False)  # type: ignore[assignment]
         self.worker_states: Any = ctx.RawArray(ctypes.c_int, slots)
-        self.active: Any = ctx.RawArray(ctypes.c_int, slots)  # requests in each worker
-        self.capacity: Any = ctx.RawArray(ctypes.c_int, slots)  # what a worker runs at once
+        self.connections: Any = ctx.RawArray(ctypes.c_int, slots)  # open, per worker
         self.init_lock = ctx.Lock()
         self._last_error: Any = ctx.RawArray(ctypes.c_char, 2048)  # why a worker failed
 
@@ -90,12 +89,13 @@ class Shared:
     def worker_state(self, index: int) -> int:
         return int(self.worker_states[index % self.slots])
 
-    def others_have_room(self, index: int) -> bool:
-        """Whether a ready worker other than ``index`` runs fewer requests than it can."""
+    def busier_than_a_sibling(self, index: int, connections: int) -> bool:
+        """Publish this worker's open connections; True when a ready sibling has fewer."""
         mine = index % self.slots
-        states, active, capacity = self.worker_states, self.active, self.capacity
+        self.connections[mine] = connections
+        states, counts = self.worker_states, self.connections
         return any(
-            states[i] == READY and active[i] < capacity[i] for i in range(self.slots) if i != mine
+            states[i] == READY and counts[i] < connections for i in range(self.slots) if i != mine
         )
 
     def set_error(self, message: str) -> None:

@@ -30,6 +30,8 @@ from cortex.spec import RealtimeAPI
 log = logging.getLogger("cortex.runtime")
 
 LINGER_SECONDS = 0.5  # after the last request, before closing idle keep-alive connections
+DEFER_STEP = 0.002
+MAX_DEFER = 0.05  # never leave a pending connection to a sibling for longer than this
 
 
 @dataclass(frozen=True)
@@ -66,8 +68,8 @@ class WorkerServer(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         """uvicorn's startup, but accepting connections ourselves, one at a time.
 
-        A process whose threads are all busy leaves new connections to a sibling with room,
-        instead of queueing them behind its own work (least-busy balancing over one socket).
+        A process with more open connections than a sibling leaves new connections to it,
+        instead of queueing them behind its own work (least-connections over one socket).
         """
         await self.lifespan.startup()
         if self.lifespan.should_exit:
@@ -84,15 +86,26 @@ class WorkerServer(uvicorn.Server):
         self.started = True
 
     async def _accept(self, sock: socket.socket, protocol: Callable[[], asyncio.Protocol]) -> None:
+        """Least-connections over one socket: leave a pending connection to a ready sibling
+        with fewer open connections (it takes it within milliseconds), at most MAX_DEFER."""
         loop, runtime = asyncio.get_running_loop(), self.runtime
+        connections = self.server_state.connections
         sock.setblocking(False)
         while True:
-            while runtime.saturated() and runtime.shared.others_have_room(runtime.slot):
-                await asyncio.sleep(0.002)
-            conn, _ = await loop.sock_accept(sock)
+            await _readable(loop, sock)
+            deferred = 0.0
+            while deferred < MAX_DEFER and runtime.shared.busier_than_a_sibling(
+                runtime.slot, len(connections)
+            ):
+                await asyncio.sleep(DEFER_STEP)
+                deferred += DEFER_STEP
+            try:
+                conn, _ = sock.accept()
+            except (BlockingIOError, InterruptedError):
+                continue  # a sibling took it
+            runtime.shared.busier_than_a_sibling(runtime.slot, len(connections) + 1)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             await loop.connect_accepted_socket(protocol, conn)
-            await asyncio.sleep(0)  # let the siblings take the next connection
 
     def drain(self, grace: float) -> None:
         if self._drain_task is None:
@@ -144,3 +157,18 @@ def serve(
     runtime.on_failure = stop
     server.run(sockets=[sock])
     return 1 if runtime.failure is not None else 0
+
+
+async def _readable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+    """Wait until the listening socket has a pending connection."""
+    ready = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(sock.fileno(), wake)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(sock.fileno())
