@@ -27,6 +27,7 @@ from cortex.runtime import shared as states
 from cortex.runtime.batching import Batcher
 from cortex.runtime.handler import PredictHandler
 from cortex.runtime.metrics import WIDTH, Metrics
+from cortex.runtime.openapi import document_prediction_route
 from cortex.runtime.predictor import PredictorClass, load_predictor_class
 from cortex.runtime.shared import Shared
 from cortex.runtime.workers import ThreadWorkers
@@ -262,4 +263,5 @@ def create_app(runtime: Runtime, *, load_before_serving: bool = False) -> Cortex
     routes.add_api_route(api.endpoint, describe, methods=["GET"])
     if api.endpoint != "/predict":
         routes.add_api_route("/predict", describe, methods=["GET"])
+    document_prediction_route(routes, api)
     return CortexApp(runtime, routes)

@@ -264,3 +264,20 @@ async def test_metrics_count_requests_by_status_class() -> None:
     assert 'cortex_request_duration_seconds_count{api_name="test-api"} 3.0' in text
     assert 'cortex_in_flight_requests{api_name="test-api"} 0.0' in text
     assert "cortex_predictor_load_seconds" in text
+
+
+async def test_openapi_lists_the_prediction_route_and_its_answers() -> None:
+    async with serving("echo.py", networking={"endpoint": "/echo"}) as client:
+        schema = (await client.get("/openapi.json")).json()
+        docs = await client.get("/docs")
+    for path in ("/echo", "/predict"):
+        post = schema["paths"][path]["post"]
+        assert set(post["requestBody"]["content"]) == {
+            "application/json",
+            "text/plain",
+            "multipart/form-data",
+            "application/octet-stream",
+        }
+        assert {"200", "400", "413", "500", "503"} <= set(post["responses"])
+    assert "get" in schema["paths"]["/echo"]  # the description route is still there
+    assert docs.status_code == 200
