@@ -57,8 +57,11 @@ def _shorten(text: str) -> str:
 
 
 def describe(error: ValidationError, root: type[BaseModel]) -> str:
-    """The first error of ``error`` as one line; ``root`` is the model that was validated."""
-    return _message(error.errors(include_url=False)[0], root)
+    """The first error of ``error`` as one line, the API's own name first (it labels the rest);
+    ``root`` is the model that was validated."""
+    details = error.errors(include_url=False)
+    first = min(range(len(details)), key=lambda i: (tuple(details[i]["loc"][:1]) != ("name",), i))
+    return _message(details[first], root)
 
 
 def _message(err: ErrorDetails, root: type[BaseModel]) -> str:

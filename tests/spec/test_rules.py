@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pydantic
@@ -257,6 +258,13 @@ def test_name_rule_message(name: object, message: str) -> None:
         parse_specs(yaml.safe_dump([_api(name=name)]))  # type: ignore[arg-type]
 
     assert str(caught.value) == message
+
+
+def test_a_bad_name_is_reported_before_other_errors(tmp_path: Path) -> None:
+    text = yaml.safe_dump([_api(name="Iris", predictor={"type": "python", "path": "gone.py"})])
+
+    with pytest.raises(SpecError, match=r"^api 'Iris': name 'Iris' must be a DNS-1035 label"):
+        parse_specs(text, tmp_path)
 
 
 def test_name_of_42_characters_is_accepted() -> None:
