@@ -171,8 +171,14 @@ def test_invalid_spec_is_an_error_with_its_message_and_no_retry_loop(
 
     cluster.patch(RAPI, "bad", {"spec": {"autoscaling": {"max_replicas": 9}}})
     wait_children(cluster, "bad")
-    status = wait_status(cluster, "bad", "updating")
-    assert status["message"] != "" and status["observedGeneration"] == 2
+    # The Deployment's watch event may publish "updating" before the reconcile of generation 2
+    # records observedGeneration: wait for both.
+    status = wait_for(
+        lambda: (s := status_of(cluster, "bad")).get("observedGeneration") == 2 and s,
+        what="the fixed spec observed",
+    )
+    assert status["status"] == "updating"
+    assert status["message"] != ""
 
 
 def test_transient_api_errors_are_retried(cluster: FakeCluster, operator: Operator) -> None:
