@@ -146,7 +146,9 @@ class Runtime:
         assert self.spec is not None
         predict = self.predictor.predict
         workers, metrics = self.workers, self.metrics
-        workers.on_wait = metrics.observe_wait
+        batching = self.api.predictor.server_side_batching
+        # A call's wait for a thread is its queue wait, unless the batcher measures it instead.
+        workers.on_wait = metrics.observe_wait if batching is None else lambda seconds: None
         call: Callable[[dict[str, Any]], Awaitable[Any]]
         if self.spec.is_async_gen:
 
@@ -163,7 +165,6 @@ class Runtime:
             def call(kwargs: dict[str, Any]) -> Awaitable[Any]:
                 return workers.run(predict, **kwargs)
 
-        batching = self.api.predictor.server_side_batching
         if batching is None:
             return call
         if self.spec.is_gen or self.spec.is_async_gen:
@@ -177,7 +178,6 @@ class Runtime:
             for wait in waits:
                 metrics.observe_wait(wait)
 
-        workers.on_wait = lambda seconds: None  # the batcher measures the wait
         batcher = Batcher(call, batching.max_batch_size, batching.batch_interval, on_batch)
         return batcher.submit
 

@@ -93,7 +93,6 @@ class PredictHandler:
 
     async def _stream(self, scope: Scope, receive: Receive, send: Send, gen: Any, rid: str) -> int:
         workers = self.runtime.workers
-        assert workers is not None
         chunks = streaming.from_thread(gen, workers) if inspect.isgenerator(gen) else gen
         first = await streaming.first_chunk(chunks)  # errors before any byte become a 500
         sse = streaming.wants_sse(scope["headers"])
@@ -115,7 +114,6 @@ class PredictHandler:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         else:
-            assert self.runtime.workers is not None
             self.runtime.workers.submit(hook, **call_kwargs)
 
 
