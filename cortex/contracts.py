@@ -1,0 +1,218 @@
+"""What two processes or two packages of cortex must agree on, defined once. Pure; imports
+nothing of ours.
+
+- the ``RealtimeAPI`` custom resource's coordinates, and the labels its children carry;
+- the names of the runtime's metrics (the autoscaler, dashboards and ``cortex get`` read them);
+- the states: :class:`RuntimeState` is what one replica's runtime says it is doing (its status
+  file, ``/readyz``), :class:`APIState` is what users see of an API (``cortex get``, the
+  resource's ``status.status``);
+- the runtime's status file (:class:`RuntimeStatus`), written by the runtime, read by the CLI;
+- the runtime's command line (:class:`RuntimeArgs`, :func:`runtime_command`), built the same
+  way by the local environment, ``cortex serve`` and the Kubernetes renderer, and parsed by the
+  runtime from the same :class:`Flag` names.
+
+A test greps ``cortex/`` and fails when one of these words is spelled anywhere else.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "ANNOTATION_SPEC_HASH",
+    "API_VERSION",
+    "CRD_NAME",
+    "DEFAULT_PORT",
+    "GROUP",
+    "KIND",
+    "LABEL_API_KIND",
+    "LABEL_API_NAME",
+    "PLURAL",
+    "RUNTIME_MODULE",
+    "SHORT_NAMES",
+    "SINGULAR",
+    "VERSION",
+    "APIState",
+    "Flag",
+    "Metric",
+    "MetricLabel",
+    "RuntimeArgs",
+    "RuntimeState",
+    "RuntimeStatus",
+    "runtime_command",
+]
+
+# -- the custom resource ------------------------------------------------------------------------
+
+GROUP = "cortex.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "RealtimeAPI"
+PLURAL = "realtimeapis"
+SINGULAR = "realtimeapi"
+SHORT_NAMES = ("rapi",)
+CRD_NAME = f"{PLURAL}.{GROUP}"
+
+LABEL_API_NAME = f"{GROUP}/api-name"
+LABEL_API_KIND = f"{GROUP}/api-kind"
+ANNOTATION_SPEC_HASH = f"{GROUP}/spec-hash"
+
+# -- metrics ------------------------------------------------------------------------------------
+
+
+class Metric(enum.StrEnum):
+    """Prometheus metric names (DESIGN.md section 3). Counters are exposed with ``_total``."""
+
+    IN_FLIGHT = "cortex_in_flight_requests"
+    REQUESTS = "cortex_requests"
+    REQUESTS_TOTAL = "cortex_requests_total"
+    REQUEST_DURATION = "cortex_request_duration_seconds"
+    BATCH_SIZE = "cortex_batch_size"
+    QUEUE_WAIT = "cortex_queue_wait_seconds"
+    PREDICTOR_LOAD = "cortex_predictor_load_seconds"
+    # The in-flight gauge averaged over a window, per pod: what the autoscaler reads.
+    IN_FLIGHT_AVG = "cortex_in_flight_requests_avg"
+
+
+class MetricLabel(enum.StrEnum):
+    API_NAME = "api_name"
+    STATUS_CODE = "status_code"
+
+
+# -- states -------------------------------------------------------------------------------------
+
+
+class RuntimeState(enum.StrEnum):
+    """What one replica's runtime is doing, as its status file and ``/readyz`` say."""
+
+    LOADING = "loading"  # the predictor's __init__ runs; not ready yet
+    READY = "ready"  # serving
+    RELOADING = "reloading"  # a new version loads next to the one serving
+    DRAINING = "draining"  # stopping: in-flight requests finish, no new ones
+    FAILED = "failed"  # the predictor could not be loaded; the process exits
+
+
+class APIState(enum.StrEnum):
+    """What a user sees of an API: ``cortex get`` and the resource's ``status.status``."""
+
+    LIVE = "live"
+    UPDATING = "updating"
+    SCALED_TO_ZERO = "scaled to zero"
+    ERROR = "error"
+    ERROR_IMAGE_PULL = "error (image pull)"
+    ERROR_OOM = "error (out of memory)"
+    ERROR_REJECTED = "error (rejected)"
+    ERROR_ROLLOUT_STUCK = "error (rollout stuck)"
+    COMPUTE_UNAVAILABLE = "compute unavailable"
+
+
+# -- the runtime's status file ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuntimeStatus:
+    """The runtime's status file (``--status-file``): what it serves, where and in which state.
+
+    ``port`` is the port really listened on (``--port 0`` picks a free one). ``cause`` says in
+    one line why the predictor could not be loaded (or reloaded: the old version then keeps
+    serving), so readers need not search the log for it.
+    """
+
+    pid: int
+    port: int
+    state: RuntimeState
+    spec_hash: str
+    cause: str | None
+    updated: float
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "pid": self.pid,
+                "port": self.port,
+                "state": self.state.value,
+                "spec_hash": self.spec_hash,
+                "cause": self.cause,
+                "updated": self.updated,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> RuntimeStatus | None:
+        """The record in ``text``; None when it is not one (half written, another version)."""
+        try:
+            data: Any = json.loads(text)
+            return cls(
+                pid=int(data["pid"]),
+                port=int(data["port"]),
+                state=RuntimeState(data["state"]),
+                spec_hash=str(data["spec_hash"]),
+                cause=None if data.get("cause") is None else str(data["cause"]),
+                updated=float(data["updated"]),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
+
+
+# -- the runtime's command line -----------------------------------------------------------------
+
+RUNTIME_MODULE = "cortex.runtime"
+DEFAULT_PORT = 8888
+
+
+class Flag(enum.StrEnum):
+    """The runtime's command-line flags."""
+
+    SPEC = "--spec"
+    SPEC_ENV = "--spec-env"
+    API = "--api"
+    PROJECT_DIR = "--project-dir"
+    HOST = "--host"
+    PORT = "--port"
+    MAX_BODY_BYTES = "--max-body-bytes"
+    ACCESS_LOG = "--access-log"
+    DRAIN_GRACE = "--drain-grace"
+    GRACEFUL_TIMEOUT = "--graceful-timeout"
+    STATUS_FILE = "--status-file"
+
+
+@dataclass(frozen=True)
+class RuntimeArgs:
+    """A runtime invocation; fields left ``None`` (or ``False``) keep the runtime's default."""
+
+    spec: str | None = None
+    spec_env: str | None = None
+    api: str | None = None
+    project_dir: str | None = None
+    host: str | None = None
+    port: int | None = None
+    max_body_bytes: int | None = None
+    access_log: bool = False
+    drain_grace: float | None = None
+    graceful_timeout: int | None = None
+    status_file: str | None = None
+
+    def argv(self) -> list[str]:
+        """The flags, in :class:`Flag` order."""
+        values: list[tuple[Flag, object]] = [
+            (Flag.SPEC, self.spec),
+            (Flag.SPEC_ENV, self.spec_env),
+            (Flag.API, self.api),
+            (Flag.PROJECT_DIR, self.project_dir),
+            (Flag.HOST, self.host),
+            (Flag.PORT, self.port),
+            (Flag.MAX_BODY_BYTES, self.max_body_bytes),
+            (Flag.DRAIN_GRACE, self.drain_grace),
+            (Flag.GRACEFUL_TIMEOUT, self.graceful_timeout),
+            (Flag.STATUS_FILE, self.status_file),
+        ]
+        argv = [str(x) for flag, value in values if value is not None for x in (flag, value)]
+        return [*argv, str(Flag.ACCESS_LOG)] if self.access_log else argv
+
+
+def runtime_command(args: RuntimeArgs, python: str = "python") -> list[str]:
+    """``python -m cortex.runtime`` with ``args``: the local process or the container command."""
+    return [python, "-m", RUNTIME_MODULE, *args.argv()]
