@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from cortex.spec.loading import load_specs, parse_api_spec, parse_specs, spec_hash
 from cortex.spec.models import (
+    NAME_MAX_LENGTH,
+    NAME_PATTERN,
     SUPPORTED_KINDS,
     APISpec,
     Autoscaling,
@@ -32,6 +34,8 @@ from cortex.spec.units import (
 )
 
 __all__ = [
+    "NAME_MAX_LENGTH",
+    "NAME_PATTERN",
     "SUPPORTED_KINDS",
     "APISpec",
     "Autoscaling",

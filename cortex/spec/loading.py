@@ -16,14 +16,16 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from cortex import errors
+from cortex import contracts, errors
 from cortex.spec import messages, models
 
 __all__ = ["load_specs", "parse_api_spec", "parse_specs", "spec_hash"]
 
 # Kinds Cortex had that this project does not implement (yet).
 _LATER_KINDS = ("BatchAPI", "AsyncAPI", "TaskAPI", "TrafficSplitter")
-_EXAMPLE = "- name: my-api, kind: RealtimeAPI, predictor: {type: python, path: predictor.py}"
+_EXAMPLE = (
+    f"- name: my-api, kind: {contracts.KIND}, predictor: {{type: python, path: predictor.py}}"
+)
 
 
 class _Loader(yaml.SafeLoader):
@@ -188,7 +190,7 @@ def parse_api_spec(
                 f"{label}: unknown field '{key}' in a resource spec "
                 "(the name is metadata.name, the kind is the resource's kind)"
             )
-    return _validate({**spec, "name": name, "kind": "RealtimeAPI"}, label, base_dir)
+    return _validate({**spec, "name": name, "kind": contracts.KIND}, label, base_dir)
 
 
 def spec_hash(api: models.APISpec) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -25,9 +25,12 @@ from pydantic import (
     model_validator,
 )
 
+from cortex import contracts
 from cortex.spec import messages, units
 
 __all__ = [
+    "NAME_MAX_LENGTH",
+    "NAME_PATTERN",
     "SUPPORTED_KINDS",
     "APISpec",
     "Autoscaling",
@@ -40,13 +43,21 @@ __all__ = [
     "UpdateStrategy",
 ]
 
-SUPPORTED_KINDS = ("RealtimeAPI",)
+SUPPORTED_KINDS = (contracts.KIND,)
 NAME_MAX_LENGTH = 42  # Kubernetes appends up to 21 characters to pod names
+NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+"""The API name rule, a DNS-1035 label: also the CRD's ``metadata.name`` pattern."""
 RESERVED_ENDPOINTS = ("/healthz", "/readyz", "/metrics")
 
-_DNS_1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+_DNS_1035 = re.compile(NAME_PATTERN)
 _ENDPOINT = re.compile(r"/[A-Za-z0-9._~/-]*")
 _ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
+
+if TYPE_CHECKING:
+    # mypy takes no name inside Literal[...]; pydantic still sees the literal below.
+    Kind = str
+else:
+    Kind = Literal[contracts.KIND]
 
 # Strict: YAML's `true` must not pass as 1, nor 2.5 as 2.
 Int = Annotated[int, Strict()]
@@ -258,6 +269,11 @@ class Project(_Model):
     config_map: str | None = Field(default=None, alias="configMap")
 
 
+def _concurrency(predictor: Predictor) -> int:
+    """Requests one replica serves at once: the default of ``target_replica_concurrency``."""
+    return predictor.processes_per_replica * predictor.threads_per_process
+
+
 class APISpec(_Model):
     """One API without its name and kind: the ``spec`` of a ``RealtimeAPI`` resource."""
 
@@ -284,7 +300,7 @@ class APISpec(_Model):
             raise messages.rule_error(
                 f"must be <= autoscaling.max_replicas ({high})", low, "autoscaling.min_replicas"
             )
-        init = scaling.init_replicas if scaling.init_replicas is not None else low
+        init = self.init_replicas
         if not low <= init <= high:
             raise messages.rule_error(
                 f"must be between autoscaling.min_replicas ({low}) and "
@@ -295,7 +311,7 @@ class APISpec(_Model):
         target: float | None = scaling.target_replica_concurrency
         default = ""
         if target is None:
-            target = self.predictor.processes_per_replica * self.predictor.threads_per_process
+            target = _concurrency(self.predictor)
             default = "(the default, processes_per_replica x threads_per_process) "
         if target > scaling.max_replica_concurrency:
             raise messages.rule_error(
@@ -309,12 +325,25 @@ class APISpec(_Model):
         object.__setattr__(self, "autoscaling", scaling.model_copy(update=filled))
         return self
 
+    @property
+    def init_replicas(self) -> int:
+        """``autoscaling.init_replicas``, its default (``min_replicas``) filled in."""
+        scaling = self.autoscaling
+        return scaling.min_replicas if scaling.init_replicas is None else scaling.init_replicas
+
+    @property
+    def target_replica_concurrency(self) -> float:
+        """``autoscaling.target_replica_concurrency``, its default (processes x threads) filled
+        in."""
+        target = self.autoscaling.target_replica_concurrency
+        return float(_concurrency(self.predictor)) if target is None else target
+
 
 class RealtimeAPI(APISpec):
     """One API of ``cortex.yaml``: an ``APISpec`` with its ``name`` and ``kind``."""
 
     name: str
-    kind: Literal["RealtimeAPI"]
+    kind: Kind
 
     @field_validator("name")
     @classmethod

@@ -180,9 +180,7 @@ _MEM = BeforeValidator(_quantity_validator("512Mi, 2Gi, 1G"))
 
 CpuQuantity = Annotated[str, _CPU, _QUANTITY_SCHEMA]
 """A CPU quantity kept as text (``200m``); numbers are cast to text."""
-MemQuantity = Annotated[
-    str, BeforeValidator(_quantity_validator("512Mi, 2Gi, 1G")), _QUANTITY_SCHEMA
-]
+MemQuantity = Annotated[str, _MEM, _QUANTITY_SCHEMA]
 """A memory quantity kept as text (``512Mi``); numbers are cast to text."""
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cortex.spec import RealtimeAPI, parse_specs
+from cortex.spec import Autoscaling, Predictor, RealtimeAPI, parse_specs
 
 MINIMAL = """\
 - name: x
@@ -84,6 +84,25 @@ def test_explicit_init_and_target_are_kept() -> None:
 
     assert api.autoscaling.init_replicas == 2
     assert api.autoscaling.target_replica_concurrency == 0.5
+
+
+def test_filled_in_accessors_read_the_validated_values() -> None:
+    text = MINIMAL + "  autoscaling: {init_replicas: 2, target_replica_concurrency: 0.5}\n"
+
+    [api] = parse_specs(text)
+
+    assert (api.init_replicas, api.target_replica_concurrency) == (2, 0.5)
+
+
+def test_filled_in_accessors_apply_the_defaults_on_an_unfilled_section() -> None:
+    predictor = Predictor(type="python", path="p.py", processes_per_replica=3)
+    api = RealtimeAPI.model_construct(
+        name="x", kind="RealtimeAPI", predictor=predictor, autoscaling=Autoscaling(min_replicas=4)
+    )
+
+    assert api.init_replicas == 4
+    assert api.target_replica_concurrency == 3.0
+    assert isinstance(api.target_replica_concurrency, float)
 
 
 def test_update_strategy_defaults() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 import yaml
 
 from cortex.errors import SpecError
-from cortex.spec import RealtimeAPI, messages, parse_specs
+from cortex.spec import NAME_MAX_LENGTH, NAME_PATTERN, RealtimeAPI, messages, parse_specs
 
 
 def _api(name: str = "iris", **sections: Any) -> dict[str, Any]:
@@ -370,3 +371,16 @@ def test_unforeseen_pydantic_errors_still_read_as_one_line(
     )
 
     assert messages.describe(error, RealtimeAPI) == message
+
+
+@pytest.mark.parametrize("name", ["iris", "a-1", "a", "Iris", "1ris", "iris-", "a_b", "a" * 43])
+def test_exported_name_rule_is_the_rule_the_models_apply(name: str) -> None:
+    by_rule = re.fullmatch(NAME_PATTERN, name) is not None and len(name) <= NAME_MAX_LENGTH
+    try:
+        parse_specs(yaml.safe_dump([_api(name=name)]))
+    except SpecError:
+        accepted = False
+    else:
+        accepted = True
+
+    assert accepted == by_rule
