@@ -31,7 +31,7 @@ from lib import ROOT, machine, stop, update_readme_section, write_results
 
 sys.path.insert(0, str(ROOT))
 
-from cortex.k8s import crd
+from cortex.k8s import custom_resource_definition
 from tests.fakeapi import FakeCluster
 from tests.fakeapi.controllers import set_pods
 
@@ -179,7 +179,9 @@ def restart(cluster: FakeCluster, log: Path) -> dict[str, float]:
 def one_round(folder: Path) -> dict[str, float]:
     log = folder / "operator.log"
     with FakeCluster(folder) as cluster:
-        cluster.create("apiextensions.k8s.io/v1/customresourcedefinitions", crd())
+        cluster.create(
+            "apiextensions.k8s.io/v1/customresourcedefinitions", custom_resource_definition()
+        )
         result = {**converge(cluster, log), **restart(cluster, log)}
     text = log.read_text()
     if "Traceback" in text:

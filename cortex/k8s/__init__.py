@@ -2,20 +2,22 @@
 
 ``render(api, owner, settings)`` gives the children of one ``RealtimeAPI`` resource, in the
 order to apply them: Deployment, Service, Ingress, HPA (``autoscaling/v2``). Every object is a
-JSON-serialisable dict with a stable key order, the same for the same input. ``crd()`` gives the
-CustomResourceDefinition. The operator applies what these return; nothing here talks to a cluster.
+JSON-serialisable dict with a stable key order, the same for the same input.
+``custom_resource_definition()`` gives the CustomResourceDefinition (``crd_yaml()`` its text).
+The operator applies what these return; nothing here talks to a cluster.
 
-Modules: ``context`` (settings, owner) <- ``labels`` (names, labels, metadata) <- ``deployment``,
-``service``, ``ingress``, ``hpa`` (one object each); ``schema`` (pydantic -> structural schema)
-<- ``crd``.
+Modules: ``context`` (settings, owner) <- ``labels`` (names, labels, metadata, port) <-
+``deployment``, ``service``, ``ingress``, ``hpa`` (one object each); ``schema`` (pydantic ->
+structural schema) <- ``crd``. The names shared with other packages come from
+:mod:`cortex.contracts`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from cortex.k8s.context import Owner, Settings
-from cortex.k8s.crd import crd, crd_yaml
+from cortex.k8s.context import OperatorSettings, Owner
+from cortex.k8s.crd import crd_yaml, custom_resource_definition
 from cortex.k8s.deployment import PROJECT_ARCHIVE_KEY, PROJECT_DIR, SPEC_ENV, render_deployment
 from cortex.k8s.hpa import IN_FLIGHT_METRIC, render_hpa
 from cortex.k8s.ingress import render_ingress
@@ -31,11 +33,11 @@ __all__ = [
     "PROJECT_ARCHIVE_KEY",
     "PROJECT_DIR",
     "SPEC_ENV",
+    "OperatorSettings",
     "Owner",
-    "Settings",
     "child_name",
-    "crd",
     "crd_yaml",
+    "custom_resource_definition",
     "render",
     "render_deployment",
     "render_hpa",
@@ -44,7 +46,7 @@ __all__ = [
 ]
 
 
-def render(api: RealtimeAPI, owner: Owner, settings: Settings) -> list[dict[str, Any]]:
+def render(api: RealtimeAPI, owner: Owner, settings: OperatorSettings) -> list[dict[str, Any]]:
     """Deployment, Service, Ingress and HPA of ``api``, owned by the resource ``owner``.
 
     The Deployment always has ``spec.replicas`` (= ``init_replicas``): send it when creating the

@@ -1,7 +1,8 @@
 """What rendering needs besides the spec: the operator's settings and the owning resource. Pure.
 
-``Settings`` are read once by the operator from ``CORTEX_OPERATOR_*`` environment variables
-(:meth:`Settings.from_env`, which takes the mapping, so nothing here reads ``os.environ``):
+:class:`OperatorSettings` are read once by the operator from ``CORTEX_OPERATOR_*`` environment
+variables (:meth:`OperatorSettings.from_env`, which takes the mapping, so nothing here reads
+``os.environ``):
 
 ==================================  ==========================================================
 variable                            meaning (default)
@@ -32,9 +33,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cortex import errors
+from cortex import contracts, errors
 
-__all__ = ["DEFAULT_IMAGE", "ENV_PREFIX", "ENV_VARS", "Owner", "Settings"]
+__all__ = ["DEFAULT_IMAGE", "ENV_PREFIX", "ENV_VARS", "OperatorSettings", "Owner"]
 
 DEFAULT_IMAGE = "cortex-serving/runtime:0.1.0"
 ENV_PREFIX = "CORTEX_OPERATOR_"
@@ -47,7 +48,7 @@ ENV_VARS = {
     f"{ENV_PREFIX}GPU_NODE_SELECTOR": "gpu_node_selector",
     f"{ENV_PREFIX}GPU_TOLERATIONS": "gpu_tolerations",
 }
-"""Each environment variable :meth:`Settings.from_env` reads, and the field it sets."""
+"""Each environment variable :meth:`OperatorSettings.from_env` reads, and the field it sets."""
 
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
@@ -55,7 +56,7 @@ _TOLERATION_KEYS = ("key", "operator", "value", "effect", "tolerationSeconds")
 
 
 @dataclass(frozen=True)
-class Settings:
+class OperatorSettings:
     """The operator's settings; the defaults suit a cluster with ingress-nginx and the adapter."""
 
     namespace: str | None = None
@@ -67,7 +68,7 @@ class Settings:
     gpu_tolerations: tuple[dict[str, Any], ...] = ()
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Settings:
+    def from_env(cls, env: Mapping[str, str]) -> OperatorSettings:
         """Settings from ``CORTEX_OPERATOR_*`` variables; unset ones keep their defaults."""
         values: dict[str, Any] = {}
         for name, attribute in ENV_VARS.items():
@@ -83,8 +84,8 @@ class Owner:
     name: str
     namespace: str
     uid: str
-    api_version: str = "cortex.dev/v1alpha1"
-    kind: str = "RealtimeAPI"
+    api_version: str = contracts.API_VERSION
+    kind: str = contracts.KIND
 
 
 def _bad(name: str, value: str, allowed: str) -> errors.CortexError:

@@ -1,8 +1,10 @@
 """Renders the ``RealtimeAPI`` CustomResourceDefinition, its spec generated from the models.
 
-``spec`` is :class:`cortex.spec.APISpec` turned into a structural schema (see
-:mod:`cortex.k8s.schema`); ``metadata.name`` follows the API name rule (DNS-1035, at most 42
-characters); ``status`` is written here by hand: it is what the operator reports.
+Its coordinates (group, version, kind, names) are :mod:`cortex.contracts`'. ``spec`` is
+:class:`cortex.spec.APISpec` turned into a structural schema (see :mod:`cortex.k8s.schema`);
+``metadata.name`` follows the API name rule (:data:`cortex.spec.NAME_PATTERN`, at most
+:data:`cortex.spec.NAME_MAX_LENGTH` characters); ``status`` is written here by hand: it is what
+the operator reports.
 ``operator/crd.yaml`` is :func:`crd_yaml`, written by ``python scripts/gen_crd.py`` (a test
 fails when it differs). No I/O here.
 """
@@ -13,21 +15,21 @@ from typing import Any
 
 import yaml
 
+from cortex import contracts
 from cortex.k8s import schema
-from cortex.spec import APISpec
-from cortex.spec.models import NAME_MAX_LENGTH
+from cortex.spec import NAME_MAX_LENGTH, NAME_PATTERN, APISpec
 
-__all__ = ["GROUP", "KIND", "PLURAL", "VERSION", "crd", "crd_yaml", "status_schema"]
+__all__ = ["crd_yaml", "custom_resource_definition", "status_schema"]
 
-GROUP = "cortex.dev"
-VERSION = "v1alpha1"
-KIND = "RealtimeAPI"
-PLURAL = "realtimeapis"
-SINGULAR = "realtimeapi"
-SHORT_NAMES = ["rapi"]
-
-# cortex.spec.models checks the same rule on RealtimeAPI.name.
-_DNS_1035 = "^[a-z]([-a-z0-9]*[a-z0-9])?$"
+# The states the operator writes to status.status (cortex.operator.status).
+_REPORTED_STATES = (
+    contracts.APIState.LIVE,
+    contracts.APIState.UPDATING,
+    contracts.APIState.ERROR,
+    contracts.APIState.ERROR_IMAGE_PULL,
+    contracts.APIState.ERROR_OOM,
+    contracts.APIState.COMPUTE_UNAVAILABLE,
+)
 _HEADER = (
     "# Generated from cortex/spec by `python scripts/gen_crd.py`; do not edit by hand.\n"
     "# The RealtimeAPI custom resource: spec = one API of cortex.yaml without name and kind.\n"
@@ -63,10 +65,7 @@ def status_schema() -> dict[str, Any]:
         "type": "object",
         "description": "Written by the operator; read it with `kubectl get rapi`.",
         "properties": {
-            "status": _string(
-                "live | updating | error | error (image pull) | error (out of memory) | "
-                "compute unavailable"
-            ),
+            "status": _string(" | ".join(state.value for state in _REPORTED_STATES)),
             "message": _string("Why the API is not live, e.g. the spec error."),
             "requested": _integer("Replicas the Deployment asks for."),
             "ready": _integer("Replicas that answer /readyz."),
@@ -103,7 +102,7 @@ def _resource_schema() -> dict[str, Any]:
                     "name": {
                         "type": "string",
                         "maxLength": NAME_MAX_LENGTH,
-                        "pattern": _DNS_1035,
+                        "pattern": NAME_PATTERN,
                     }
                 },
             },
@@ -117,29 +116,29 @@ def _column(name: str, kind: str, path: str) -> dict[str, str]:
     return {"name": name, "type": kind, "jsonPath": path}
 
 
-def crd() -> dict[str, Any]:
+def custom_resource_definition() -> dict[str, Any]:
     """The ``apiextensions.k8s.io/v1`` CustomResourceDefinition ``realtimeapis.cortex.dev``."""
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {
-            "name": f"{PLURAL}.{GROUP}",
+            "name": contracts.CRD_NAME,
             "labels": {"app.kubernetes.io/part-of": "cortex"},
         },
         "spec": {
-            "group": GROUP,
+            "group": contracts.GROUP,
             "scope": "Namespaced",
             "names": {
-                "kind": KIND,
-                "listKind": f"{KIND}List",
-                "plural": PLURAL,
-                "singular": SINGULAR,
-                "shortNames": list(SHORT_NAMES),
+                "kind": contracts.KIND,
+                "listKind": f"{contracts.KIND}List",
+                "plural": contracts.PLURAL,
+                "singular": contracts.SINGULAR,
+                "shortNames": list(contracts.SHORT_NAMES),
                 "categories": ["cortex"],
             },
             "versions": [
                 {
-                    "name": VERSION,
+                    "name": contracts.VERSION,
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
@@ -159,6 +158,8 @@ def crd() -> dict[str, Any]:
 
 
 def crd_yaml() -> str:
-    """The text of ``operator/crd.yaml``: a header comment and :func:`crd` as YAML."""
-    body = yaml.safe_dump(crd(), sort_keys=False, width=100, allow_unicode=True)
+    """The text of ``operator/crd.yaml``: a header comment and the CRD as YAML."""
+    body = yaml.safe_dump(
+        custom_resource_definition(), sort_keys=False, width=100, allow_unicode=True
+    )
     return _HEADER + "---\n" + body

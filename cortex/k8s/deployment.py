@@ -43,14 +43,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from cortex import contracts
 from cortex.k8s import context, labels
 from cortex.spec import RealtimeAPI, spec_hash
 
 __all__ = [
     "CONTAINER_NAME",
     "GPU_RESOURCE",
-    "PORT",
-    "PORT_NAME",
     "PROJECT_ARCHIVE_KEY",
     "PROJECT_DIR",
     "SPEC_ENV",
@@ -59,8 +58,6 @@ __all__ = [
 ]
 
 CONTAINER_NAME = "api"
-PORT = 8888
-PORT_NAME = "http"
 PROJECT_DIR = "/mnt/project"
 PROJECT_ARCHIVE_KEY = "project.tar.gz"
 SPEC_ENV = "CORTEX_API_SPEC"
@@ -74,19 +71,10 @@ _ARCHIVE_DIR = "/mnt/project-archive"
 
 def container_command(api: RealtimeAPI) -> list[str]:
     """The runtime's command line: spec from the environment, project folder, port."""
-    return [
-        "python",
-        "-m",
-        "cortex.runtime",
-        "--spec-env",
-        SPEC_ENV,
-        "--api",
-        api.name,
-        "--project-dir",
-        PROJECT_DIR,
-        "--port",
-        str(PORT),
-    ]
+    args = contracts.RuntimeArgs(
+        spec_env=SPEC_ENV, api=api.name, project_dir=PROJECT_DIR, port=labels.PORT
+    )
+    return contracts.runtime_command(args)
 
 
 def _verbatim(value: str) -> str:
@@ -124,7 +112,7 @@ def _resources(api: RealtimeAPI) -> dict[str, Any]:
 
 
 def _probe(path: str, **timing: int) -> dict[str, Any]:
-    return {"httpGet": {"path": path, "port": PORT_NAME}, **timing}
+    return {"httpGet": {"path": path, "port": labels.PORT_NAME}, **timing}
 
 
 def _container_security() -> dict[str, Any]:
@@ -137,7 +125,7 @@ def _container(api: RealtimeAPI, image: str) -> dict[str, Any]:
         "image": image,
         "command": container_command(api),
         "env": _env(api),
-        "ports": [{"name": PORT_NAME, "containerPort": PORT, "protocol": "TCP"}],
+        "ports": [{"name": labels.PORT_NAME, "containerPort": labels.PORT, "protocol": "TCP"}],
         "resources": _resources(api),
         "startupProbe": _probe("/healthz", periodSeconds=5, timeoutSeconds=3, failureThreshold=60),
         "readinessProbe": _probe(
@@ -184,7 +172,7 @@ def _project_volumes(config_map: str) -> list[dict[str, Any]]:
     ]
 
 
-def _pod_spec(api: RealtimeAPI, settings: context.Settings) -> dict[str, Any]:
+def _pod_spec(api: RealtimeAPI, settings: context.OperatorSettings) -> dict[str, Any]:
     image = api.predictor.image or settings.default_image
     pod: dict[str, Any] = {
         # The runtime never talks to the API server; one Service env var set per Service in
@@ -217,7 +205,7 @@ def _pod_spec(api: RealtimeAPI, settings: context.Settings) -> dict[str, Any]:
 
 
 def render_deployment(
-    api: RealtimeAPI, owner: context.Owner, settings: context.Settings
+    api: RealtimeAPI, owner: context.Owner, settings: context.OperatorSettings
 ) -> dict[str, Any]:
     """The ``apps/v1`` Deployment ``api-<name>``; ``spec.replicas`` is for creation only."""
     rolling = api.update_strategy
@@ -226,7 +214,7 @@ def render_deployment(
         "kind": "Deployment",
         "metadata": labels.metadata(api, owner),
         "spec": {
-            "replicas": api.autoscaling.init_replicas,
+            "replicas": api.init_replicas,
             "selector": {"matchLabels": labels.selector(api)},
             "strategy": {
                 "type": "RollingUpdate",
@@ -240,7 +228,7 @@ def render_deployment(
                     "labels": labels.labels(api),
                     "annotations": {
                         "prometheus.io/scrape": "true",
-                        "prometheus.io/port": str(PORT),
+                        "prometheus.io/port": str(labels.PORT),
                         "prometheus.io/path": "/metrics",
                         labels.ANNOTATION_SPEC_HASH: spec_hash(api),
                     },

@@ -1,11 +1,12 @@
 """Renders the HPA (``autoscaling/v2``) that reproduces Cortex's autoscaler. No I/O here.
 
-The metric is ``cortex_in_flight_requests_avg`` per pod (:data:`IN_FLIGHT_METRIC`): the runtime's
-``cortex_in_flight_requests`` gauge averaged over a window by the prometheus-adapter rule that
-ships with the Helm chart (its own name, because the adapter's default catch-all rule already
-exposes the raw gauge). Target: ``averageValue`` = ``target_replica_concurrency``. With custom
-metrics switched off in the operator's settings, the HPA scales on CPU utilisation instead
-(:data:`CPU_TARGET_UTILIZATION` percent of the CPU request, which must then be set).
+The metric is ``cortex_in_flight_requests_avg`` per pod (:data:`IN_FLIGHT_METRIC`, from
+:class:`cortex.contracts.Metric`): the runtime's ``cortex_in_flight_requests`` gauge averaged
+over a window by the prometheus-adapter rule that ships with the Helm chart (its own name,
+because the adapter's default catch-all rule already exposes the raw gauge). Target:
+``averageValue`` = ``target_replica_concurrency``. With custom metrics switched off in the
+operator's settings, the HPA scales on CPU utilisation instead (:data:`CPU_TARGET_UTILIZATION`
+percent of the CPU request, which must then be set).
 
 ``behavior`` reproduces Cortex's step limits (notes/autoscaling.md section 1.3): each sync (15 s)
 may scale up to ``ceil(cur * max_upscale_factor)`` or by one pod, whichever is more, and down to
@@ -24,7 +25,7 @@ import math
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from cortex import errors
+from cortex import contracts, errors
 from cortex.k8s import context, labels
 from cortex.spec import Autoscaling, RealtimeAPI
 
@@ -37,7 +38,8 @@ __all__ = [
     "render_hpa",
 ]
 
-IN_FLIGHT_METRIC = "cortex_in_flight_requests_avg"
+# The plain string: manifests are dumped as YAML, which knows no str subclasses.
+IN_FLIGHT_METRIC = contracts.Metric.IN_FLIGHT_AVG.value
 CPU_TARGET_UTILIZATION = 80
 POLICY_PERIOD_SECONDS = 15
 MAX_STABILIZATION_SECONDS = 3600
@@ -76,7 +78,7 @@ def _rules(percent: int, window: float, tolerance: float | None) -> dict[str, An
     return rules
 
 
-def _behavior(scaling: Autoscaling, settings: context.Settings) -> dict[str, Any]:
+def _behavior(scaling: Autoscaling, settings: context.OperatorSettings) -> dict[str, Any]:
     up = _percent(Decimal(str(scaling.max_upscale_factor)) - 1)
     down = _percent(1 - Decimal(str(scaling.max_downscale_factor)))
     tolerances = settings.hpa_tolerance
@@ -94,10 +96,9 @@ def _behavior(scaling: Autoscaling, settings: context.Settings) -> dict[str, Any
     }
 
 
-def _metric(api: RealtimeAPI, settings: context.Settings) -> dict[str, Any]:
+def _metric(api: RealtimeAPI, settings: context.OperatorSettings) -> dict[str, Any]:
     if settings.custom_metrics:
-        target = api.autoscaling.target_replica_concurrency
-        assert target is not None  # filled by APISpec's validation
+        target = api.target_replica_concurrency
         return {
             "type": "Pods",
             "pods": {
@@ -121,7 +122,7 @@ def _metric(api: RealtimeAPI, settings: context.Settings) -> dict[str, Any]:
 
 
 def render_hpa(
-    api: RealtimeAPI, owner: context.Owner, settings: context.Settings
+    api: RealtimeAPI, owner: context.Owner, settings: context.OperatorSettings
 ) -> dict[str, Any]:
     """The HorizontalPodAutoscaler ``api-<name>`` scaling the Deployment of the same name.
 

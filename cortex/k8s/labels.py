@@ -3,13 +3,18 @@
 Children are named ``api-<name>`` (as in Cortex, where other APIs call
 ``http://api-<name>:8888``), live in the owner's namespace, carry the ``cortex.dev/*`` labels
 and the spec hash, and point at the owner with a controller ``ownerReference``, so deleting the
-resource deletes them (Kubernetes' garbage collector; no finalizer needed).
+resource deletes them (Kubernetes' garbage collector; no finalizer needed). The Deployment's
+container and the Service share one port, :data:`PORT`, named :data:`PORT_NAME`.
+
+The label and annotation names are :mod:`cortex.contracts`' (the CLI selects by them too),
+re-exported here.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from cortex import contracts
 from cortex.k8s import context
 from cortex.spec import RealtimeAPI, spec_hash
 
@@ -19,6 +24,8 @@ __all__ = [
     "LABEL_API_NAME",
     "LABEL_MANAGED_BY",
     "MANAGED_BY",
+    "PORT",
+    "PORT_NAME",
     "child_name",
     "labels",
     "metadata",
@@ -26,11 +33,13 @@ __all__ = [
     "selector",
 ]
 
-LABEL_API_NAME = "cortex.dev/api-name"
-LABEL_API_KIND = "cortex.dev/api-kind"
+LABEL_API_NAME = contracts.LABEL_API_NAME
+LABEL_API_KIND = contracts.LABEL_API_KIND
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "cortex"
-ANNOTATION_SPEC_HASH = "cortex.dev/spec-hash"
+ANNOTATION_SPEC_HASH = contracts.ANNOTATION_SPEC_HASH
+PORT = contracts.DEFAULT_PORT
+PORT_NAME = "http"
 
 
 def child_name(api_name: str) -> str:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from cortex.k8s import context, deployment, labels
+from cortex.k8s import context, labels
 from cortex.spec import RealtimeAPI
 
 __all__ = ["render_service"]
 
 
 def render_service(
-    api: RealtimeAPI, owner: context.Owner, settings: context.Settings
+    api: RealtimeAPI, owner: context.Owner, settings: context.OperatorSettings
 ) -> dict[str, Any]:
     """The ``v1`` Service ``api-<name>``: ClusterIP, port 8888 to the container's ``http``."""
     return {
@@ -27,9 +27,9 @@ def render_service(
             "selector": labels.selector(api),
             "ports": [
                 {
-                    "name": deployment.PORT_NAME,
-                    "port": deployment.PORT,
-                    "targetPort": deployment.PORT_NAME,
+                    "name": labels.PORT_NAME,
+                    "port": labels.PORT,
+                    "targetPort": labels.PORT_NAME,
                     "protocol": "TCP",
                 }
             ],

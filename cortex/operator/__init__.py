@@ -2,7 +2,7 @@
 
 Run it with ``python -m cortex.operator``. Embed it (tests, benchmarks) with::
 
-    settings = Settings.from_env(os.environ)
+    settings = OperatorSettings.from_env(os.environ)
     await kopf.operator(registry=build_registry(settings), settings=kopf_settings(settings),
                         **run_options(settings))
 

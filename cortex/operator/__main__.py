@@ -12,7 +12,7 @@ import sys
 import kopf
 
 from cortex import errors
-from cortex.k8s import Settings
+from cortex.k8s import OperatorSettings
 from cortex.operator import build_registry, kopf_settings, run_options
 
 
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--debug", action="store_true", help="log every API call")
     args = parser.parse_args(argv)
     try:
-        settings = Settings.from_env(os.environ)
+        settings = OperatorSettings.from_env(os.environ)
     except errors.CortexError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""How kopf runs the operator: kopf settings and run arguments from our :class:`Settings`. Pure.
+"""How kopf runs the operator: kopf settings and run arguments from our settings. Pure.
 
 - Persistence under our own domain: handler progress and the last handled spec are annotations
   ``cortex.dev/*`` (nothing under ``status``, which is ours); the finalizer name is
@@ -17,14 +17,15 @@ from typing import Any
 
 import kopf
 
-from cortex.k8s import Settings
+from cortex import contracts
+from cortex.k8s import OperatorSettings
 
 __all__ = ["DOMAIN", "kopf_settings", "run_options"]
 
-DOMAIN = "cortex.dev"
+DOMAIN = contracts.GROUP
 
 
-def kopf_settings(settings: Settings) -> kopf.OperatorSettings:
+def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
     options = kopf.OperatorSettings()
     options.persistence.finalizer = f"{DOMAIN}/finalizer"
     options.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=DOMAIN)
@@ -43,7 +44,7 @@ def kopf_settings(settings: Settings) -> kopf.OperatorSettings:
     return options
 
 
-def run_options(settings: Settings) -> dict[str, Any]:
+def run_options(settings: OperatorSettings) -> dict[str, Any]:
     """Keyword arguments of ``kopf.run``/``kopf.operator`` besides registry and settings."""
     if settings.namespace:
         return {"namespaces": [settings.namespace], "clusterwide": False, "standalone": True}

@@ -27,27 +27,17 @@ from typing import Any
 
 import kopf
 
-from cortex import errors
-from cortex.k8s import LABEL_API_NAME, Owner, Settings, render
+from cortex import contracts, errors
+from cortex.k8s import LABEL_API_NAME, OperatorSettings, Owner, render
 from cortex.operator import kube, status
 from cortex.operator.state import RETRY_DELAY, Key, State
 from cortex.spec import parse_api_spec
 
-__all__ = [
-    "API_VERSION",
-    "GROUP",
-    "KIND",
-    "PLURAL",
-    "VERSION",
-    "Indexes",
-    "build_registry",
-    "publish",
-    "reconcile",
-]
+__all__ = ["Indexes", "build_registry", "publish", "reconcile"]
 
-GROUP, VERSION, PLURAL, KIND = "cortex.dev", "v1alpha1", "realtimeapis", "RealtimeAPI"
-API_VERSION = f"{GROUP}/{VERSION}"
 _CHILDREN = {LABEL_API_NAME: kopf.PRESENT}
+# Events on a change to these are Normal; any other state is worth a Warning.
+_NORMAL_STATES = (contracts.APIState.LIVE, contracts.APIState.UPDATING)
 Index = Mapping[Key, Any]  # a kopf index: key -> collection of values
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 
@@ -77,7 +67,8 @@ def _now() -> datetime.datetime:
 def _ref(namespace: str, name: str, uid: str) -> kopf.RawBody:
     """Enough of a resource for kopf to post Events about it."""
     meta = {"name": name, "namespace": namespace, "uid": uid}
-    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": meta}  # type: ignore[typeddict-item]
+    ref = {"apiVersion": contracts.API_VERSION, "kind": contracts.KIND, "metadata": meta}
+    return ref  # type: ignore[return-value]
 
 
 def _changed(previous: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
@@ -94,7 +85,8 @@ async def _write(
     if not _changed(previous, new):
         return
     meta = ref["metadata"]
-    if not await state.kube().patch_status(API_VERSION, KIND, meta["namespace"], meta["name"], new):
+    api_version, kind = contracts.API_VERSION, contracts.KIND
+    if not await state.kube().patch_status(api_version, kind, meta["namespace"], meta["name"], new):
         return  # the resource is gone
     state.written[meta["uid"]] = {**(previous or {}), **new}
     old, word = (previous or {}).get("status"), new["status"]
@@ -102,9 +94,9 @@ async def _write(
         text = f"status {old or 'none'} -> {word}"
         if new.get("message"):
             text += f": {new['message']}"
-        kind = "Normal" if word in (status.LIVE, status.UPDATING) else "Warning"
+        level = "Normal" if word in _NORMAL_STATES else "Warning"
         reason = new["conditions"][0]["reason"]
-        kopf.event(kopf.Body(ref), type=kind, reason=reason, message=text)
+        kopf.event(kopf.Body(ref), type=level, reason=reason, message=text)
 
 
 async def publish(
@@ -191,7 +183,7 @@ async def _fail(
 
 
 def build_registry(
-    settings: Settings,
+    settings: OperatorSettings,
     *,
     stall_after: float = status.STALL_AFTER,
     retry_delay: float = RETRY_DELAY,
@@ -203,7 +195,7 @@ def build_registry(
     """
     registry = kopf.OperatorRegistry()
     state = State(settings, stall_after=stall_after, retry_delay=retry_delay)
-    resource = (GROUP, VERSION, PLURAL)
+    resource = (contracts.GROUP, contracts.VERSION, contracts.PLURAL)
 
     @kopf.on.login(id="login", registry=registry)
     async def login(**kwargs: Any) -> kopf.ConnectionInfo | None:

@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 import kopf
 
-from cortex import errors
+from cortex import contracts, errors
 
 __all__ = [
     "LAST_APPLIED",
@@ -37,13 +37,13 @@ __all__ = [
     "three_way_patch",
 ]
 
-LAST_APPLIED = "cortex.dev/last-applied"
+LAST_APPLIED = f"{contracts.GROUP}/last-applied"
 _PLURALS = {
     "Deployment": "deployments",
     "Service": "services",
     "Ingress": "ingresses",
     "HorizontalPodAutoscaler": "horizontalpodautoscalers",
-    "RealtimeAPI": "realtimeapis",
+    contracts.KIND: contracts.PLURAL,
 }
 _MERGE_PATCH = "application/merge-patch+json"
 Manifest = dict[str, Any]
@@ -215,7 +215,7 @@ def _check_owner(live: Manifest, uid: str | None, what: str) -> None:
     refs = live.get("metadata", {}).get("ownerReferences") or []
     if uid is None or any(ref.get("uid") == uid for ref in refs):
         return
-    if any(ref.get("kind") == "RealtimeAPI" for ref in refs):
+    if any(ref.get("kind") == contracts.KIND for ref in refs):
         raise errors.TemporaryError(
             f"{what} still belongs to a deleted RealtimeAPI of the same name; "
             "waiting for the garbage collector to remove it"

@@ -17,7 +17,7 @@ from typing import Any
 import kopf
 
 from cortex import errors
-from cortex.k8s import Settings
+from cortex.k8s import OperatorSettings
 from cortex.operator import kube, status
 
 __all__ = ["RETRY_DELAY", "Key", "State"]
@@ -30,7 +30,7 @@ RETRY_DELAY = 10.0  # seconds before a step that failed temporarily is tried aga
 class State:
     def __init__(
         self,
-        settings: Settings,
+        settings: OperatorSettings,
         *,
         stall_after: float = status.STALL_AFTER,
         retry_delay: float = RETRY_DELAY,

@@ -24,17 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from cortex import errors
+from cortex.contracts import APIState
 from cortex.k8s import ANNOTATION_SPEC_HASH
 from cortex.spec import parse_api_spec
 
 __all__ = [
-    "COMPUTE_UNAVAILABLE",
-    "ERROR",
-    "ERROR_IMAGE_PULL",
-    "ERROR_OOM",
-    "LIVE",
     "STALL_AFTER",
-    "UPDATING",
     "ApiFacts",
     "DeploymentFacts",
     "PodFacts",
@@ -44,22 +39,16 @@ __all__ = [
     "summarize",
 ]
 
-LIVE = "live"
-UPDATING = "updating"
-ERROR = "error"
-ERROR_IMAGE_PULL = "error (image pull)"
-ERROR_OOM = "error (out of memory)"
-COMPUTE_UNAVAILABLE = "compute unavailable"
 STALL_AFTER = 15 * 60.0  # seconds a pod may stay unschedulable before "compute unavailable"
 
 _IMAGE_PULL = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
 _REASONS = {
-    LIVE: "Live",
-    UPDATING: "Updating",
-    ERROR: "Error",
-    ERROR_IMAGE_PULL: "ImagePullError",
-    ERROR_OOM: "OutOfMemory",
-    COMPUTE_UNAVAILABLE: "ComputeUnavailable",
+    APIState.LIVE: "Live",
+    APIState.UPDATING: "Updating",
+    APIState.ERROR: "Error",
+    APIState.ERROR_IMAGE_PULL: "ImagePullError",
+    APIState.ERROR_OOM: "OutOfMemory",
+    APIState.COMPUTE_UNAVAILABLE: "ComputeUnavailable",
 }
 Body = Mapping[str, Any]
 
@@ -89,8 +78,9 @@ class ApiFacts:
         except errors.SpecError:
             return cls(meta["uid"], False, status=current)
         scaling = api.autoscaling
-        init = scaling.init_replicas or scaling.min_replicas
-        return cls(meta["uid"], True, scaling.min_replicas, init, api.endpoint, current)
+        return cls(
+            meta["uid"], True, scaling.min_replicas, api.init_replicas, api.endpoint, current
+        )
 
 
 @dataclass(frozen=True)
@@ -122,7 +112,7 @@ class PodFacts:
 
     name: str
     spec_hash: str | None
-    problem: str | None = None  # ERROR_IMAGE_PULL | ERROR_OOM | ERROR
+    problem: APIState | None = None  # ERROR_IMAGE_PULL | ERROR_OOM | ERROR
     detail: str = ""
     unschedulable_since: datetime.datetime | None = None
 
@@ -131,22 +121,30 @@ class PodFacts:
         meta, status = body["metadata"], body.get("status") or {}
         name = meta["name"]
         spec_hash = (meta.get("annotations") or {}).get(ANNOTATION_SPEC_HASH)
-        problems: list[tuple[str, str]] = []
+        problems: list[tuple[APIState, str]] = []
         for container in status.get("containerStatuses") or []:
             waiting = (container.get("state") or {}).get("waiting") or {}
             terminated = (container.get("state") or {}).get("terminated") or {}
             last = (container.get("lastState") or {}).get("terminated") or {}
             reason = waiting.get("reason", "")
             if reason in _IMAGE_PULL:
-                problems.append((ERROR_IMAGE_PULL, f"{reason}: {waiting.get('message', '')}"))
+                problems.append(
+                    (APIState.ERROR_IMAGE_PULL, f"{reason}: {waiting.get('message', '')}")
+                )
             elif "OOMKilled" in (terminated.get("reason"), last.get("reason")):
-                problems.append((ERROR_OOM, "the container was OOM-killed; raise compute.mem"))
+                problems.append(
+                    (APIState.ERROR_OOM, "the container was OOM-killed; raise compute.mem")
+                )
             elif reason == "CrashLoopBackOff" or terminated.get("exitCode", 0) != 0:
                 code = last.get("exitCode", terminated.get("exitCode"))
-                problems.append((ERROR, f"the container crashed (exit code {code}); see its logs"))
+                problems.append(
+                    (APIState.ERROR, f"the container crashed (exit code {code}); see its logs")
+                )
         if status.get("phase") == "Failed":
-            problems.append((ERROR, f"the pod failed: {status.get('reason', '')}".rstrip(": ")))
-        order = (ERROR_IMAGE_PULL, ERROR_OOM, ERROR)
+            problems.append(
+                (APIState.ERROR, f"the pod failed: {status.get('reason', '')}".rstrip(": "))
+            )
+        order = (APIState.ERROR_IMAGE_PULL, APIState.ERROR_OOM, APIState.ERROR)
         problem, detail = min(problems, key=lambda p: order.index(p[0]), default=(None, ""))
         since = None
         for condition in status.get("conditions") or []:
@@ -163,7 +161,7 @@ class PodFacts:
 
 @dataclass(frozen=True)
 class Summary:
-    status: str
+    status: APIState
     requested: int
     ready: int
     up_to_date: int
@@ -182,13 +180,13 @@ def summarize(
 ) -> Summary:
     """The status of an API from its Deployment (None: not created yet) and pods."""
     if deployment is None:
-        return Summary(UPDATING, init_replicas, 0, 0, "creating the deployment")
+        return Summary(APIState.UPDATING, init_replicas, 0, 0, "creating the deployment")
     counts = (deployment.requested, deployment.ready, deployment.up_to_date)
     settled = deployment.rolled_out and deployment.up_to_date >= deployment.requested
     if settled and deployment.ready >= deployment.requested:
-        return Summary(LIVE, *counts)
+        return Summary(APIState.LIVE, *counts)
     current = [p for p in pods if deployment.spec_hash in (None, p.spec_hash)]
-    for problem in (ERROR_IMAGE_PULL, ERROR_OOM, ERROR):
+    for problem in (APIState.ERROR_IMAGE_PULL, APIState.ERROR_OOM, APIState.ERROR):
         failing = [p for p in current if p.problem == problem]
         if failing:
             return Summary(problem, *counts, f"pod {failing[0].name}: {failing[0].detail}")
@@ -199,16 +197,18 @@ def summarize(
     ]
     stalled = [p for left, p in waits if left <= 0]
     if stalled:
-        return Summary(COMPUTE_UNAVAILABLE, *counts, f"pod {stalled[0].name}: {stalled[0].detail}")
+        return Summary(
+            APIState.COMPUTE_UNAVAILABLE, *counts, f"pod {stalled[0].name}: {stalled[0].detail}"
+        )
     recheck = min((left for left, _ in waits), default=None)
     if deployment.rolled_out and deployment.ready >= min_replicas:
-        return Summary(LIVE, *counts, recheck_in=recheck)
+        return Summary(APIState.LIVE, *counts, recheck_in=recheck)
     message = f"{deployment.ready} of {deployment.requested} replicas ready"
-    return Summary(UPDATING, *counts, message, recheck)
+    return Summary(APIState.UPDATING, *counts, message, recheck)
 
 
-def _condition(status: str, message: str, previous: Body | None, now: str) -> dict[str, Any]:
-    ready = "True" if status == LIVE else "False"
+def _condition(status: APIState, message: str, previous: Body | None, now: str) -> dict[str, Any]:
+    ready = "True" if status == APIState.LIVE else "False"
     conditions = (previous or {}).get("conditions") or []
     old: Body = next((c for c in conditions if c.get("type") == "Ready"), {})
     since = old.get("lastTransitionTime") if old.get("status") == ready else None
@@ -228,7 +228,8 @@ def render(
     """The ``status`` to write; the Ready condition keeps its transition time when unchanged."""
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
-        "status": summary.status,
+        # str(): the plain word, as the API server gives it back.
+        "status": str(summary.status),
         "message": summary.message,
         "requested": summary.requested,
         "ready": summary.ready,
@@ -243,6 +244,6 @@ def error_status(
 ) -> dict[str, Any]:
     """The status of a resource that cannot be deployed as it is (``InvalidSpec``, ``Rejected``)."""
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    condition = _condition(ERROR, message, previous, stamp)
+    condition = _condition(APIState.ERROR, message, previous, stamp)
     condition["reason"] = reason
-    return {"status": ERROR, "message": message, "conditions": [condition]}
+    return {"status": str(APIState.ERROR), "message": message, "conditions": [condition]}

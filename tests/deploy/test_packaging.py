@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from cortex.k8s import crd_yaml
-from cortex.k8s.context import ENV_VARS, Settings
+from cortex.k8s.context import ENV_VARS, OperatorSettings
 from cortex.k8s.hpa import IN_FLIGHT_METRIC
 from tests.k8s.conftest import KUBERNETES_VERSIONS, OPERATOR_DIR, validate_k8s
 
@@ -63,7 +63,7 @@ def test_rbac_matches_the_plain_manifests() -> None:
 def test_operator_settings_come_from_values_and_parse() -> None:
     env = operator_env(render("operator.ingressClass=traefik", "operator.gpuNodeSelector.gpu=a100"))
     assert set(env) == set(ENV_VARS)
-    settings = Settings.from_env(env)
+    settings = OperatorSettings.from_env(env)
     assert settings.ingress_class == "traefik"
     assert settings.gpu_node_selector == {"gpu": "a100"}
     assert settings.custom_metrics is True
@@ -83,7 +83,7 @@ def test_the_adapter_rule_publishes_the_metric_the_hpas_read() -> None:
 def test_without_custom_metrics_hpas_use_cpu_and_no_rule_is_rendered() -> None:
     objects = render("customMetrics=false")
     assert "ConfigMap/cortex-prometheus-adapter-rules" not in objects
-    assert Settings.from_env(operator_env(objects)).custom_metrics is False
+    assert OperatorSettings.from_env(operator_env(objects)).custom_metrics is False
 
 
 def test_the_dockerfile_passes_hadolint() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cortex.k8s import crd
+from cortex.k8s import custom_resource_definition
 from tests.fakeapi import FakeCluster, wait_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -56,7 +56,9 @@ def deployment(name: str, replicas: int = 2, image: str = "app:1") -> dict[str, 
 
 
 def with_crd(http: httpx.Client) -> None:
-    answer = http.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crd())
+    answer = http.post(
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=custom_resource_definition()
+    )
     assert answer.status_code == 201
 
 
@@ -248,7 +250,7 @@ def test_kubectl_works_without_disabling_validation(cluster: FakeCluster, tmp_pa
         return done.stdout
 
     crd_file = tmp_path / "crd.json"
-    crd_file.write_text(json.dumps(crd()))
+    crd_file.write_text(json.dumps(custom_resource_definition()))
     kubectl("apply", "-f", str(crd_file))
     cr_file = tmp_path / "cr.json"
     cr_file.write_text(json.dumps(rapi("iris")))

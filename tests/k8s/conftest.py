@@ -9,7 +9,7 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 
-from cortex.k8s import Owner, Settings, render
+from cortex.k8s import OperatorSettings, Owner, render
 from cortex.spec import RealtimeAPI, parse_api_spec
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,8 +30,8 @@ def owner_of(api: RealtimeAPI, namespace: str = "ml") -> Owner:
     return Owner(name=api.name, namespace=namespace, uid=OWNER_UID)
 
 
-def render_api(api: RealtimeAPI, settings: Settings | None = None) -> list[dict[str, Any]]:
-    return render(api, owner_of(api), settings or Settings())
+def render_api(api: RealtimeAPI, settings: OperatorSettings | None = None) -> list[dict[str, Any]]:
+    return render(api, owner_of(api), settings or OperatorSettings())
 
 
 def by_kind(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

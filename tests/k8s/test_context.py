@@ -6,15 +6,15 @@ import pytest
 import yaml
 
 from cortex.errors import CortexError
-from cortex.k8s import Settings
+from cortex.k8s import OperatorSettings
 from cortex.k8s.context import ENV_VARS
 from tests.k8s.conftest import OPERATOR_DIR
 
 
 def test_no_variables_give_the_defaults() -> None:
-    settings = Settings.from_env({"HOME": "/root"})
+    settings = OperatorSettings.from_env({"HOME": "/root"})
 
-    assert settings == Settings()
+    assert settings == OperatorSettings()
     assert settings.namespace is None
     assert settings.default_image == "cortex-serving/runtime:0.1.0"
     assert settings.ingress_class == "nginx"
@@ -23,7 +23,7 @@ def test_no_variables_give_the_defaults() -> None:
 
 
 def test_every_variable_sets_its_setting() -> None:
-    settings = Settings.from_env(
+    settings = OperatorSettings.from_env(
         {
             "CORTEX_OPERATOR_NAMESPACE": "ml",
             "CORTEX_OPERATOR_DEFAULT_IMAGE": "example.com/runtime:2",
@@ -35,7 +35,7 @@ def test_every_variable_sets_its_setting() -> None:
         }
     )
 
-    assert settings == Settings(
+    assert settings == OperatorSettings(
         namespace="ml",
         default_image="example.com/runtime:2",
         ingress_class="traefik",
@@ -47,7 +47,7 @@ def test_every_variable_sets_its_setting() -> None:
 
 
 def test_empty_namespace_and_ingress_class_mean_all_namespaces_and_no_class() -> None:
-    settings = Settings.from_env(
+    settings = OperatorSettings.from_env(
         {"CORTEX_OPERATOR_NAMESPACE": "", "CORTEX_OPERATOR_INGRESS_CLASS": ""}
     )
 
@@ -56,7 +56,7 @@ def test_empty_namespace_and_ingress_class_mean_all_namespaces_and_no_class() ->
 
 
 def test_node_selector_may_be_json() -> None:
-    settings = Settings.from_env({"CORTEX_OPERATOR_GPU_NODE_SELECTOR": '{"gpu": "a100"}'})
+    settings = OperatorSettings.from_env({"CORTEX_OPERATOR_GPU_NODE_SELECTOR": '{"gpu": "a100"}'})
 
     assert settings.gpu_node_selector == {"gpu": "a100"}
 
@@ -74,7 +74,7 @@ def test_node_selector_may_be_json() -> None:
 )
 def test_bad_values_name_the_variable_and_the_fix(name: str, value: str, message: str) -> None:
     with pytest.raises(CortexError, match=name) as caught:
-        Settings.from_env({name: value})
+        OperatorSettings.from_env({name: value})
 
     assert message in str(caught.value)
 
@@ -86,4 +86,4 @@ def test_operator_deployment_sets_only_known_variables_with_valid_values() -> No
     env = {item["name"]: item["value"] for item in operator["env"]}
 
     assert set(env) == set(ENV_VARS)
-    assert Settings.from_env(env) == Settings()
+    assert OperatorSettings.from_env(env) == OperatorSettings()

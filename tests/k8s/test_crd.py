@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from cortex.errors import SpecError
-from cortex.k8s import crd, crd_yaml
+from cortex.k8s import crd_yaml, custom_resource_definition
 from cortex.k8s.schema import structural_schema
 from cortex.spec import APISpec, parse_api_spec
 from tests.k8s.conftest import KUBERNETES_VERSIONS, OPERATOR_DIR, REPO, cr_validator, validate_k8s
@@ -21,7 +21,7 @@ _INT_OR_STRING = [{"type": "integer"}, {"type": "string"}]
 
 
 def _version() -> dict[str, Any]:
-    [version] = crd()["spec"]["versions"]
+    [version] = custom_resource_definition()["spec"]["versions"]
     return version
 
 
@@ -58,13 +58,13 @@ def test_gen_crd_check_reports_an_up_to_date_file() -> None:
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 def test_crd_passes_kubernetes_validate_strict(version: str) -> None:
-    validate_k8s(crd(), version)
+    validate_k8s(custom_resource_definition(), version)
 
 
 def test_crd_names_the_realtimeapi_resource() -> None:
-    spec = crd()["spec"]
+    spec = custom_resource_definition()["spec"]
 
-    assert crd()["metadata"]["name"] == "realtimeapis.cortex.dev"
+    assert custom_resource_definition()["metadata"]["name"] == "realtimeapis.cortex.dev"
     assert spec["group"] == "cortex.dev"
     assert spec["scope"] == "Namespaced"
     assert spec["names"]["kind"] == "RealtimeAPI"

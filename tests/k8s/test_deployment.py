@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from cortex.k8s import ANNOTATION_SPEC_HASH, PROJECT_ARCHIVE_KEY, SPEC_ENV, Settings
+from cortex.k8s import ANNOTATION_SPEC_HASH, PROJECT_ARCHIVE_KEY, SPEC_ENV, OperatorSettings
 from cortex.k8s import render_deployment as _render_deployment
 from cortex.spec import RealtimeAPI
 from tests.k8s.conftest import container, make_api, owner_of
@@ -20,11 +20,11 @@ from tests.k8s.conftest import container, make_api, owner_of
 GPU = "nvidia.com/gpu"
 
 
-def render_deployment(api: RealtimeAPI, settings: Settings | None = None) -> dict[str, Any]:
-    return _render_deployment(api, owner_of(api), settings or Settings())
+def render_deployment(api: RealtimeAPI, settings: OperatorSettings | None = None) -> dict[str, Any]:
+    return _render_deployment(api, owner_of(api), settings or OperatorSettings())
 
 
-def pod_spec(api: RealtimeAPI, settings: Settings | None = None) -> dict[str, Any]:
+def pod_spec(api: RealtimeAPI, settings: OperatorSettings | None = None) -> dict[str, Any]:
     spec: dict[str, Any] = render_deployment(api, settings)["spec"]["template"]["spec"]
     return spec
 
@@ -41,7 +41,7 @@ def test_gpu_limit_equals_request() -> None:
 
 def test_gpu_pods_tolerate_the_gpu_taint_and_use_the_settings_node_selector() -> None:
     extra = {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}
-    settings = Settings(gpu_node_selector={"gpu": "a100"}, gpu_tolerations=(extra,))
+    settings = OperatorSettings(gpu_node_selector={"gpu": "a100"}, gpu_tolerations=(extra,))
 
     pod = pod_spec(make_api(compute={"gpu": 1}), settings)
 
@@ -57,7 +57,7 @@ def test_gpu_pods_without_a_node_selector_setting_have_none() -> None:
 
 
 def test_no_gpu_fields_without_gpu() -> None:
-    settings = Settings(
+    settings = OperatorSettings(
         gpu_node_selector={"gpu": "a100"},
         gpu_tolerations=({"key": "gpu", "operator": "Exists"},),
     )
@@ -91,7 +91,7 @@ def test_default_compute_requests_200m_cpu_only() -> None:
 
 def test_image_is_the_predictor_image_or_the_settings_default() -> None:
     custom = make_api(predictor={"image": "example.com/me/api:2"})
-    settings = Settings(default_image="example.com/cortex/runtime:9")
+    settings = OperatorSettings(default_image="example.com/cortex/runtime:9")
 
     assert container(render_deployment(custom, settings))["image"] == "example.com/me/api:2"
     assert container(render_deployment(make_api(), settings))["image"] == (

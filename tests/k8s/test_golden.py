@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cortex.k8s import Settings
+from cortex.k8s import OperatorSettings
 from tests.k8s.conftest import KUBERNETES_VERSIONS, make_api, render_api, validate_k8s
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -35,7 +35,7 @@ def _gpu() -> list[dict[str, Any]]:
         compute={"cpu": "2", "mem": "8Gi", "gpu": 1},
         autoscaling={"max_replicas": 4, "target_replica_concurrency": 4},
     )
-    settings = Settings(
+    settings = OperatorSettings(
         gpu_node_selector={"nvidia.com/gpu.present": "true"},
         gpu_tolerations=(
             {"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"},
@@ -75,7 +75,7 @@ def _custom_image() -> list[dict[str, Any]]:
         compute={"cpu": "1", "mem": "2Gi"},
         project={"configMap": "sentiment-project"},
     )
-    return render_api(api, Settings(ingress_class=None, custom_metrics=False))
+    return render_api(api, OperatorSettings(ingress_class=None, custom_metrics=False))
 
 
 CASES = {

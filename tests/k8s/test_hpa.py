@@ -11,7 +11,7 @@ import kubernetes_validate
 import pytest
 
 from cortex.errors import SpecError
-from cortex.k8s import IN_FLIGHT_METRIC, Settings
+from cortex.k8s import IN_FLIGHT_METRIC, OperatorSettings
 from cortex.k8s import render_hpa as _render_hpa
 from cortex.k8s.hpa import quantity
 from cortex.spec import RealtimeAPI, parse_quantity
@@ -19,8 +19,8 @@ from cortex.spec.units import QUANTITY_PATTERN
 from tests.k8s.conftest import make_api, owner_of, validate_k8s
 
 
-def render_hpa(api: RealtimeAPI, settings: Settings | None = None) -> dict[str, Any]:
-    return _render_hpa(api, owner_of(api), settings or Settings())
+def render_hpa(api: RealtimeAPI, settings: OperatorSettings | None = None) -> dict[str, Any]:
+    return _render_hpa(api, owner_of(api), settings or OperatorSettings())
 
 
 def test_hpa_scales_the_deployment_between_min_and_max_replicas() -> None:
@@ -70,7 +70,7 @@ def test_fractional_targets_are_quantities(value: float, expected: str) -> None:
 def test_cpu_fallback_without_custom_metrics() -> None:
     api = make_api(compute={"cpu": "1"})
 
-    [metric] = render_hpa(api, Settings(custom_metrics=False))["spec"]["metrics"]
+    [metric] = render_hpa(api, OperatorSettings(custom_metrics=False))["spec"]["metrics"]
 
     assert metric == {
         "type": "Resource",
@@ -82,7 +82,7 @@ def test_cpu_fallback_without_a_cpu_request_is_a_spec_error() -> None:
     api = make_api("iris", compute={"cpu": None})
 
     with pytest.raises(SpecError, match=r"api 'iris': compute\.cpu is null.*set compute\.cpu"):
-        render_hpa(api, Settings(custom_metrics=False))
+        render_hpa(api, OperatorSettings(custom_metrics=False))
 
 
 def _replicas_allowed(rules: dict[str, Any], current: int, up: bool) -> int:
@@ -152,7 +152,7 @@ def test_tiny_factors_still_allow_one_percent() -> None:
 def test_tolerances_are_emitted_only_when_the_cluster_supports_them() -> None:
     api = make_api(autoscaling={"upscale_tolerance": 0.1, "downscale_tolerance": 0.02})
 
-    behavior = render_hpa(api, Settings(hpa_tolerance=True))["spec"]["behavior"]
+    behavior = render_hpa(api, OperatorSettings(hpa_tolerance=True))["spec"]["behavior"]
 
     assert behavior["scaleUp"]["tolerance"] == "100m"
     assert behavior["scaleDown"]["tolerance"] == "20m"
@@ -160,7 +160,7 @@ def test_tolerances_are_emitted_only_when_the_cluster_supports_them() -> None:
 
 
 def test_hpa_tolerance_is_unknown_to_older_kubernetes() -> None:
-    hpa = render_hpa(make_api(), Settings(hpa_tolerance=True))
+    hpa = render_hpa(make_api(), OperatorSettings(hpa_tolerance=True))
 
     validate_k8s(hpa, "1.35.0")
     validate_k8s(hpa, "1.37.0")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cortex.k8s import Settings
+from cortex.k8s import OperatorSettings
 from tests.k8s.conftest import KUBERNETES_VERSIONS, OPERATOR_DIR, make_api, render_api, validate_k8s
 
 MANIFESTS = sorted(
@@ -89,7 +89,7 @@ def test_kubectl_kustomize_builds_the_install() -> None:
 
 
 def test_rbac_covers_every_rendered_kind() -> None:
-    settings = Settings(custom_metrics=False)
+    settings = OperatorSettings(custom_metrics=False)
 
     for obj in render_api(make_api(), settings):
         group, resource = RESOURCES[obj["kind"]]

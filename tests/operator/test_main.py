@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cortex.k8s import Settings
+from cortex.k8s import OperatorSettings
 from cortex.operator import kopf_settings, run_options
 from cortex.operator.__main__ import main
 
@@ -18,18 +18,18 @@ def test_bad_settings_exit_2_naming_the_variable(
 
 
 def test_one_namespace_or_the_whole_cluster() -> None:
-    assert run_options(Settings(namespace="ml")) == {
+    assert run_options(OperatorSettings(namespace="ml")) == {
         "namespaces": ["ml"],
         "clusterwide": False,
         "standalone": True,
     }
-    assert run_options(Settings())["clusterwide"] is True
+    assert run_options(OperatorSettings())["clusterwide"] is True
 
 
 def test_kopf_keeps_its_state_under_our_domain_and_posts_events() -> None:
-    options = kopf_settings(Settings())
+    options = kopf_settings(OperatorSettings())
     assert options.persistence.finalizer.startswith("cortex.dev/")
     assert options.persistence.progress_storage.prefix == "cortex.dev"
     assert options.posting.enabled
     assert not options.scanning.disabled
-    assert kopf_settings(Settings(namespace="ml")).scanning.disabled
+    assert kopf_settings(OperatorSettings(namespace="ml")).scanning.disabled

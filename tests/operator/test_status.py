@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from cortex.contracts import APIState
 from cortex.operator import status
 from tests.fakeapi.controllers import pod_status
 
@@ -96,13 +97,13 @@ def test_at_least_min_replicas_ready_is_live_while_the_hpa_adds_more() -> None:
 
 
 def test_ready_condition_keeps_its_transition_time_while_unchanged() -> None:
-    live = status.Summary("live", 1, 1, 1)
+    live = status.Summary(APIState.LIVE, 1, 1, 1)
     first = status.render(live, endpoint="/x", previous=None, now=NOW)
     later = NOW + datetime.timedelta(minutes=5)
     again = status.render(live, endpoint="/x", previous=first, now=later)
     assert again["conditions"] == first["conditions"]
     down = status.render(
-        status.Summary("updating", 2, 1, 2), endpoint="/x", previous=again, now=later
+        status.Summary(APIState.UPDATING, 2, 1, 2), endpoint="/x", previous=again, now=later
     )
     assert down["conditions"][0]["status"] == "False"
     assert down["conditions"][0]["lastTransitionTime"] == "2026-01-01T12:05:00Z"

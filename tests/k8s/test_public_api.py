@@ -1,0 +1,57 @@
+"""The public surface of ``cortex.k8s``: what the operator, scripts and tests may import.
+
+A change to it must be deliberate: update ``PUBLIC`` here together with ``__all__``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import types
+
+import cortex.k8s
+
+PUBLIC = {
+    "ANNOTATION_SPEC_HASH",
+    "IN_FLIGHT_METRIC",
+    "LABEL_API_KIND",
+    "LABEL_API_NAME",
+    "PROJECT_ARCHIVE_KEY",
+    "PROJECT_DIR",
+    "SPEC_ENV",
+    "OperatorSettings",
+    "Owner",
+    "child_name",
+    "crd_yaml",
+    "custom_resource_definition",
+    "render",
+    "render_deployment",
+    "render_hpa",
+    "render_ingress",
+    "render_service",
+}
+SUBMODULES = {"context", "crd", "deployment", "hpa", "ingress", "labels", "schema", "service"}
+
+
+def test_all_lists_the_intended_public_names() -> None:
+    assert set(cortex.k8s.__all__) == PUBLIC
+    assert len(cortex.k8s.__all__) == len(PUBLIC)
+
+
+def test_every_public_name_is_importable() -> None:
+    for name in cortex.k8s.__all__:
+        assert getattr(cortex.k8s, name) is not None, name
+
+
+def test_nothing_public_beyond_all_but_submodules() -> None:
+    public = {name for name in vars(cortex.k8s) if not name.startswith("_")}
+    modules = {name for name in public if isinstance(getattr(cortex.k8s, name), types.ModuleType)}
+    helpers = {"annotations", "Any", "RealtimeAPI"}  # imports of the package's own code
+
+    assert modules == SUBMODULES
+    assert public - modules - helpers == PUBLIC
+
+
+def test_no_function_shadows_its_module() -> None:
+    for name in SUBMODULES:
+        module = importlib.import_module(f"cortex.k8s.{name}")
+        assert getattr(cortex.k8s, name) is module, name
