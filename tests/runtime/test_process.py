@@ -88,10 +88,10 @@ def test_port_in_use_fails_fast_with_a_clear_error(tmp_path: Path) -> None:
 
 def test_serves_the_spec_the_operator_renders_into_the_pod(tmp_path: Path) -> None:
     """The Deployment's command and CORTEX_API_SPEC env start this runtime as they are."""
-    from cortex.k8s import Owner, Settings, render_deployment
+    from cortex.k8s import OperatorSettings, Owner, render_deployment
 
     api = make_api("rendered", "payload_only.py", predictor={"config": {"factor": 10}})
-    deployment = render_deployment(api, Owner("rendered", "default", "uid-1"), Settings())
+    deployment = render_deployment(api, Owner("rendered", "default", "uid-1"), OperatorSettings())
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e["value"].replace("$$", "$") for e in container["env"]}  # k8s unescapes
     (tmp_path / "payload_only.py").write_text((FIXTURES / "payload_only.py").read_text())
