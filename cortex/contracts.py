@@ -172,6 +172,7 @@ class Flag(enum.StrEnum):
     PROJECT_DIR = "--project-dir"
     HOST = "--host"
     PORT = "--port"
+    FD = "--fd"
     MAX_BODY_BYTES = "--max-body-bytes"
     ACCESS_LOG = "--access-log"
     DRAIN_GRACE = "--drain-grace"
@@ -189,6 +190,7 @@ class RuntimeArgs:
     project_dir: str | None = None
     host: str | None = None
     port: int | None = None
+    fd: int | None = None  # listen on this inherited, bound socket instead of --host/--port
     max_body_bytes: int | None = None
     access_log: bool = False
     drain_grace: float | None = None
@@ -204,6 +206,7 @@ class RuntimeArgs:
             (Flag.PROJECT_DIR, self.project_dir),
             (Flag.HOST, self.host),
             (Flag.PORT, self.port),
+            (Flag.FD, self.fd),
             (Flag.MAX_BODY_BYTES, self.max_body_bytes),
             (Flag.DRAIN_GRACE, self.drain_grace),
             (Flag.GRACEFUL_TIMEOUT, self.graceful_timeout),

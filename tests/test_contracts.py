@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
 from cortex import contracts
 from cortex.contracts import Flag, RuntimeArgs, RuntimeState, RuntimeStatus
 
@@ -33,6 +37,7 @@ def test_runtime_command_spells_every_flag() -> None:
         project_dir="/p",
         host="h",
         port=0,
+        fd=3,
         max_body_bytes=10,
         access_log=True,
         drain_grace=1.5,
@@ -43,3 +48,73 @@ def test_runtime_command_spells_every_flag() -> None:
     assert all(type(item) is str for item in argv)
     assert argv[argv.index("--port") + 1] == "0"
     assert {item for item in argv if item.startswith("--")} == {flag.value for flag in Flag}
+
+
+# Words too common to grep for: "error" is also a JSON key and a log level, "ready" and "failed"
+# also name the CLI's rollout outcomes, "cortex.runtime" is also the runtime's logger. The
+# distinctive words stand for their enums.
+_TOO_COMMON = {"error", "ready", "failed", contracts.RUNTIME_MODULE}
+_CORTEX = Path(__file__).resolve().parent.parent / "cortex"
+
+
+def _contract_words() -> dict[str, str]:
+    words = {
+        contracts.GROUP: "GROUP",
+        contracts.VERSION: "VERSION",
+        contracts.API_VERSION: "API_VERSION",
+        contracts.KIND: "KIND",
+        contracts.PLURAL: "PLURAL",
+        contracts.SINGULAR: "SINGULAR",
+        contracts.CRD_NAME: "CRD_NAME",
+        contracts.LABEL_API_NAME: "LABEL_API_NAME",
+        contracts.LABEL_API_KIND: "LABEL_API_KIND",
+        contracts.ANNOTATION_SPEC_HASH: "ANNOTATION_SPEC_HASH",
+        **{name: "SHORT_NAMES" for name in contracts.SHORT_NAMES},
+    }
+    for enum in (contracts.Metric, contracts.Flag, contracts.APIState, contracts.RuntimeState):
+        words.update({member.value: f"{enum.__name__}.{member.name}" for member in enum})
+    return {word: where for word, where in words.items() if word not in _TOO_COMMON}
+
+
+def _string_literals(tree: ast.AST) -> Iterator[ast.Constant]:
+    """Every string constant but docstrings, ``__all__`` and ``Literal[...]`` types (which
+    cannot name a constant), f-string parts included."""
+    skipped = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                skipped.add(id(body[0].value))
+        if isinstance(node, ast.Subscript) and ast.unparse(node.value).endswith("Literal"):
+            skipped.update(id(inner) for inner in ast.walk(node.slice))
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "__all__":
+            skipped.update(id(inner) for inner in ast.walk(node.value))  # class names
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in skipped
+        ):
+            yield node
+
+
+def test_no_contract_word_is_spelled_outside_contracts() -> None:
+    words = _contract_words()
+    found = []
+    for path in sorted(_CORTEX.rglob("*.py")):
+        if path.name == "contracts.py" and path.parent == _CORTEX:
+            continue
+        for node in _string_literals(ast.parse(path.read_text(), str(path))):
+            # The group also prefixes label, annotation and finalizer names.
+            word = contracts.GROUP if f"{contracts.GROUP}/" in node.value else node.value
+            if word in words:
+                where = f"{path.relative_to(_CORTEX.parent)}:{node.lineno}"
+                found.append(f"{where}: {node.value!r} (use contracts.{words[word]})")
+    assert found == [], "spelled outside cortex/contracts.py:\n" + "\n".join(found)
+
+
+def test_the_grep_sees_a_second_definition(tmp_path: Path) -> None:
+    source = (
+        '"""live"""\nSTATE = "live"\nFLAG = f"{x}--port"\nK = Literal["live"]\n__all__ = ["live"]\n'
+    )
+    assert [node.value for node in _string_literals(ast.parse(source))] == ["live", "--port"]

@@ -16,8 +16,8 @@ import click
 from click.shell_completion import CompletionItem
 
 from cortex import errors
-from cortex.cli import config as settings
-from cortex.cli import environment, format, progress
+from cortex.cli import config, environment, format, progress
+from cortex.contracts import APIState
 from cortex.spec import load_specs
 
 __all__ = ["delete", "deploy", "get", "logs", "predict"]
@@ -30,7 +30,7 @@ _SHOWN_BODY = 2000
 
 def _complete_api(ctx: click.Context, _: click.Parameter, incomplete: str) -> list[CompletionItem]:
     try:
-        names = settings.open_environment(ctx.params.get("env_name")).names()
+        names = config.open_environment(ctx.params.get("env_name")).names()
     except Exception:  # completion must never print an error into the user's shell
         return []
     return [CompletionItem(name) for name in names if name.startswith(incomplete)]
@@ -50,20 +50,20 @@ output_option = click.option(
 
 
 @click.command()
-@click.argument("config", default="cortex.yaml", type=click.Path())
+@click.argument("config_path", metavar="CONFIG", default="cortex.yaml", type=click.Path())
 @env_option
 @click.option("-y", "--yes", is_flag=True, help="answer yes to every question")
 @output_option
-def deploy(config: str, env_name: str | None, yes: bool, output: str) -> None:
+def deploy(config_path: str, env_name: str | None, yes: bool, output: str) -> None:
     """Deploy APIs and wait until they are live.
 
     CONFIG is a cortex.yaml (default: ./cortex.yaml) or a folder holding one. An API whose spec
     changed is updated with no downtime; an unchanged one is left as it is.
     """
-    path = Path(config)
+    path = Path(config_path)
     path = path / "cortex.yaml" if path.is_dir() else path
     apis = load_specs(path)
-    env = settings.open_environment(env_name)
+    env = config.open_environment(env_name)
     deployments = env.deploy(apis, path, _confirmer(yes))
     pretty = output == "pretty"
     for deployment in deployments if pretty else ():
@@ -138,7 +138,7 @@ def _deploy_json(
         "kind": deployment.kind,
         "action": deployment.action,
         "endpoint": deployment.endpoint,
-        "status": "live" if outcome.state == "ready" else "error",
+        "status": APIState.LIVE if outcome.state == "ready" else APIState.ERROR,
         "error": outcome.detail if outcome.state == "failed" else None,
     }
 
@@ -169,7 +169,7 @@ def get(name: str | None, env_name: str | None, watch: bool, output: str) -> Non
     Without NAME: a table of every API of the environment. With NAME: that API's row, its
     endpoint, a curl example and, when something failed, the reason and the last log lines.
     """
-    env = settings.open_environment(env_name)
+    env = config.open_environment(env_name)
 
     def render() -> str:
         statuses = env.get(name)
@@ -211,7 +211,7 @@ def logs(name: str, env_name: str | None, follow: bool, pretty: bool | None) -> 
     The runtime writes JSON lines; on a terminal they are shown readably (--pretty), in a pipe
     as they are (--raw). With -f the command keeps printing until Ctrl-C or the API's deletion.
     """
-    env = settings.open_environment(env_name)
+    env = config.open_environment(env_name)
     readable = sys.stdout.isatty() if pretty is None else pretty
     try:
         for line in env.logs(name, follow):
@@ -233,7 +233,7 @@ def predict(name: str, file: str | None, data: str | None, env_name: str | None)
     An answer with an error status is printed as an error (exit code 1).
     """
     body, content_type = _payload(file, data)
-    reply = settings.open_environment(env_name).predict(name, body, content_type)
+    reply = config.open_environment(env_name).predict(name, body, content_type)
     shown = _show(reply)
     if reply.status_code >= 400:
         raise errors.CortexError(f"api '{name}' answered {reply.status_code}: {shown}")
@@ -301,7 +301,7 @@ def delete(name: str, yes: bool, env_name: str | None) -> None:
     The API stops taking new requests, finishes the ones in flight, then exits; its state and
     logs are removed and its port is free again.
     """
-    env = settings.open_environment(env_name)
+    env = config.open_environment(env_name)
     if name not in env.names():
         raise environment.not_deployed(name, env.name, env.names())
     if not yes and sys.stdin.isatty():

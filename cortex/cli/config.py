@@ -18,7 +18,7 @@ import yaml
 from cortex import errors
 from cortex.cli import environment, local, state
 
-__all__ = ["EnvConfig", "Settings", "cortex_home", "open_environment"]
+__all__ = ["CLIConfig", "EnvConfig", "cortex_home", "open_environment"]
 
 HOME_VARIABLE = "CORTEX_HOME"
 LOCAL = "local"
@@ -54,7 +54,7 @@ def _env_config(item: dict[str, Any]) -> EnvConfig:
     )
 
 
-class Settings:
+class CLIConfig:
     """``cli.yaml``: the environments and the default one."""
 
     def __init__(self, home: Path) -> None:
@@ -104,7 +104,7 @@ class Settings:
 def open_environment(name: str | None, home: Path | None = None) -> environment.Environment:
     """The backend of the environment ``name`` (default: the configured default)."""
     home = home or cortex_home()
-    env = Settings(home).get(name)
+    env = CLIConfig(home).get(name)
     if env.provider == LOCAL:
         return local.LocalEnvironment(env.name, state.LocalState(home / "local"))
     raise errors.ClusterError(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from cortex import errors
+from cortex.contracts import APIState
 from cortex.spec import RealtimeAPI
 
 __all__ = [
@@ -25,7 +26,6 @@ __all__ = [
 ]
 
 Action = Literal["create", "update", "unchanged", "in-progress"]
-Status = Literal["live", "updating", "error"]
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class APIStatus:
     env: str
     name: str
     kind: str
-    status: Status
+    status: APIState
     up_to_date: int
     requested: int
     last_update: float

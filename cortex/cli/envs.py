@@ -7,8 +7,7 @@ import json
 import click
 
 from cortex import errors
-from cortex.cli import config as settings
-from cortex.cli import format
+from cortex.cli import config, format
 
 __all__ = ["env"]
 
@@ -26,8 +25,8 @@ def env() -> None:
 @click.option("-o", "--output", type=click.Choice(["pretty", "json"]), default="pretty")
 def list_envs(output: str) -> None:
     """List the environments; the default one is marked."""
-    conf = settings.Settings(settings.cortex_home())
-    envs = sorted(conf.environments.values(), key=lambda e: (e.name != settings.LOCAL, e.name))
+    conf = config.CLIConfig(config.cortex_home())
+    envs = sorted(conf.environments.values(), key=lambda e: (e.name != config.LOCAL, e.name))
     if output == "json":
         rows = [{**vars(e), "default": e.name == conf.default} for e in envs]
         click.echo(json.dumps(rows, indent=2))
@@ -43,7 +42,7 @@ def list_envs(output: str) -> None:
 @click.argument("name", required=False)
 def default_env(name: str | None) -> None:
     """Show the default environment, or make NAME the default."""
-    conf = settings.Settings(settings.cortex_home())
+    conf = config.CLIConfig(config.cortex_home())
     if name is None:
         click.echo(conf.default)
         return
@@ -58,10 +57,10 @@ def default_env(name: str | None) -> None:
 @click.option("--namespace", help="the namespace the APIs go to (default: default)")
 def configure(name: str, kube_context: str, namespace: str | None) -> None:
     """Add or change the cluster environment NAME."""
-    if name == settings.LOCAL:
+    if name == config.LOCAL:
         raise errors.CortexError("environment 'local' is built in and needs no configuration")
-    conf = settings.Settings(settings.cortex_home())
-    conf.environments[name] = settings.EnvConfig(name, "kubernetes", kube_context, namespace)
+    conf = config.CLIConfig(config.cortex_home())
+    conf.environments[name] = config.EnvConfig(name, "kubernetes", kube_context, namespace)
     conf.save()
     click.echo(f"configured environment {name} (context {kube_context})")
 
@@ -70,12 +69,12 @@ def configure(name: str, kube_context: str, namespace: str | None) -> None:
 @click.argument("name")
 def delete_env(name: str) -> None:
     """Forget the environment NAME (its APIs keep running)."""
-    if name == settings.LOCAL:
+    if name == config.LOCAL:
         raise errors.CortexError("environment 'local' is built in and cannot be deleted")
-    conf = settings.Settings(settings.cortex_home())
+    conf = config.CLIConfig(config.cortex_home())
     conf.get(name)
     del conf.environments[name]
     if conf.default == name:
-        conf.default = settings.LOCAL
+        conf.default = config.LOCAL
     conf.save()
     click.echo(f"deleted environment {name}")

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cortex.cli import environment
+from cortex.contracts import APIState
 
 __all__ = [
     "GET_HEADERS",
@@ -37,6 +38,7 @@ GET_HEADERS = (
     "5XX",
 )
 _SEPARATOR = "   "
+_WORKING = (APIState.LIVE, APIState.UPDATING, APIState.SCALED_TO_ZERO)  # no "error:" label
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -99,7 +101,8 @@ def status_table(statuses: Sequence[environment.APIStatus], now: float) -> str:
 def api_details(status: environment.APIStatus, now: float) -> str:
     """``cortex get NAME``: the row, the endpoint, a curl example, and what went wrong if any."""
     lines = [status_table([status], now), "", f"endpoint: {status.endpoint}"]
-    if status.status != "error":
+    failing = status.status not in _WORKING
+    if not failing:
         lines += [
             "",
             "example curl:",
@@ -107,7 +110,7 @@ def api_details(status: environment.APIStatus, now: float) -> str:
             '-d \'{"key": "value"}\'',
         ]
     if status.message:
-        label = "error" if status.status == "error" else "last update failed"
+        label = "error" if failing else "last update failed"
         lines += ["", f"{label}: {status.message}"]
     if status.log_tail:
         lines += ["", "last log lines:", *(f"  {line}" for line in status.log_tail)]
@@ -120,7 +123,7 @@ def deploy_line(deployment: environment.Deployment) -> str:
         return f"{deployment.name} is up to date"
     if deployment.action == "in-progress":
         return f"{deployment.name} is already updating"
-    verb = "creating" if deployment.action == "create" else "updating"
+    verb = "creating" if deployment.action == "create" else APIState.UPDATING.value
     return f"{verb} {deployment.name} ({deployment.kind})"
 
 

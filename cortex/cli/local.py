@@ -1,19 +1,23 @@
 """The local environment: each API is a background ``python -m cortex.runtime`` process.
 
 Deploying starts one runtime per API (detached, output to its ``api.log``) on
-``networking.local_port`` or the next free port from 8888. Redeploying a changed spec rewrites
-the API's spec copy and sends SIGHUP: the runtime loads the new version next to the old one and
-switches with no downtime (a new port or project folder needs a stop and a start). Everything
-``cortex get`` shows is read from the runtime: its status file, ``/readyz`` and ``/metrics``;
-a pid counts only while that process still runs the runtime with this API's spec copy.
+``networking.local_port`` or the next free port from 8888; the CLI binds that port and hands the
+listening socket to the runtime, so no other program can take it in between. Redeploying a
+changed spec rewrites the API's spec copy and sends SIGHUP: the runtime loads the new version
+next to the old one and switches with no downtime (a new port or project folder needs a stop
+and a start). Everything ``cortex get`` shows is read from the runtime: its status file,
+``/readyz`` and ``/metrics``; a pid counts only while that process still runs the runtime with
+this API's spec copy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -23,12 +27,14 @@ import httpx
 
 from cortex import errors
 from cortex.cli import environment, logfile, probe, processes, state
+from cortex.contracts import APIState, RuntimeArgs, RuntimeState, RuntimeStatus
 from cortex.spec import RealtimeAPI, spec_hash
 
 __all__ = ["LocalEnvironment"]
 
 HOST = "127.0.0.1"
-_PENDING = {"ready": "updating"}  # ready with the old spec: the reload has not begun yet
+# Ready with the old spec: the reload has not begun yet.
+_PENDING = {RuntimeState.READY: APIState.UPDATING.value}
 STOP_GRACE = 40.0  # the runtime drains for up to 30 s (--graceful-timeout) before exiting
 
 
@@ -107,14 +113,14 @@ class LocalEnvironment:
         """The API runs: leave it, wait for the update under way, or reload a new spec."""
         wanted = spec_hash(api)
         status = self._status_file(meta)
-        if status is None or status.state in ("loading", "reloading"):
+        if status is None or status.state in (RuntimeState.LOADING, RuntimeState.RELOADING):
             if meta.spec_hash == wanted:
                 return self._deployment(api, meta, "in-progress", status)
             raise errors.CortexError(
                 f"api '{api.name}' is updating; wait until it is live "
                 f"(`cortex get {api.name} -w`), then deploy again"
             )
-        if status.state != "ready":  # draining or failed: it is on its way out
+        if status.state != RuntimeState.READY:  # draining or failed: on its way out
             self._stop(meta)
             return self._start(api, batch, meta, "update")
         if status.spec_hash == wanted:
@@ -140,11 +146,12 @@ class LocalEnvironment:
     ) -> environment.Deployment:
         files = self.state.files(api.name)
         files.folder.mkdir(parents=True, exist_ok=True)
-        port = api.networking.local_port or self._free_port(api.name, previous, batch.reserved)
-        state.write_atomic(files.spec, batch.text)
-        files.status.unlink(missing_ok=True)
-        offset = _size(files.log)
-        pid = _launch(api.name, files, batch.project, port)
+        with self._listen(api, previous, batch.reserved) as sock:
+            port = int(sock.getsockname()[1])
+            state.write_atomic(files.spec, batch.text)
+            files.status.unlink(missing_ok=True)
+            offset = _size(files.log)
+            pid = _launch(api.name, files, batch.project, sock)
         now = time.time()
         meta = state.Meta(
             name=api.name,
@@ -166,19 +173,34 @@ class LocalEnvironment:
         api: RealtimeAPI,
         meta: state.Meta,
         action: environment.Action,
-        before: state.RuntimeStatus | None,
+        before: RuntimeStatus | None,
     ) -> environment.Deployment:
         token = json.dumps({"hash": meta.spec_hash, "before": before.updated if before else None})
         return environment.Deployment(api.name, api.kind, action, _url(meta), token)
 
-    def _free_port(self, name: str, previous: state.Meta | None, reserved: frozenset[int]) -> int:
-        taken = reserved | {meta.port for meta in self._metas(exclude=name)}
-        if previous and previous.port not in taken and not processes.port_in_use(previous.port):
-            return previous.port  # keep the endpoint the user knows
+    def _listen(
+        self, api: RealtimeAPI, previous: state.Meta | None, reserved: frozenset[int]
+    ) -> socket.socket:
+        """The API's listening socket: on its local_port, else its last port, else the next
+        free one from 8888."""
+        port = api.networking.local_port
+        if port is not None:
+            try:
+                return processes.listen(port)
+            except OSError:
+                raise errors.ClusterError(
+                    f"api '{api.name}': networking.local_port {port} is already in use by "
+                    "another program; choose another port (or leave local_port out to get a "
+                    "free one)"
+                ) from None
+        taken = reserved | {meta.port for meta in self._metas(exclude=api.name)}
+        if previous and previous.port not in taken:
+            with contextlib.suppress(OSError):
+                return processes.listen(previous.port)  # keep the endpoint the user knows
         try:
-            return processes.pick_port(taken)
+            return processes.listen_on_first_free(taken)
         except OSError as exc:
-            raise errors.ClusterError(f"api '{name}': {exc}") from None
+            raise errors.ClusterError(f"api '{api.name}': {exc}") from None
 
     # -- rollout ------------------------------------------------------------------------------
 
@@ -188,16 +210,15 @@ class LocalEnvironment:
             return environment.Rollout("failed", "it was deleted meanwhile")
         token = json.loads(deployment.token)
         status = self._status_file(meta)
-        if status and status.state == "ready" and status.spec_hash == token["hash"]:
+        ready = status is not None and status.state == RuntimeState.READY
+        if status and ready and status.spec_hash == token["hash"]:
             return environment.Rollout("ready")
         lines = logfile.read_lines(self.state.files(meta.name).log, meta.log_offset)
-        if not self._alive(meta) or (status and status.state == "failed"):
-            reason = logfile.failure_reason(lines) or (status and status.error)
-            return environment.Rollout(
-                "failed", reason or "the process exited", logfile.tail(lines)
-            )
-        if status and status.state == "ready" and status.updated != token["before"]:
-            reason = logfile.failure_reason(lines) or status.error or "the new spec was not loaded"
+        if not self._alive(meta) or (status and status.state == RuntimeState.FAILED):
+            reason = _cause(status, lines) or "the process exited"
+            return environment.Rollout("failed", reason, logfile.tail(lines))
+        if status and ready and status.updated != token["before"]:
+            reason = _cause(status, lines) or "the new spec was not loaded"
             return environment.Rollout(
                 "failed", f"{reason}; the previous version keeps serving", logfile.tail(lines)
             )
@@ -218,29 +239,27 @@ class LocalEnvironment:
             env=self.name,
             name=meta.name,
             kind=meta.kind,
-            status="error",
+            status=APIState.ERROR,
             up_to_date=0,
             requested=1,
             last_update=meta.updated,
             endpoint=_url(meta),
         )
         status = self._status_file(meta)
-        if not self._alive(meta) or (status and status.state == "failed"):
+        if not self._alive(meta) or (status and status.state == RuntimeState.FAILED):
             lines = logfile.read_lines(self.state.files(meta.name).log, meta.log_offset)
-            reason = logfile.failure_reason(lines) or (status and status.error)
-            message = f"the process is not running: {reason or 'it exited'}"
+            message = f"the process is not running: {_cause(status, lines) or 'it exited'}"
             return dataclasses.replace(row, message=message, log_tail=logfile.tail(lines))
         base = f"http://{HOST}:{meta.port}"
-        live = status is not None and status.state == "ready" and probe.ready(base)
+        live = status is not None and status.state == RuntimeState.READY and probe.ready(base)
         row = dataclasses.replace(
             row,
-            status="live" if live else "updating",
+            status=APIState.LIVE if live else APIState.UPDATING,
             up_to_date=int(live and status is not None and status.spec_hash == meta.spec_hash),
         )
-        if status and status.error:
+        if status and status.cause:
             lines = logfile.read_lines(self.state.files(meta.name).log, meta.log_offset)
-            message = logfile.failure_reason(lines) or status.error
-            row = dataclasses.replace(row, message=message, log_tail=logfile.tail(lines))
+            row = dataclasses.replace(row, message=status.cause, log_tail=logfile.tail(lines))
         counts = probe.metrics(base, meta.name)
         if counts is None:
             return row
@@ -299,7 +318,7 @@ class LocalEnvironment:
     def _alive(self, meta: state.Meta) -> bool:
         return processes.is_ours(meta.pid, str(self.state.files(meta.name).spec))
 
-    def _status_file(self, meta: state.Meta) -> state.RuntimeStatus | None:
+    def _status_file(self, meta: state.Meta) -> RuntimeStatus | None:
         """The runtime's status, if it was written by the process we started."""
         status = self.state.read_status(meta.name)
         return status if status is not None and status.pid == meta.pid else None
@@ -309,14 +328,24 @@ class LocalEnvironment:
         processes.wait_port_free(meta.port, 5)
 
 
-def _launch(name: str, files: state.APIFiles, project: Path, port: int) -> int:
-    """Start the runtime of one API in the background; its pid."""
-    args = ["--spec", str(files.spec), "--api", name, "--project-dir", str(project)]
-    args += ["--host", HOST, "--port", str(port), "--status-file", str(files.status)]
-    args += ["--access-log"]  # `cortex logs` shows each request, as a local tool should
+def _launch(name: str, files: state.APIFiles, project: Path, sock: socket.socket) -> int:
+    """Start the runtime of one API in the background, listening on ``sock``; its pid."""
+    args = RuntimeArgs(
+        spec=str(files.spec),
+        api=name,
+        project_dir=str(project),
+        status_file=str(files.status),
+        access_log=True,  # `cortex logs` shows each request, as a local tool should
+    )
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     # cwd: a predictor that opens "model.pkl" finds it in its project, as in a replica.
-    return processes.start_runtime(args, files.log, cwd=project, env=env)
+    return processes.start_runtime(args, files.log, cwd=project, env=env, sock=sock)
+
+
+def _cause(status: RuntimeStatus | None, lines: Sequence[str]) -> str | None:
+    """Why the runtime failed: its own word in the status file, else its last logged error
+    (a process that died before it could write one)."""
+    return (status and status.cause) or logfile.last_error(lines)
 
 
 def _url(meta: state.Meta) -> str:

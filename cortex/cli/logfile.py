@@ -15,12 +15,10 @@ from typing import Any, BinaryIO
 
 from cortex.cli import format
 
-__all__ = ["failure_reason", "follow", "read_lines", "tail"]
+__all__ = ["follow", "last_error", "read_lines", "tail"]
 
 _TAIL_BYTES = 64 * 1024
 _FOLLOW_POLL = 0.2
-# The runtime's own words for a predictor that cannot load; they say more than "exiting".
-_CAUSES = ("predictor __init__ raised", "predictor cannot be loaded", "cannot listen on")
 
 
 def read_lines(path: Path, offset: int = 0, max_bytes: int = _TAIL_BYTES) -> list[str]:
@@ -53,21 +51,16 @@ def _record(line: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def failure_reason(lines: Sequence[str]) -> str | None:
-    """Why a runtime failed, in its own words: the cause, else the last error, else None."""
-    errors: list[str] = []
-    for line in lines:
+def last_error(lines: Sequence[str]) -> str | None:
+    """The last error a process logged (a JSON record, or a plain ``error: ...`` line)."""
+    for line in reversed(lines):
         record = _record(line)
         if record is None:
             if line.startswith("error: "):
-                errors.append(line.removeprefix("error: ").strip())
-            continue
-        if record.get("level") in ("error", "critical"):
-            message = str(record.get("message", "")).strip()
-            if message.startswith(_CAUSES):
-                return message
-            errors.append(message)
-    return errors[-1] if errors else None
+                return line.removeprefix("error: ").strip()
+        elif record.get("level") in ("error", "critical"):
+            return str(record.get("message", "")).strip()
+    return None
 
 
 def follow(path: Path, keep_going: Callable[[], bool]) -> Iterator[str]:

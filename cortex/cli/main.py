@@ -12,7 +12,9 @@ from pathlib import Path
 import click
 from click.shell_completion import get_completion_class
 
+from cortex import contracts
 from cortex.cli import apis, envs
+from cortex.contracts import Flag
 from cortex.errors import CortexError
 from cortex.spec import load_specs
 
@@ -27,9 +29,12 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("config", default="cortex.yaml", type=click.Path(dir_okay=False))
-@click.option("--api", "api_name", help="the API to serve when the file defines several")
-@click.option("--port", type=int, default=8888, show_default=True)
-@click.option("--host", default="127.0.0.1", show_default=True)
+# The runtime's own flags: `cortex serve` is the runtime in the foreground.
+@click.option(Flag.API, "api_name", help="the API to serve when the file defines several")
+@click.option(
+    Flag.PORT, type=int, default=contracts.DEFAULT_PORT, show_default=True, help="0: any free port"
+)
+@click.option(Flag.HOST, default="127.0.0.1", show_default=True)
 def serve(config: str, api_name: str | None, port: int, host: str) -> None:
     """Serve one API in the foreground (Ctrl-C stops it).
 
@@ -40,11 +45,8 @@ def serve(config: str, api_name: str | None, port: int, host: str) -> None:
     if api_name is None and len(apis_) > 1:
         names = ", ".join(api.name for api in apis_)
         raise CortexError(f"{config} defines several APIs ({names}); choose one with --api")
-    args = [sys.executable, "-m", "cortex.runtime", "--spec", config, "--port", str(port)]
-    args += ["--host", host]
-    if api_name:
-        args += ["--api", api_name]
-    os.execv(sys.executable, args)
+    args = contracts.RuntimeArgs(spec=config, api=api_name, host=host, port=port)
+    os.execv(sys.executable, contracts.runtime_command(args, python=sys.executable))
 
 
 @cli.command()

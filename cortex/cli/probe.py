@@ -12,11 +12,15 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from cortex.contracts import Metric, MetricLabel
+
 __all__ = ["RequestMetrics", "metrics", "parse_metrics", "ready"]
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)")
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 _TIMEOUT = httpx.Timeout(2.0, connect=1.0)
+_DURATION_SUM = f"{Metric.REQUEST_DURATION}_sum"
+_DURATION_COUNT = f"{Metric.REQUEST_DURATION}_count"
 
 
 @dataclass(frozen=True)
@@ -50,15 +54,15 @@ def parse_metrics(text: str, api_name: str) -> RequestMetrics:
             continue
         name, raw_labels, raw_value = match.groups()
         labels = dict(_LABEL.findall(raw_labels or ""))
-        if labels.get("api_name", api_name) != api_name:
+        if labels.get(MetricLabel.API_NAME, api_name) != api_name:
             continue
         value = _value(raw_value)
-        if name == "cortex_requests_total" and "status_code" in labels:
-            key = labels["status_code"]
+        if name == Metric.REQUESTS_TOTAL and MetricLabel.STATUS_CODE in labels:
+            key = labels[MetricLabel.STATUS_CODE]
             by_class[key] = by_class.get(key, 0) + int(value)
-        elif name == "cortex_request_duration_seconds_sum":
+        elif name == _DURATION_SUM:
             total += value
-        elif name == "cortex_request_duration_seconds_count":
+        elif name == _DURATION_COUNT:
             count += value
     return RequestMetrics(by_class, total, int(count))
 

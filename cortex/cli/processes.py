@@ -1,14 +1,20 @@
-"""Local runtime processes: start them detached, recognise them by pid, stop them, find ports.
+"""Local runtime processes: start them detached, recognise them by pid, stop them, give them
+their listening socket.
 
 A pid alone proves nothing (it may have been recycled by an unrelated program), so a process
 counts as ours only while its command line still holds a marker we chose (the path of the API's
 spec copy). The runtime is started as ``python -m cortex.runtime`` in a new session, never
 imported: the CLI stays free of server dependencies.
+
+Ports: the CLI binds the API's port itself and hands the listening socket to the runtime
+(``--fd``). Binding is the only race-free test that a port is free; probing a port and letting
+the runtime bind it later loses it to any program that binds in between.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import socket
@@ -18,39 +24,52 @@ import time
 from collections.abc import Callable, Container
 from pathlib import Path
 
+from cortex import contracts
+
 __all__ = [
     "FIRST_PORT",
     "command_line",
     "is_ours",
-    "pick_port",
+    "listen",
+    "listen_on_first_free",
     "port_in_use",
     "start_runtime",
     "stop",
+    "wait_port_free",
 ]
 
-FIRST_PORT = 8888
+FIRST_PORT = contracts.DEFAULT_PORT
 _POLL = 0.05
+_BACKLOG = 2048  # as the runtime's own bind
 
 
 def start_runtime(
-    args: list[str], log_path: Path, cwd: Path, env: dict[str, str] | None = None
+    args: contracts.RuntimeArgs,
+    log_path: Path,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    sock: socket.socket | None = None,
 ) -> int:
     """Start ``python -m cortex.runtime ARGS`` in ``cwd``, detached (own session), output
-    appended to a log; returns its pid once it runs."""
+    appended to a log, listening on ``sock`` if given; returns its pid once it runs."""
+    if sock is not None:
+        args = dataclasses.replace(args, fd=sock.fileno())
+    command = contracts.runtime_command(args, python=sys.executable)
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "cortex.runtime", *args],
+            command,
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
+            pass_fds=() if sock is None else (sock.fileno(),),
             env=env,
         )
     # /proc shows the new command line only a moment after the exec: wait for it, so that the
     # caller's liveness checks never mistake a process that is starting for a dead one.
-    _wait(lambda: process.poll() is not None or is_ours(process.pid, "cortex.runtime"), 5)
+    _wait(lambda: process.poll() is not None or is_ours(process.pid, contracts.RUNTIME_MODULE), 5)
     # Never waited for to the end: it outlives this command (init reaps it then).
     return process.pid
 
@@ -78,7 +97,7 @@ def is_ours(pid: int, marker: str) -> bool:
     if pid <= 0:
         return False
     line = command_line(pid)
-    return line is not None and "cortex.runtime" in line and marker in line
+    return line is not None and contracts.RUNTIME_MODULE in line and marker in line
 
 
 def stop(pid: int, marker: str, grace: float) -> None:
@@ -119,13 +138,28 @@ def wait_port_free(port: int, seconds: float) -> bool:
     return _wait(lambda: not port_in_use(port), seconds)
 
 
-def pick_port(
-    taken: Container[int],
-    in_use: Callable[[int], bool] = port_in_use,
-    first: int = FIRST_PORT,
-) -> int:
-    """The first port from ``first`` up that no local API has and no program listens on."""
+def listen(port: int, host: str = "127.0.0.1") -> socket.socket:
+    """A socket listening on ``host:port``, bound as the runtime binds; OSError when taken."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(_BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def listen_on_first_free(
+    taken: Container[int], first: int = FIRST_PORT, host: str = "127.0.0.1"
+) -> socket.socket:
+    """Listen on the first port from ``first`` up that no local API has and no program holds."""
     for port in range(first, 65536):
-        if port not in taken and not in_use(port):
-            return port
+        if port in taken:
+            continue
+        try:
+            return listen(port, host)
+        except OSError:
+            continue
     raise OSError(f"no free port between {first} and 65535")

@@ -2,7 +2,7 @@
 
     local/<name>/cortex.yaml   the config file's copy the runtime reads (and re-reads on reload)
     local/<name>/meta.json     what the CLI knows: pid, port, project folder, requested spec hash
-    local/<name>/status.json   written by the runtime (``--status-file``): state, served spec hash
+    local/<name>/status.json   written by the runtime (``--status-file``): state, spec hash, cause
     local/<name>/api.log       the runtime's output (JSON lines)
 
 Every file the CLI writes is replaced atomically (write to a temporary file, then rename), so a
@@ -21,7 +21,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["APIFiles", "LocalState", "Meta", "RuntimeStatus", "write_atomic"]
+from cortex.contracts import RuntimeStatus
+
+__all__ = ["APIFiles", "LocalState", "Meta", "write_atomic"]
 
 
 @dataclass(frozen=True)
@@ -38,34 +40,6 @@ class Meta:
     created: float
     updated: float
     log_offset: int = 0
-
-
-@dataclass(frozen=True)
-class RuntimeStatus:
-    """The runtime's own status file: what it serves and in which state."""
-
-    pid: int
-    port: int
-    state: str
-    spec_hash: str
-    error: str | None
-    updated: float
-
-    @classmethod
-    def from_json(cls, data: Any) -> RuntimeStatus | None:
-        if not isinstance(data, dict):
-            return None
-        try:
-            return cls(
-                pid=int(data["pid"]),
-                port=int(data["port"]),
-                state=str(data["state"]),
-                spec_hash=str(data["spec_hash"]),
-                error=None if data.get("error") is None else str(data["error"]),
-                updated=float(data["updated"]),
-            )
-        except (KeyError, TypeError, ValueError):
-            return None
 
 
 @dataclass(frozen=True)
@@ -135,7 +109,12 @@ class LocalState:
         write_atomic(files.meta, json.dumps(asdict(meta), indent=2) + "\n")
 
     def read_status(self, name: str) -> RuntimeStatus | None:
-        return RuntimeStatus.from_json(_read_json(self.files(name).status))
+        """The runtime's status file (``--status-file``), or None while there is none."""
+        try:
+            text = self.files(name).status.read_text(encoding="utf-8")
+        except OSError:
+            return None
+        return RuntimeStatus.from_json(text)
 
     def remove(self, name: str) -> None:
         shutil.rmtree(self.files(name).folder, ignore_errors=True)

@@ -20,7 +20,6 @@ import pytest
 import yaml
 
 from cortex.cli import processes
-from tests.conftest import free_port
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -55,6 +54,10 @@ class CLI:
     def meta(self, name: str) -> dict[str, Any]:
         return json.loads((self.home / "local" / name / "meta.json").read_text())
 
+    def port(self, name: str) -> int:
+        """The port the deployed API ``name`` listens on."""
+        return int(self.meta(name)["port"])
+
     def write(self, *apis: dict[str, Any]) -> Path:
         """Write ``cortex.yaml`` with these APIs, copying the fixture predictors they name."""
         for api in apis:
@@ -66,13 +69,16 @@ class CLI:
 
 
 def api(name: str, path: str = "greeter.py", port: int | None = None, **config: Any) -> dict:
-    """One API of ``cortex.yaml``: a fixture predictor on ``port`` (a free one by default)."""
-    return {
+    """One API of ``cortex.yaml``: a fixture predictor on ``port`` (by default the local
+    environment picks a free one: read it with ``CLI.port``)."""
+    spec: dict[str, Any] = {
         "name": name,
         "kind": "RealtimeAPI",
         "predictor": {"type": "python", "path": path, "config": config},
-        "networking": {"local_port": port or free_port()},
     }
+    if port is not None:
+        spec["networking"] = {"local_port": port}
+    return spec
 
 
 def table_rows(text: str) -> dict[str, dict[str, str]]:

@@ -69,10 +69,11 @@ def post(url: str, payload: object, **headers: str) -> httpx.Response:
 def test_two_apis_deploy_serve_update_without_failures_log_and_delete(cli: CLI) -> None:
     greeter, echoer = api("greeter", version=1), api("echoer", version=1)
     cli.write(greeter, echoer)
-    g_port, e_port = greeter["networking"]["local_port"], echoer["networking"]["local_port"]
-    g_url = f"http://127.0.0.1:{g_port}/greeter"
 
     out = cli.ok("deploy")
+    g_port, e_port = cli.port("greeter"), cli.port("echoer")
+    assert g_port != e_port
+    g_url = f"http://127.0.0.1:{g_port}/greeter"
     assert "creating greeter (RealtimeAPI)" in out
     assert "creating echoer (RealtimeAPI)" in out
     assert f"greeter is live at http://localhost:{g_port}/greeter" in out

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cortex.cli import logfile, probe, processes, state
+from cortex.contracts import RuntimeState, RuntimeStatus
 
 METRICS = """\
 # HELP cortex_in_flight_requests Requests being processed by this replica.
@@ -40,19 +41,12 @@ def record(level: str, message: str, **extra: str) -> str:
     return json.dumps({"time": "t", "level": level, "message": message, **extra})
 
 
-def test_failure_reason_prefers_the_predictor_error_over_later_errors() -> None:
-    lines = [
-        record("info", "listening on 127.0.0.1:9000"),
-        record("error", "predictor __init__ raised RuntimeError: no weights", traceback="T"),
-        record("error", "exiting: the predictor could not be loaded"),
-    ]
-    assert logfile.failure_reason(lines) == "predictor __init__ raised RuntimeError: no weights"
-
-
-def test_failure_reason_falls_back_to_the_last_error_then_plain_error_lines() -> None:
-    assert logfile.failure_reason([record("error", "a"), record("error", "b")]) == "b"
-    assert logfile.failure_reason(["error: spec.yaml: line 2: bad"]) == "spec.yaml: line 2: bad"
-    assert logfile.failure_reason([record("info", "fine")]) is None
+def test_last_error_is_the_last_error_record_or_plain_error_line() -> None:
+    assert logfile.last_error([record("error", "a"), record("info", "b")]) == "a"
+    assert logfile.last_error([record("error", "a"), "error: spec.yaml: line 2: bad"]) == (
+        "spec.yaml: line 2: bad"
+    )
+    assert logfile.last_error([record("info", "fine"), "plain text"]) is None
 
 
 def test_log_lines_are_read_from_an_offset(tmp_path: Path) -> None:
@@ -78,10 +72,17 @@ def test_follow_without_waiting_yields_complete_lines(tmp_path: Path) -> None:
     assert list(logfile.follow(log, keep_going=lambda: False)) == ["one", "two"]
 
 
-def test_pick_port_skips_ports_of_local_apis_and_ports_in_use() -> None:
-    busy = {8889, 8891}
-    port = processes.pick_port(taken={8888, 8890}, in_use=busy.__contains__)
-    assert port == 8892
+def test_listen_on_first_free_skips_ports_of_local_apis_and_ports_in_use() -> None:
+    with processes.listen(0) as busy:
+        first = busy.getsockname()[1]  # held: the next search must step over it
+        taken = {first + 1}
+        with processes.listen_on_first_free(taken, first=first) as sock:
+            assert sock.getsockname()[1] > first + 1
+
+
+def test_listen_on_a_held_port_fails() -> None:
+    with processes.listen(0) as held, pytest.raises(OSError):
+        processes.listen(held.getsockname()[1])
 
 
 def test_a_listening_port_is_in_use_and_a_closed_one_is_not() -> None:
@@ -143,6 +144,6 @@ def test_a_malformed_status_file_reads_as_missing(tmp_path: Path, text: str) -> 
 def test_a_status_file_is_read(tmp_path: Path) -> None:
     local = state.LocalState(tmp_path)
     local.files("a").folder.mkdir()
-    data = {"pid": 5, "port": 9, "state": "ready", "spec_hash": "h", "error": None, "updated": 3}
+    data = {"pid": 5, "port": 9, "state": "ready", "spec_hash": "h", "cause": None, "updated": 3}
     local.files("a").status.write_text(json.dumps(data))
-    assert local.read_status("a") == state.RuntimeStatus(5, 9, "ready", "h", None, 3.0)
+    assert local.read_status("a") == RuntimeStatus(5, 9, RuntimeState.READY, "h", None, 3.0)
