@@ -264,9 +264,12 @@ class Networking(_Model):
 
 
 class Project(_Model):
-    """Where the project folder comes from on a cluster (filled by ``cortex deploy``)."""
+    """Where the project folder comes from on a cluster (filled by ``cortex deploy``): the
+    ConfigMap holding its archive, and the archive's SHA-256 (so changed code changes the
+    spec, and with it the pods)."""
 
     config_map: str | None = Field(default=None, alias="configMap")
+    sha256: str | None = None
 
 
 def _concurrency(predictor: Predictor) -> int:
