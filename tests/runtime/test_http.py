@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from cortex.runtime.app import Settings
+from cortex.runtime import Limits
 from tests.conftest import serving
 
 pytestmark = pytest.mark.anyio
@@ -111,7 +111,7 @@ async def test_unknown_charset_is_400() -> None:
 
 
 async def test_body_over_the_limit_is_413() -> None:
-    async with serving("echo.py", settings=Settings(max_body_bytes=100)) as client:
+    async with serving("echo.py", limits=Limits(max_body_bytes=100)) as client:
         small = await client.post("/predict", json={"x": "a" * 50})
         big = await client.post("/predict", json={"x": "a" * 200})
     assert small.status_code == 200
@@ -124,7 +124,7 @@ async def test_chunked_body_over_the_limit_is_413() -> None:
         for _ in range(10):
             yield b"x" * 50
 
-    async with serving("echo.py", settings=Settings(max_body_bytes=100)) as client:
+    async with serving("echo.py", limits=Limits(max_body_bytes=100)) as client:
         r = await client.post("/predict", content=chunks(), headers={"content-type": "text/plain"})
     assert r.status_code == 413
 

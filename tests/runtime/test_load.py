@@ -154,12 +154,12 @@ def test_a_reload_whose_predictor_fails_keeps_the_old_one_serving(tmp_path: Path
         old_hash = rt.status()["spec_hash"]
         spec.write_text(spec.read_text().replace("echo.py", "init_fails.py"))
         rt.proc.send_signal(signal.SIGHUP)
-        rt.wait_for(lambda: rt.status()["error"] is not None, what="a reload error")
+        rt.wait_for(lambda: rt.status()["cause"] is not None, what="a reload error")
         status = rt.status()
         answer = rt.post(json={})
     assert status["state"] == "ready"
     assert status["spec_hash"] == old_hash
-    assert status["error"] == (
+    assert status["cause"] == (
         "predictor __init__ raised RuntimeError: broken weights; the old version keeps serving"
     )
     assert answer.json()["config"] == {"v": 1}

@@ -132,6 +132,6 @@ def test_the_status_file_says_why_the_predictor_failed(tmp_path: Path) -> None:
         rt.exit_code()
     status = rt.status()
     assert status["state"] == "failed"
-    assert status["error"] == (
+    assert status["cause"] == (
         "predictor __init__ raised RuntimeError: model file weights.bin is missing"
     )
