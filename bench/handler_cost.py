@@ -19,11 +19,11 @@ REQUESTS = 100_000
 
 
 async def measure() -> float:
-    from cortex.runtime.app import Runtime, create_app
+    from cortex.runtime import ProcessState, create_app
     from cortex.spec import load_specs
 
     [api] = [a for a in load_specs(PREDICTORS / "cortex.yaml") if a.name == "trivial-async"]
-    runtime = Runtime(api, PREDICTORS)
+    runtime = ProcessState(api, PREDICTORS)
     app = create_app(runtime)
     await runtime.load()
     body = b'{"text": "the quick brown fox"}'
@@ -51,10 +51,10 @@ async def measure() -> float:
 
 def child(bare: bool) -> None:
     if bare:
-        from cortex.runtime import metrics, shared
+        from cortex.runtime import metrics, sharedmem
 
-        shared.Shared.try_acquire = lambda self: True  # type: ignore[method-assign]
-        shared.Shared.release = lambda self: None  # type: ignore[method-assign]
+        sharedmem.ReplicaMemory.try_acquire = lambda self: True  # type: ignore[method-assign]
+        sharedmem.ReplicaMemory.release = lambda self: None  # type: ignore[method-assign]
         metrics.Metrics.observe = lambda self, status, seconds: None  # type: ignore[method-assign]
     print(asyncio.run(measure()))
 

@@ -40,10 +40,10 @@ def make_api(
 @asynccontextmanager
 async def serving(path: str, **sections: Any) -> AsyncIterator[httpx.AsyncClient]:
     """A loaded runtime for the fixture predictor ``path``, spoken to over ASGI HTTP."""
-    from cortex.runtime.app import Runtime, Settings, create_app
+    from cortex.runtime import Limits, ProcessState, create_app
 
-    settings = sections.pop("settings", Settings())
-    runtime = Runtime(make_api(path=path, **sections), FIXTURES, settings=settings)
+    limits = sections.pop("limits", Limits())
+    runtime = ProcessState(make_api(path=path, **sections), FIXTURES, limits=limits)
     app = create_app(runtime)
     await runtime.load()
     transport = httpx.ASGITransport(app=app)

@@ -3,11 +3,11 @@ bench/load.py compares the full runtime against. Benchmark harness only, not a p
 
 import sys
 
-from cortex.runtime import metrics, server, shared
+from cortex.runtime import master, metrics, sharedmem
 
-shared.Shared.try_acquire = lambda self: True  # type: ignore[method-assign]
-shared.Shared.release = lambda self: None  # type: ignore[method-assign]
+sharedmem.ReplicaMemory.try_acquire = lambda self: True  # type: ignore[method-assign]
+sharedmem.ReplicaMemory.release = lambda self: None  # type: ignore[method-assign]
 metrics.Metrics.observe = lambda self, status, seconds: None  # type: ignore[method-assign]
 
 if __name__ == "__main__":
-    sys.exit(server.main())
+    sys.exit(master.main())

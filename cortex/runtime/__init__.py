@@ -1,0 +1,37 @@
+"""The serving runtime: one replica of one API, ``python -m cortex.runtime``.
+
+Its modules form one column; each imports only from the rows below it (import-linter checks
+it, see pyproject.toml)::
+
+    __main__                      the command
+    master                        the replica's master process: binds, forks, reloads, drains
+    worker                        one worker process: uvicorn on the shared socket
+    app                           the app factory: routes, X-Request-ID, 404/405
+    handler | openapi             the prediction route | its OpenAPI description
+    process | streaming | responses
+                                  one process's state | streamed answers | small JSON answers
+    calls                         how kwargs reach predict: direct, thread or batch
+    batching | threads | predictor | metrics
+                                  batches | thread pool | user contract and loading | Prometheus
+    sharedmem | codec | logs | limits
+                                  replica memory | bodies | JSON logs | per-request limits
+"""
+
+from __future__ import annotations
+
+from cortex.runtime.app import CortexApp, create_app
+from cortex.runtime.batching import BatchSizeError
+from cortex.runtime.limits import Limits
+from cortex.runtime.master import main
+from cortex.runtime.predictor import Predictor
+from cortex.runtime.process import ProcessState
+
+__all__ = [
+    "BatchSizeError",
+    "CortexApp",
+    "Limits",
+    "Predictor",
+    "ProcessState",
+    "create_app",
+    "main",
+]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cortex.runtime.server import main
+from cortex.runtime import master
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(master.main())

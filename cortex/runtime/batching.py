@@ -2,22 +2,56 @@
 
 A batch opens with its first request and closes when it holds ``max_batch_size`` requests or
 ``batch_interval`` seconds after it opened, whichever comes first (a timer on the event loop,
-no polling). ``predict`` then gets lists of equal length for each argument it declares, and
-must return a list of the same length; result ``i`` answers request ``i``.
+no polling). ``predict`` then gets lists of equal length for each argument it declares
+(:func:`merge`), and must return a list of the same length; result ``i`` answers request ``i``
+(:func:`split`). The clock and the timer are parameters, so the closing rule can be tested
+without waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 Call = Callable[[dict[str, list[Any]]], Awaitable[Any]]
 
 
 class BatchSizeError(RuntimeError):
     """``predict`` returned something other than a list with one result per request."""
+
+
+class Timer(Protocol):
+    def cancel(self) -> None: ...
+
+
+# ``schedule(delay, callback)``: run ``callback`` in ``delay`` seconds (``loop.call_later``).
+Schedule = Callable[[float, Callable[[], None]], Timer]
+
+
+def merge(requests: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """One request per item -> one list per argument, in request order."""
+    if not requests:
+        return {}
+    return {name: [kwargs[name] for kwargs in requests] for name in requests[0]}
+
+
+def split(results: Any, n: int) -> list[Any]:
+    """A batched ``predict``'s return value -> one result per request (``n`` of them)."""
+    if isinstance(results, list | tuple) and len(results) == n:
+        return list(results)
+    got = (
+        f"a list of {len(results)}" if isinstance(results, list | tuple) else type(results).__name__
+    )
+    raise BatchSizeError(
+        f"predict got a batch of {n} requests and returned {got}; "
+        "with server_side_batching it must return a list with one result per request"
+    )
+
+
+def _call_later(delay: float, callback: Callable[[], None]) -> Timer:
+    return asyncio.get_running_loop().call_later(delay, callback)
 
 
 class Batcher:
@@ -29,24 +63,28 @@ class Batcher:
         max_batch_size: int,
         interval: float,
         on_batch: Callable[[int, list[float]], None] = lambda size, waits: None,
+        *,
+        clock: Callable[[], float] = time.perf_counter,
+        schedule: Schedule = _call_later,
     ) -> None:
         self._call = call
         self._max = max_batch_size
         self._interval = interval
         self._on_batch = on_batch
+        self._clock = clock
+        self._schedule = schedule
         self._pending: list[tuple[dict[str, Any], asyncio.Future[Any], float]] = []
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Timer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     def submit(self, kwargs: dict[str, Any]) -> asyncio.Future[Any]:
         """Queue one request; the future resolves to its own result."""
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._pending.append((kwargs, future, time.perf_counter()))
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((kwargs, future, self._clock()))
         if len(self._pending) >= self._max:
             self._flush()
         elif self._timer is None:
-            self._timer = loop.call_later(self._interval, self._flush)
+            self._timer = self._schedule(self._interval, self._flush)
         return future
 
     def _flush(self) -> None:
@@ -60,22 +98,10 @@ class Batcher:
             task.add_done_callback(self._tasks.discard)
 
     async def _run(self, batch: list[tuple[dict[str, Any], asyncio.Future[Any], float]]) -> None:
-        started = time.perf_counter()
+        started = self._clock()
         self._on_batch(len(batch), [started - queued for _, _, queued in batch])
-        names = batch[0][0].keys()
-        merged = {name: [kwargs[name] for kwargs, _, _ in batch] for name in names}
         try:
-            results = await self._call(merged)
-            if not isinstance(results, list | tuple) or len(results) != len(batch):
-                got = (
-                    f"a list of {len(results)}"
-                    if isinstance(results, list | tuple)
-                    else (type(results).__name__)
-                )
-                raise BatchSizeError(
-                    f"predict got a batch of {len(batch)} requests and returned {got}; "
-                    "with server_side_batching it must return a list with one result per request"
-                )
+            results = split(await self._call(merge([kwargs for kwargs, _, _ in batch])), len(batch))
         except BaseException as exc:
             for _, future, _ in batch:
                 if not future.done():

@@ -12,26 +12,23 @@ import asyncio
 import inspect
 import logging
 import time
-import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
-from starlette.datastructures import Headers, QueryParams
+from starlette.datastructures import FormData, Headers, QueryParams, UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from cortex.runtime import codec, logs, streaming
-
-if TYPE_CHECKING:
-    from cortex.runtime.app import Runtime
+from cortex.runtime import codec, logs, predictor, responses, streaming
+from cortex.runtime.process import ProcessState
 
 log = logging.getLogger("cortex.runtime")
 
 
 class PredictHandler:
-    """Serves ``POST /predict`` and ``POST <endpoint>`` for one loaded runtime."""
+    """Serves ``POST /predict`` and ``POST <endpoint>`` for one worker process."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: ProcessState) -> None:
         self.runtime = runtime
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -58,25 +55,50 @@ class PredictHandler:
             logs.request_id.reset(token)
 
     async def _unavailable(self, send: Send, rid: str, why: str) -> int:
-        retry = self.runtime.settings.retry_after_seconds
+        retry = self.runtime.limits.retry_after_seconds
         body = {"error": f"{why}; retry in {retry}s", "request_id": rid}
-        return await send_json(send, 503, body, rid, self.runtime.draining, retry)
+        return await responses.send_json(send, 503, body, rid, self.runtime.draining, retry)
 
     async def _admitted(
         self, scope: Scope, receive: Receive, send: Send, rid: str, content_type: str, length: int
     ) -> int:
         runtime = self.runtime
-        spec = runtime.spec
+        spec = runtime.predictor_class
         assert spec is not None  # serving implies loaded
-        close, limit = runtime.draining, runtime.settings.max_body_bytes
+        close, limit = runtime.draining, runtime.limits.max_body_bytes
         body = await _read_body(receive, limit) if length <= limit else None
         if body is None:
             error = f"request body is larger than the limit of {limit} bytes"
-            return await send_json(send, 413, {"error": error, "request_id": rid}, rid, close)
+            return await responses.send_json(
+                send, 413, {"error": error, "request_id": rid}, rid, close
+            )
         try:
             kwargs = await _predict_kwargs(spec.predict_args, scope, body, content_type)
         except codec.PayloadError as exc:
-            return await send_json(send, 400, {"error": str(exc), "request_id": rid}, rid, close)
+            return await responses.send_json(
+                send, 400, {"error": str(exc), "request_id": rid}, rid, close
+            )
+        if spec.post_predict_args is None:
+            try:
+                status, _ = await self._answer(scope, receive, send, kwargs, rid, close)
+            finally:
+                _close_uploads(kwargs)
+            return status
+        status, result = await self._answer(scope, receive, send, kwargs, rid, close)
+        self._post_predict(spec.post_predict_args, kwargs, result)  # closes the uploads after
+        return status
+
+    async def _answer(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        kwargs: dict[str, Any],
+        rid: str,
+        close: bool,
+    ) -> tuple[int, Any]:
+        """Call predict and send what it returns: (status, result; None after an error)."""
+        runtime = self.runtime
         try:
             result = await runtime.call(kwargs)
             if inspect.isgenerator(result) or inspect.isasyncgen(result):
@@ -86,21 +108,20 @@ class PredictHandler:
         except Exception as exc:
             log.error("predict failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
             error = f"{type(exc).__name__}: {exc}"[:1000]
-            return await send_json(send, 500, {"error": error, "request_id": rid}, rid, close)
-        if spec.post_predict_args is not None:
-            self._post_predict(spec.post_predict_args, kwargs, result)
-        return status
+            body = {"error": error, "request_id": rid}
+            return await responses.send_json(send, 500, body, rid, close), None
+        return status, result
 
     async def _stream(self, scope: Scope, receive: Receive, send: Send, gen: Any, rid: str) -> int:
-        workers = self.runtime.workers
-        chunks = streaming.from_thread(gen, workers) if inspect.isgenerator(gen) else gen
+        pool = self.runtime.pool
+        chunks = streaming.from_thread(gen, pool) if inspect.isgenerator(gen) else gen
         first = await streaming.first_chunk(chunks)  # errors before any byte become a 500
         sse = streaming.wants_sse(scope["headers"])
         headers = [
             (b"content-type", b"text/event-stream" if sse else b"application/octet-stream"),
             (b"cache-control", b"no-cache"),
             (b"x-accel-buffering", b"no"),
-            (b"x-request-id", rid.encode("latin-1")),
+            (responses.REQUEST_ID_HEADER, rid.encode("latin-1")),
         ]
         await streaming.stream(chunks, first, receive, send, headers, sse)
         return 200
@@ -108,33 +129,58 @@ class PredictHandler:
     def _post_predict(self, args: tuple[str, ...], kwargs: dict[str, Any], result: Any) -> None:
         values = {**kwargs, "response": result}
         call_kwargs = {name: values.get(name) for name in args}
-        hook = self.runtime.predictor.post_predict
+        # load_predictor_class found post_predict (post_predict_args is set).
+        hook = cast(predictor.PostPredictor, self.runtime.predictor).post_predict
         if inspect.iscoroutinefunction(hook):
-            task = asyncio.get_running_loop().create_task(_guard(hook(**call_kwargs)))
+            task = asyncio.get_running_loop().create_task(_guard(hook(**call_kwargs), kwargs))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         else:
-            self.runtime.workers.submit(hook, **call_kwargs)
+            self.runtime.pool.submit(_then_close(hook, kwargs), **call_kwargs)
 
 
-async def _guard(coro: Any) -> None:
+def _close_uploads(kwargs: dict[str, Any]) -> None:
+    """Close the files of a form payload (their spooled temporary files) once it is used."""
+    payload = kwargs.get("payload")
+    if isinstance(payload, FormData):
+        for value in payload.values():
+            if isinstance(value, UploadFile):
+                value.file.close()
+
+
+def _then_close(hook: Any, kwargs: dict[str, Any]) -> Any:
+    def run(**call_kwargs: Any) -> Any:
+        try:
+            return hook(**call_kwargs)
+        finally:
+            _close_uploads(kwargs)
+
+    run.__name__ = getattr(hook, "__name__", "post_predict")
+    return run
+
+
+async def _guard(coro: Any, kwargs: dict[str, Any]) -> None:
     try:
         await coro
     except Exception as exc:
         log.error("post_predict failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
+    finally:
+        _close_uploads(kwargs)
 
 
 def _scan_headers(headers: list[tuple[bytes, bytes]]) -> tuple[str, str, int]:
-    rid = content_type = ""
+    """One pass over the headers: request id, content type and declared length."""
+    raw_rid: bytes | None = None
+    content_type = ""
     length = 0
     for key, value in headers:
-        if key == b"x-request-id":
-            rid = value.decode("latin-1")[:200]
+        if key == responses.REQUEST_ID_HEADER:
+            raw_rid = value
         elif key == b"content-type":
             content_type = value.decode("latin-1")
         elif key == b"content-length" and value.isdigit():
             length = int(value)
-    return rid or uuid.uuid4().hex, content_type, length
+    return responses.request_id(raw_rid), content_type, length
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:
@@ -192,39 +238,5 @@ async def _send_result(
         body, content_type = codec.encode_result(result)
     except TypeError as exc:
         raise TypeError(f"predict returned a value that cannot be sent as JSON: {exc}") from exc
-    await _send(send, 200, body, content_type, rid, close)
+    await responses.send_body(send, 200, body, content_type, rid, close)
     return 200
-
-
-async def _send(
-    send: Send,
-    status: int,
-    body: bytes,
-    content_type: bytes,
-    rid: str,
-    close: bool,
-    retry_after: int = 0,
-) -> None:
-    headers = [
-        (b"content-type", content_type),
-        (b"content-length", str(len(body)).encode()),
-        (b"x-request-id", rid.encode("latin-1")),
-    ]
-    if retry_after:
-        headers.append((b"retry-after", str(retry_after).encode()))
-    if close:  # draining: let keep-alive clients move to a process that stays
-        headers.append((b"connection", b"close"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def send_json(
-    send: Send,
-    status: int,
-    content: dict[str, Any],
-    rid: str,
-    close: bool = False,
-    retry_after: int = 0,
-) -> int:
-    await _send(send, status, codec.dumps(content), codec.JSON, rid, close, retry_after)
-    return status

@@ -1,7 +1,7 @@
 """Prometheus metrics of one replica, summed over its worker processes.
 
 Names are a contract (DESIGN.md section 3): the HPA and dashboards read them. Each worker
-counts into its own slot of the replica's shared memory (``Shared``): a few float additions
+counts into its own slot of the replica's shared memory (``ReplicaMemory``): a few float additions
 per request, no lock, no files. ``/metrics`` in any worker renders the sum of all slots, so
 the answer is the same whichever process the scrape lands on. No global registry.
 """
@@ -21,7 +21,11 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from cortex.runtime.shared import Shared
+from cortex import contracts
+from cortex.runtime import sharedmem
+
+Name = contracts.Metric
+Label = contracts.MetricLabel
 
 LATENCY_BUCKETS = (
     0.001,
@@ -58,9 +62,9 @@ class _Histogram:
         values[at + 1] += 1
         values[at + 2 + bisect_left(self.buckets, value)] += 1
 
-    def family(self, name: str, doc: str, api: str, totals: list[float]) -> HistogramMetricFamily:
+    def family(self, name: Name, doc: str, api: str, totals: list[float]) -> HistogramMetricFamily:
         at = self.offset
-        family = HistogramMetricFamily(name, doc, labels=["api_name"])
+        family = HistogramMetricFamily(name, doc, labels=[Label.API_NAME])
         cumulative, running = [], 0.0
         for i, bound in enumerate((*self.buckets, float("inf"))):
             running += totals[at + 2 + i]
@@ -85,7 +89,7 @@ WIDTH = _WAIT.offset + _WAIT.width
 class Metrics(Collector):
     """Counts one worker's requests into its slot; renders the replica-wide sums."""
 
-    def __init__(self, api_name: str, shared: Shared, slot: int) -> None:
+    def __init__(self, api_name: str, shared: sharedmem.ReplicaMemory, slot: int) -> None:
         self.api_name = api_name
         self.shared = shared
         self._values = shared.values
@@ -109,42 +113,42 @@ class Metrics(Collector):
     def collect(self) -> Iterator[Metric]:
         api, totals = self.api_name, self.shared.totals()
         in_flight = GaugeMetricFamily(
-            "cortex_in_flight_requests",
+            Name.IN_FLIGHT,
             "Requests admitted and not yet answered, across the replica's processes.",
-            labels=["api_name"],
+            labels=[Label.API_NAME],
         )
         in_flight.add_metric([api], float(self.shared.in_flight()))
         yield in_flight
         requests = CounterMetricFamily(
-            "cortex_requests",
+            Name.REQUESTS,
             "Prediction requests answered, by status class.",
-            labels=["api_name", "status_code"],
+            labels=[Label.API_NAME, Label.STATUS_CODE],
         )
         for i, code in enumerate(STATUS_CLASSES):
             requests.add_metric([api, f"{code}XX"], totals[_REQUESTS + i])
         yield requests
         yield _DURATION.family(
-            "cortex_request_duration_seconds",
+            Name.REQUEST_DURATION,
             "Time from request arrival to the last response byte.",
             api,
             totals,
         )
         yield _BATCH.family(
-            "cortex_batch_size",
+            Name.BATCH_SIZE,
             "Requests per predict call with server-side batching.",
             api,
             totals,
         )
         yield _WAIT.family(
-            "cortex_queue_wait_seconds",
+            Name.QUEUE_WAIT,
             "Time an admitted request waited for a thread or a batch before predict ran.",
             api,
             totals,
         )
         load = GaugeMetricFamily(
-            "cortex_predictor_load_seconds",
+            Name.PREDICTOR_LOAD,
             "Seconds the slowest process of the replica spent in the predictor's __init__.",
-            labels=["api_name"],
+            labels=[Label.API_NAME],
         )
         values, base = self._values, self.shared.used_slots()
         load.add_metric([api], max((values[b + _LOAD] for b in base), default=0.0))

@@ -3,7 +3,8 @@
 The contract (DESIGN.md section 1): ``__init__(self, config)`` and
 ``predict(self, payload, query_params, headers)`` where every argument of ``predict`` is
 optional and passed by name. An unknown argument name is a ``PredictorError`` that names the
-file, the class and the argument, raised before ``__init__`` runs.
+file, the class and the argument, raised before ``__init__`` runs. :class:`Predictor` states
+the contract as a type.
 """
 
 from __future__ import annotations
@@ -14,13 +15,33 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 from cortex.errors import PredictorError
 
 PREDICT_ARGS = ("payload", "query_params", "headers")
 INIT_ARGS = ("config",)
 POST_PREDICT_ARGS = ("response", "payload", "query_params", "headers")
+
+
+class Predictor(Protocol):
+    """What a user's predictor instance offers (DESIGN.md section 1).
+
+    ``predict`` takes any subset of ``payload``, ``query_params`` and ``headers`` by name, and
+    may be ``async``, a generator or an async generator. A predictor may also define
+    ``post_predict(response, payload, query_params, headers)`` (any subset), run after the
+    response is sent; a Protocol cannot say "optional", so :class:`PostPredictor` names it.
+    """
+
+    def __init__(self, config: dict[str, Any]) -> None: ...
+
+    def predict(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+class PostPredictor(Predictor, Protocol):
+    """A predictor that defines the optional ``post_predict`` hook."""
+
+    def post_predict(self, *args: Any, **kwargs: Any) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -35,9 +56,10 @@ class PredictorClass:
     is_async_gen: bool
     is_gen: bool
 
-    def instantiate(self, config: dict[str, Any]) -> Any:
+    def instantiate(self, config: dict[str, Any]) -> Predictor:
         """Run the user's ``__init__(config)``; whatever it raises propagates."""
-        return self.cls(config=config)
+        # load_predictor_class checked the signatures; mypy cannot see that it did.
+        return cast(Predictor, self.cls(config=config))
 
 
 def load_predictor_class(

@@ -3,7 +3,7 @@
 A ``predict`` that is (or returns) a generator or an async generator streams its response:
 ``text/event-stream`` framing (``data: ...``) when the client accepts it, raw chunks otherwise
 (bytes as they are, str as UTF-8, anything else as one JSON line). A sync generator runs on a
-worker thread and hands chunks over through a bounded buffer (backpressure); a client that
+pool thread and hands chunks over through a bounded buffer (backpressure); a client that
 disconnects stops the generator within one chunk (its ``finally`` runs).
 """
 
@@ -16,8 +16,7 @@ from typing import Any
 
 from starlette.types import Receive, Send
 
-from cortex.runtime import codec
-from cortex.runtime.workers import ThreadWorkers
+from cortex.runtime import codec, threads
 
 BUFFER_CHUNKS = 16
 _DONE = object()
@@ -40,8 +39,8 @@ def frame(chunk: Any, sse: bool) -> bytes:
     return codec.dumps(chunk) + b"\n"
 
 
-def from_thread(gen: Generator[Any, Any, Any], workers: ThreadWorkers) -> AsyncIterator[Any]:
-    """Drive a sync generator on a worker thread; the async side reads a bounded buffer."""
+def from_thread(gen: Generator[Any, Any, Any], pool: threads.ThreadPool) -> AsyncIterator[Any]:
+    """Drive a sync generator on a pool thread; the async side reads a bounded buffer."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Any] = asyncio.Queue()
     room = threading.Semaphore(BUFFER_CHUNKS)
@@ -62,7 +61,7 @@ def from_thread(gen: Generator[Any, Any, Any], workers: ThreadWorkers) -> AsyncI
         finally:
             gen.close()
 
-    workers.submit(produce)
+    pool.submit(produce)
 
     async def consume() -> AsyncIterator[Any]:
         try:

@@ -1,4 +1,4 @@
-"""One worker process: uvicorn serving the app on the replica's shared listening socket.
+"""One worker process of a replica: uvicorn serving the app on the replica's shared socket.
 
 Draining (SIGTERM from the master): readiness turns 503 at once and responses carry
 ``Connection: close``; after ``grace`` seconds the process stops accepting connections and
@@ -21,10 +21,9 @@ from pathlib import Path
 
 import uvicorn
 
-from cortex.runtime import logs
-from cortex.runtime import shared as states
-from cortex.runtime.app import Runtime, Settings, create_app
-from cortex.runtime.shared import Shared
+from cortex.runtime import app, logs, sharedmem
+from cortex.runtime.limits import Limits
+from cortex.runtime.process import ProcessState
 from cortex.spec import RealtimeAPI
 
 log = logging.getLogger("cortex.runtime")
@@ -36,7 +35,7 @@ MAX_DEFER = 0.05  # never leave a pending connection to a sibling for longer tha
 
 @dataclass(frozen=True)
 class WorkerOptions:
-    settings: Settings
+    limits: Limits
     access_log: bool = False
     drain_grace: float = 0.0
     graceful_timeout: int = 30
@@ -45,7 +44,7 @@ class WorkerOptions:
 class WorkerServer(uvicorn.Server):
     """uvicorn's server with cortex's drain: exits 0 after a signal instead of re-raising it."""
 
-    def __init__(self, config: uvicorn.Config, runtime: Runtime, grace: float) -> None:
+    def __init__(self, config: uvicorn.Config, runtime: ProcessState, grace: float) -> None:
         super().__init__(config)
         self.runtime = runtime
         self.grace = grace
@@ -114,7 +113,7 @@ class WorkerServer(uvicorn.Server):
     async def _drain(self, grace: float) -> None:
         runtime = self.runtime
         runtime.draining = True
-        runtime.shared.set_worker_state(runtime.slot, states.DRAINING)
+        runtime.shared.set_worker_state(runtime.slot, sharedmem.SharedState.DRAINING)
         log.info("draining: %d request(s) in flight", runtime.active)
         await asyncio.sleep(grace)
         for task in self._accepting:
@@ -132,16 +131,16 @@ def serve(
     api: RealtimeAPI,
     project_dir: Path,
     sock: socket.socket,
-    shared: Shared,
+    shared: sharedmem.ReplicaMemory,
     slot: int,
     options: WorkerOptions,
     load_before_serving: bool,
 ) -> int:
     """Run one worker until drained; returns the exit code (1 when the predictor failed)."""
     logs.configure(api.name, api.predictor.log_level)
-    runtime = Runtime(api, project_dir, shared=shared, slot=slot, settings=options.settings)
+    runtime = ProcessState(api, project_dir, shared=shared, slot=slot, limits=options.limits)
     config = uvicorn.Config(
-        create_app(runtime, load_before_serving=load_before_serving),
+        app.create_app(runtime, load_before_serving=load_before_serving),
         loop="uvloop",
         http="httptools",
         log_config=None,

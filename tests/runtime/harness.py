@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.conftest import FIXTURES, free_port, spec_dict
+from cortex.contracts import Flag, RuntimeStatus
+from tests.conftest import FIXTURES, spec_dict
 
 
 def write_spec(tmp_path: Path, path: str, name: str = "proc-api", **sections: Any) -> Path:
@@ -24,7 +25,11 @@ def write_spec(tmp_path: Path, path: str, name: str = "proc-api", **sections: An
 
 
 class RuntimeProcess:
-    """A runtime master process on a free port; ``with`` waits for ready and stops it."""
+    """A runtime master process; ``with`` waits for ready and stops it.
+
+    It runs with ``--port 0`` unless given a port: the runtime binds a free one itself and
+    writes it to its status file, which leaves no window for another process to take it.
+    """
 
     def __init__(
         self,
@@ -41,16 +46,15 @@ class RuntimeProcess:
         """
         self.spec = spec
         self.wait = wait
-        self.port = port or free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
+        self._port = port
         self.status_file = spec.parent / "status.json"
+        self.status_file.unlink(missing_ok=True)  # a stale one would tell an old port
         self.log = spec.parent / "runtime.log"
-        runtime = [sys.executable, "-m", "cortex.runtime", "--spec", str(spec)]
-        cmd = [*(command or runtime), "--port", str(self.port), "--host", "127.0.0.1"]
-        cmd += ["--status-file", str(self.status_file), *args]
-        self.proc = subprocess.Popen(
-            cmd, stdout=self.log.open("w"), stderr=subprocess.STDOUT, env=env
-        )
+        runtime = [sys.executable, "-m", "cortex.runtime", Flag.SPEC, str(spec)]
+        cmd = [*(command or runtime), Flag.PORT, str(port or 0), Flag.HOST, "127.0.0.1"]
+        cmd += [Flag.STATUS_FILE, str(self.status_file), *args]
+        with self.log.open("w") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
 
     def __enter__(self) -> RuntimeProcess:
         if self.wait:
@@ -65,6 +69,26 @@ class RuntimeProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    @property
+    def port(self) -> int:
+        """The port it listens on: the one asked for, else the one its status file reports."""
+        if self._port is None:
+            self.wait_for(lambda: self._record() is not None, what="a status file")
+            record = self._record()
+            assert record is not None
+            self._port = record.port
+        return self._port
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _record(self) -> RuntimeStatus | None:
+        try:
+            return RuntimeStatus.from_json(self.status_file.read_text())
+        except FileNotFoundError:
+            return None
 
     def output(self) -> str:
         return self.log.read_text()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from cortex.runtime.batching import Batcher, BatchSizeError, merge, split
 from tests.conftest import serving
 from tests.runtime.harness import RuntimeProcess, write_spec
 
@@ -33,17 +35,6 @@ async def test_async_predict_is_batched_too() -> None:
         sizes = client.runtime.predictor.sizes
     assert sizes == [3, 3]
     assert [r.json() for r in replies] == [{"x": i, "batch": 3} for i in range(6)]
-
-
-async def test_a_lone_request_waits_no_longer_than_the_batch_interval() -> None:
-    async with serving("batcher.py", predictor=batching(8, "300ms")) as client:
-        started = time.monotonic()
-        reply = await client.post("/predict", json={"x": 1})
-        waited = time.monotonic() - started
-        sizes = client.runtime.predictor.sizes
-    assert reply.json() == {**reply.json(), "x": 1, "batch": 1}
-    assert sizes == [1]
-    assert 0.25 <= waited < 2.0  # the batch closed on its timer, not on a full batch
 
 
 async def test_wrong_result_length_is_a_500_for_the_whole_batch() -> None:
@@ -81,3 +72,129 @@ def test_batching_works_with_two_processes(tmp_path: Path) -> None:
     assert len({r.json()["pid"] for r in replies}) == 2
     assert batch_sum == 64
     assert batches < 64  # some requests shared a predict call
+
+
+# -- merge and split: pure functions --------------------------------------------------------------
+
+
+def test_merge_turns_requests_into_one_list_per_argument_in_order() -> None:
+    requests = [{"payload": i, "query_params": f"q{i}"} for i in range(3)]
+    assert merge(requests) == {"payload": [0, 1, 2], "query_params": ["q0", "q1", "q2"]}
+
+
+def test_merge_of_no_requests_is_empty() -> None:
+    assert merge([]) == {}
+
+
+def test_split_gives_result_i_to_request_i() -> None:
+    assert split(["a", "b"], 2) == ["a", "b"]
+    assert split(("a", "b"), 2) == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("results", "got"), [([1, 2], "a list of 2"), ({"x": 1}, "dict"), (None, "NoneType")]
+)
+def test_split_of_a_wrong_result_names_the_batch_and_what_came_back(results: Any, got: str) -> None:
+    with pytest.raises(BatchSizeError) as caught:
+        split(results, 3)
+    assert str(caught.value) == (
+        f"predict got a batch of 3 requests and returned {got}; "
+        "with server_side_batching it must return a list with one result per request"
+    )
+
+
+# -- when a batch closes: a fake clock and timer, no waiting ------------------------------------
+
+
+class FakeTimers:
+    """Stands in for ``loop.call_later`` and the clock: time moves only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.pending: list[tuple[float, Callable[[], None], FakeTimers.Handle]] = []
+
+    class Handle:
+        def __init__(self) -> None:
+            self.cancelled = False
+
+        def cancel(self) -> None:
+            self.cancelled = True
+
+    def clock(self) -> float:
+        return self.now
+
+    def schedule(self, delay: float, callback: Callable[[], None]) -> FakeTimers.Handle:
+        handle = FakeTimers.Handle()
+        self.pending.append((self.now + delay, callback, handle))
+        return handle
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        due = [t for t in self.pending if t[0] <= self.now and not t[2].cancelled]
+        self.pending = [t for t in self.pending if t not in due]
+        for _, callback, _ in due:
+            callback()
+
+    def armed(self) -> list[float]:
+        return [when for when, _, handle in self.pending if not handle.cancelled]
+
+
+def make_batcher(size: int, interval: float) -> tuple[Batcher, FakeTimers, list[Any]]:
+    timers, calls, observed = FakeTimers(), [], []
+
+    async def call(merged: dict[str, list[Any]]) -> list[Any]:
+        calls.append(merged)
+        return [x * 10 for x in merged["x"]]
+
+    def on_batch(size: int, waits: list[float]) -> None:
+        observed.append((size, waits))
+
+    batcher = Batcher(call, size, interval, on_batch, clock=timers.clock, schedule=timers.schedule)
+    return batcher, timers, [calls, observed]
+
+
+async def test_a_lone_request_waits_for_the_interval_then_goes_alone() -> None:
+    batcher, timers, (calls, observed) = make_batcher(size=8, interval=0.3)
+    future = batcher.submit({"x": 1})
+    assert timers.armed() == [100.3]  # the batch opened with its first request
+    await asyncio.sleep(0)  # let the loop run whatever is ready: nothing is
+    assert calls == [] and not future.done()
+    timers.advance(0.299)
+    assert calls == [] and not future.done()
+    timers.advance(0.001)
+    assert await future == 10
+    assert calls == [{"x": [1]}]
+    assert observed == [(1, [pytest.approx(0.3)])]  # its queue wait, on the injected clock
+
+
+async def test_a_full_batch_goes_at_once_and_its_timer_is_cancelled() -> None:
+    batcher, timers, (calls, observed) = make_batcher(size=3, interval=5.0)
+    futures = [batcher.submit({"x": i}) for i in range(3)]
+    assert timers.armed() == []
+    assert await asyncio.gather(*futures) == [0, 10, 20]
+    assert calls == [{"x": [0, 1, 2]}]
+    assert observed == [(3, [0.0, 0.0, 0.0])]
+
+
+async def test_requests_after_a_full_batch_open_the_next_one() -> None:
+    batcher, timers, (calls, _) = make_batcher(size=2, interval=1.0)
+    first = [batcher.submit({"x": i}) for i in range(2)]
+    timers.advance(0.5)
+    late = batcher.submit({"x": 7})
+    assert timers.armed() == [101.5]  # the new batch's own interval, from its first request
+    assert await asyncio.gather(*first) == [0, 10]
+    timers.advance(1.0)
+    assert await late == 70
+    assert calls == [{"x": [0, 1]}, {"x": [7]}]
+
+
+async def test_a_wrong_result_length_fails_every_request_of_the_batch() -> None:
+    timers = FakeTimers()
+
+    async def call(merged: dict[str, list[Any]]) -> list[Any]:
+        return [1]
+
+    batcher = Batcher(call, 2, 1.0, clock=timers.clock, schedule=timers.schedule)
+    futures = [batcher.submit({"x": i}) for i in range(2)]
+    results = await asyncio.gather(*futures, return_exceptions=True)
+    assert all(isinstance(r, BatchSizeError) for r in results)

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from cortex.runtime.app import Settings
+from cortex.runtime import Limits
 from tests.conftest import serving
 
 pytestmark = pytest.mark.anyio
@@ -111,7 +111,7 @@ async def test_unknown_charset_is_400() -> None:
 
 
 async def test_body_over_the_limit_is_413() -> None:
-    async with serving("echo.py", settings=Settings(max_body_bytes=100)) as client:
+    async with serving("echo.py", limits=Limits(max_body_bytes=100)) as client:
         small = await client.post("/predict", json={"x": "a" * 50})
         big = await client.post("/predict", json={"x": "a" * 200})
     assert small.status_code == 200
@@ -124,7 +124,7 @@ async def test_chunked_body_over_the_limit_is_413() -> None:
         for _ in range(10):
             yield b"x" * 50
 
-    async with serving("echo.py", settings=Settings(max_body_bytes=100)) as client:
+    async with serving("echo.py", limits=Limits(max_body_bytes=100)) as client:
         r = await client.post("/predict", content=chunks(), headers={"content-type": "text/plain"})
     assert r.status_code == 413
 
@@ -144,6 +144,8 @@ async def test_chunked_body_over_the_limit_is_413() -> None:
 async def test_return_type_sets_the_response_type(
     kind: str, content_type: str, content: bytes
 ) -> None:
+    if kind in ("numpy", "torch"):
+        pytest.importorskip(kind, reason=f"{kind} is not installed: its values cannot be tested")
     async with serving("returns.py") as client:
         r = await client.post(f"/predict?kind={kind}", json={})
     assert r.status_code == 200
@@ -196,6 +198,74 @@ async def test_request_id_is_taken_from_the_request_or_generated() -> None:
     assert given.headers["x-request-id"] == "abc-123"
     assert len(made.headers["x-request-id"]) == 32
     assert other.status_code == 200
+
+
+ROUTES = [
+    ("GET", "/healthz", 200),
+    ("GET", "/readyz", 200),
+    ("GET", "/v2/health/live", 200),
+    ("GET", "/v2/health/ready", 200),
+    ("GET", "/metrics", 200),
+    ("GET", "/echo", 200),
+    ("GET", "/predict", 200),
+    ("GET", "/docs", 200),
+    ("GET", "/openapi.json", 200),
+    ("POST", "/echo", 200),
+    ("GET", "/nope", 404),
+    ("POST", "/healthz", 405),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "status"), ROUTES)
+async def test_every_response_carries_the_request_id_it_was_given(
+    method: str, path: str, status: int
+) -> None:
+    async with serving("echo.py", networking={"endpoint": "/echo"}) as client:
+        r = await client.request(method, path, json={}, headers={"x-request-id": "rid-42"})
+    assert r.status_code == status
+    assert r.headers["x-request-id"] == "rid-42"
+
+
+@pytest.mark.parametrize(("method", "path", "status"), ROUTES)
+async def test_every_response_gets_a_new_request_id_when_the_request_has_none(
+    method: str, path: str, status: int
+) -> None:
+    async with serving("echo.py", networking={"endpoint": "/echo"}) as client:
+        first = await client.request(method, path, json={})
+        second = await client.request(method, path, json={})
+    ids = [first.headers["x-request-id"], second.headers["x-request-id"]]
+    assert [len(rid) for rid in ids] == [32, 32]
+    assert ids[0] != ids[1]
+    assert first.headers.get_list("x-request-id") == [ids[0]]  # once, not appended twice
+
+
+async def test_a_long_request_id_is_truncated_to_200_characters_on_every_route() -> None:
+    async with serving("echo.py") as client:
+        health = await client.get("/healthz", headers={"x-request-id": "r" * 500})
+        predict = await client.post("/predict", json={}, headers={"x-request-id": "r" * 500})
+    assert health.headers["x-request-id"] == predict.headers["x-request-id"] == "r" * 200
+
+
+async def test_unknown_route_is_a_404_in_the_json_error_shape() -> None:
+    async with serving("echo.py", networking={"endpoint": "/echo"}) as client:
+        r = await client.get("/nope", headers={"x-request-id": "rid-1"})
+    assert r.status_code == 404
+    assert r.headers["content-type"] == "application/json"
+    assert r.json() == {
+        "error": "no route GET /nope; predictions go to POST /echo",
+        "request_id": "rid-1",
+    }
+
+
+async def test_wrong_method_is_a_405_in_the_json_error_shape_with_allow() -> None:
+    async with serving("echo.py") as client:
+        r = await client.post("/healthz", headers={"x-request-id": "rid-2"})
+    assert r.status_code == 405
+    assert r.headers["allow"] == "GET"
+    assert r.json() == {
+        "error": "method POST is not allowed on /healthz (allowed: GET)",
+        "request_id": "rid-2",
+    }
 
 
 async def test_predictor_with_only_payload() -> None:

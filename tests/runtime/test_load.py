@@ -154,16 +154,15 @@ def test_a_reload_whose_predictor_fails_keeps_the_old_one_serving(tmp_path: Path
         old_hash = rt.status()["spec_hash"]
         spec.write_text(spec.read_text().replace("echo.py", "init_fails.py"))
         rt.proc.send_signal(signal.SIGHUP)
-        rt.wait_for(lambda: rt.status()["error"] is not None, what="a reload error")
+        rt.wait_for(lambda: rt.status()["cause"] is not None, what="a reload error")
         status = rt.status()
         answer = rt.post(json={})
     assert status["state"] == "ready"
     assert status["spec_hash"] == old_hash
-    assert status["error"] == (
-        "predictor __init__ raised RuntimeError: broken weights; the old version keeps serving"
-    )
+    # Ready with a cause: the reload failed and the old version keeps serving.
+    assert status["cause"] == "predictor __init__ raised RuntimeError: broken weights"
     assert answer.json()["config"] == {"v": 1}
-    assert "broken weights" in rt.output()
+    assert "broken weights; the old version keeps serving" in rt.output()
 
 
 def test_inits_of_several_processes_are_staggered(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import FIXTURES, make_api
@@ -84,6 +85,22 @@ def test_port_in_use_fails_fast_with_a_clear_error(tmp_path: Path) -> None:
     assert code == 2
     assert f"cannot listen on 127.0.0.1:{port}" in rt.output()
     assert "choose another --port" in rt.output()
+    status = rt.status()
+    assert status["state"] == "failed"
+    assert status["cause"].startswith(f"cannot listen on 127.0.0.1:{port}: ")
+
+
+def test_port_0_listens_on_a_free_port_and_reports_it(tmp_path: Path) -> None:
+    with RuntimeProcess(write_spec(tmp_path, "echo.py")) as rt:  # the harness passes --port 0
+        port = rt.status()["port"]
+        answer = httpx.get(f"http://127.0.0.1:{port}/healthz", headers={"x-request-id": "r-9"})
+        missing = rt.get("/nope")
+    assert port > 0
+    assert answer.status_code == 200
+    assert answer.headers["x-request-id"] == "r-9"  # over real HTTP too, not only ASGI
+    assert missing.status_code == 404
+    assert missing.json()["request_id"] == missing.headers["x-request-id"]
+    assert f"listening on 127.0.0.1:{port}" in rt.output()
 
 
 def test_serves_the_spec_the_operator_renders_into_the_pod(tmp_path: Path) -> None:
@@ -132,6 +149,6 @@ def test_the_status_file_says_why_the_predictor_failed(tmp_path: Path) -> None:
         rt.exit_code()
     status = rt.status()
     assert status["state"] == "failed"
-    assert status["error"] == (
+    assert status["cause"] == (
         "predictor __init__ raised RuntimeError: model file weights.bin is missing"
     )

@@ -165,5 +165,5 @@ def test_fully_defaulted_api_dumps_to_canonical_json() -> None:
         },
         "update_strategy": {"max_surge": "25%", "max_unavailable": "25%"},
         "networking": {"endpoint": "/x", "local_port": None},
-        "project": {"configMap": None},
+        "project": {"configMap": None, "sha256": None},
     }

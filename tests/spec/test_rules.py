@@ -215,7 +215,7 @@ SECTION_RULES = [
         {"networking": {"local_port": 65536}},
         "networking.local_port 65536 must be between 1 and 65535",
     ),
-    ({"project": {"bucket": "b"}}, "unknown field 'project.bucket' (allowed: configMap)"),
+    ({"project": {"bucket": "b"}}, "unknown field 'project.bucket' (allowed: configMap, sha256)"),
     (
         {"predictr": {}},
         "unknown field 'predictr' (allowed: predictor, compute, autoscaling, update_strategy, "

@@ -77,7 +77,7 @@ def test_update_strategy_values_are_int_or_string_in_the_schema() -> None:
 
 
 def test_project_config_map_uses_the_resource_spelling_in_the_schema() -> None:
-    assert list(_schema()["$defs"]["Project"]["properties"]) == ["configMap"]
+    assert list(_schema()["$defs"]["Project"]["properties"]) == ["configMap", "sha256"]
 
 
 def test_serialization_schema_also_builds() -> None:

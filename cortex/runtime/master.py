@@ -1,6 +1,7 @@
 """``python -m cortex.runtime``: the master process of one replica.
 
-The master binds the port first (a taken port fails in milliseconds), then forks
+The master binds the port first (a taken port fails in milliseconds; ``--port 0`` picks a free
+one, logged and written to the status file), then forks
 ``processes_per_replica`` workers that all accept on that one socket and share the replica's
 admission semaphore and metrics. It never imports the user's code. Signals:
 
@@ -9,7 +10,8 @@ admission semaphore and metrics. It never imports the user's code. Signals:
   new ones are ready the old ones drain. If the new predictor fails, the old workers stay.
 - A worker that dies is replaced (the new one loads before it takes requests).
 
-``--status-file`` keeps a small JSON file current for tools (``cortex get``, ``cortex deploy``).
+``--status-file`` keeps a :class:`cortex.contracts.RuntimeStatus` current for tools
+(``cortex get``, ``cortex deploy``).
 """
 
 from __future__ import annotations
@@ -27,19 +29,17 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from cortex.contracts import DEFAULT_PORT, Flag, RuntimeState, RuntimeStatus
 from cortex.errors import CortexError
-from cortex.runtime import logs
-from cortex.runtime import shared as states
-from cortex.runtime.app import DEFAULT_MAX_BODY_BYTES, Settings
-from cortex.runtime.metrics import WIDTH
-from cortex.runtime.shared import Shared
-from cortex.runtime.worker import WorkerOptions, serve
+from cortex.runtime import logs, metrics, sharedmem, worker
+from cortex.runtime.limits import DEFAULT_MAX_BODY_BYTES, Limits
 from cortex.spec import RealtimeAPI, load_specs, parse_api_spec, parse_specs, spec_hash
 
 log = logging.getLogger("cortex.runtime")
 TICK = 0.05
 RESTART_BACKOFF = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0)  # by replacements in the last window
 RESTART_WINDOW = 60.0
+SharedState = sharedmem.SharedState
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -47,17 +47,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m cortex.runtime", description="Serve one API of a cortex.yaml over HTTP."
     )
     add = parser.add_argument
-    add("--spec", default="cortex.yaml", help="the API spec file (cortex.yaml)")
-    add("--spec-env", metavar="VAR", help="read the API spec as JSON from this env variable")
-    add("--api", help="the API to serve (default: the only one in the file)")
-    add("--project-dir", help="where predictor.path is resolved (default: the spec's folder)")
-    add("--host", default="0.0.0.0", help="address to listen on")
-    add("--port", type=int, default=8888, help="port to listen on (8888)")
-    add("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="larger bodies: 413")
-    add("--access-log", action="store_true", help="log every request (costs throughput)")
-    add("--drain-grace", type=float, default=0.0, help="seconds to keep accepting after SIGTERM")
-    add("--graceful-timeout", type=int, default=30, help="max seconds for in-flight requests")
-    add("--status-file", help="keep a JSON status file here")
+    add(Flag.SPEC, default="cortex.yaml", help="the API spec file (cortex.yaml)")
+    add(Flag.SPEC_ENV, metavar="VAR", help="read the API spec as JSON from this env variable")
+    add(Flag.API, help="the API to serve (default: the only one in the file)")
+    add(Flag.PROJECT_DIR, help="where predictor.path is resolved (default: the spec's folder)")
+    add(Flag.HOST, default="0.0.0.0", help="address to listen on")
+    add(Flag.PORT, type=int, default=DEFAULT_PORT, help=f"port ({DEFAULT_PORT}; 0: a free one)")
+    add(Flag.FD, type=int, help="serve on this inherited listening socket (not --host/--port)")
+    add(Flag.MAX_BODY_BYTES, type=int, default=DEFAULT_MAX_BODY_BYTES, help="larger bodies: 413")
+    add(Flag.ACCESS_LOG, action="store_true", help="log every request (costs throughput)")
+    add(Flag.DRAIN_GRACE, type=float, default=0.0, help="seconds to keep accepting after SIGTERM")
+    add(Flag.GRACEFUL_TIMEOUT, type=int, default=30, help="max seconds for in-flight requests")
+    add(Flag.STATUS_FILE, help="keep a JSON status file here")
     return parser.parse_args(argv)
 
 
@@ -104,6 +105,19 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def inherit(fd: int) -> socket.socket:
+    """The listening socket a parent bound for us (``--fd``): it keeps the port from the moment
+    it was chosen, so no other program can take it before we listen."""
+    sock = socket.socket(fileno=fd)
+    if (
+        sock.type != socket.SOCK_STREAM
+        or sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 0
+    ):
+        sock.detach()
+        raise OSError(f"file descriptor {fd} is not a listening TCP socket")
+    return sock
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -113,12 +127,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logs.configure(api.name, api.predictor.log_level)
     try:
-        sock = bind(args.host, args.port)
+        sock = inherit(args.fd) if args.fd is not None else bind(args.host, args.port)
     except OSError as exc:
-        log.error("cannot listen on %s:%d: %s (choose another --port)", args.host, args.port, exc)
+        cause = f"cannot listen on {args.host}:{args.port}: {exc}"
+        log.error("%s (choose another %s)", cause, Flag.PORT)
+        write_status(args.status_file, args.port, RuntimeState.FAILED, spec_hash(api), cause)
         return 2
-    options = WorkerOptions(
-        settings=Settings(max_body_bytes=args.max_body_bytes),
+    options = worker.WorkerOptions(
+        limits=Limits(max_body_bytes=args.max_body_bytes),
         access_log=args.access_log,
         drain_grace=args.drain_grace,
         graceful_timeout=args.graceful_timeout,
@@ -136,7 +152,7 @@ class Master:
         api: RealtimeAPI,
         project: Path,
         sock: socket.socket,
-        options: WorkerOptions,
+        options: worker.WorkerOptions,
     ) -> None:
         self.args, self.api, self.project, self.sock, self.options = (
             args,
@@ -145,10 +161,13 @@ class Master:
             sock,
             options,
         )
-        self.shared = Shared(api.autoscaling.max_replica_concurrency, WIDTH)
+        self.port = int(sock.getsockname()[1])  # the one bound, also when --port 0 asked for any
+        self.shared = sharedmem.ReplicaMemory(
+            api.autoscaling.max_replica_concurrency, metrics.WIDTH
+        )
         self.workers: dict[int, int] = {}  # pid -> slot, the generation serving
         self.next_slot = 0
-        self.error: str | None = None
+        self.cause: str | None = None  # why the predictor failed to load or a reload failed
         self.signals: list[int] = []
         self.draining_old: dict[int, int] = {}  # the previous generation, after a reload
         self.restarts: list[float] = []  # when dead workers were replaced, lately
@@ -157,17 +176,17 @@ class Master:
     def run(self) -> int:
         for handled in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(handled, self._on_signal)
-        self.status("loading")
-        log.info("listening on %s:%d", self.args.host, self.args.port)
+        self.status(RuntimeState.LOADING)
+        log.info("listening on %s:%d", self.sock.getsockname()[0], self.port)
         self.workers = self.spawn(self.api, load_before_serving=False)
         if not self.wait_ready(self.workers):
-            self.error = self.shared.last_error() or "a worker exited while loading"
+            self.cause = self.shared.cause() or "a worker exited while loading"
             log.error("exiting: the predictor could not be loaded")
             self.stop(self.workers, signal.SIGKILL)
-            self.status("failed")
+            self.status(RuntimeState.FAILED)
             return 1
-        self.shared.state = states.READY
-        self.status("ready")
+        self.shared.state = SharedState.READY
+        self.status(RuntimeState.READY)
         while True:
             if self.signals:
                 sig = self.signals.pop(0)
@@ -185,7 +204,7 @@ class Master:
         started = {}
         for _ in range(api.predictor.processes_per_replica):
             slot, self.next_slot = self.next_slot, self.next_slot + 1
-            self.shared.set_worker_state(slot, states.LOADING)
+            self.shared.set_worker_state(slot, SharedState.LOADING)
             pid = os.fork()
             if pid == 0:  # the worker
                 _worker_main(api, self, slot, load_before_serving)
@@ -196,9 +215,9 @@ class Master:
         """Wait until every worker is ready (True) or one failed or died (False)."""
         while True:
             for pid, slot in workers.items():
-                if self.shared.worker_state(slot) == states.FAILED or _exited(pid) is not None:
+                if self.shared.worker_state(slot) == SharedState.FAILED or _exited(pid) is not None:
                     return False
-            if all(self.shared.worker_state(s) == states.READY for s in workers.values()):
+            if all(self.shared.worker_state(s) == SharedState.READY for s in workers.values()):
                 return True
             if any(s in (signal.SIGTERM, signal.SIGINT) for s in self.signals):
                 return False
@@ -211,26 +230,26 @@ class Master:
             self.fail_reload(f"the new spec is invalid: {exc}")
             return
         log.info("reloading: loading the new spec in new processes")
-        self.shared.set_error("")
-        self.status("reloading")
+        self.shared.set_cause("")
+        self.status(RuntimeState.RELOADING)
         self.shared.set_limit(api.autoscaling.max_replica_concurrency)
         new = self.spawn(api, load_before_serving=True)
         if not self.wait_ready(new):
             self.stop(new, signal.SIGKILL)
             self.shared.set_limit(self.api.autoscaling.max_replica_concurrency)
-            cause = self.shared.last_error() or "a worker exited while loading"
-            self.fail_reload(f"{cause}; the old version keeps serving")
+            cause = self.shared.cause() or "a worker exited while loading"
+            self.fail_reload(cause)
             return
-        old, self.workers, self.api, self.error = self.workers, new, api, None
+        old, self.workers, self.api, self.cause = self.workers, new, api, None
         self.stop(old, signal.SIGUSR1, wait=False)  # handoff: old processes drain on their own
         self.draining_old.update(old)
         log.info("reloaded: %d new process(es) serving", len(new))
-        self.status("ready")
+        self.status(RuntimeState.READY)
 
-    def fail_reload(self, message: str) -> None:
-        self.error = message
-        log.error("reload failed: %s", message)
-        self.status("ready")
+    def fail_reload(self, cause: str) -> None:
+        self.cause = cause
+        log.error("reload failed: %s; the old version keeps serving", cause)
+        self.status(RuntimeState.READY)
 
     def replace_dead_workers(self) -> None:
         """Reap workers; replace the dead, waiting longer the more often they died lately."""
@@ -240,7 +259,7 @@ class Master:
             if code is None:
                 continue
             del self.workers[pid]
-            self.shared.set_worker_state(slot, states.GONE)
+            self.shared.set_worker_state(slot, SharedState.GONE)
             self.restarts = [t for t in self.restarts if now - t < RESTART_WINDOW]
             delay = RESTART_BACKOFF[min(len(self.restarts), len(RESTART_BACKOFF) - 1)]
             log.error(
@@ -257,7 +276,7 @@ class Master:
             self.workers.update(self.spawn_one(self.api))
         for pid, slot in list(self.draining_old.items()):
             if _exited(pid) is not None:
-                self.shared.set_worker_state(slot, states.GONE)
+                self.shared.set_worker_state(slot, SharedState.GONE)
                 del self.draining_old[pid]
 
     def spawn_one(self, api: RealtimeAPI) -> dict[int, int]:
@@ -268,8 +287,8 @@ class Master:
 
     def shutdown(self, sig: int) -> int:
         log.info("received %s: draining, then exiting", signal.Signals(sig).name)
-        self.shared.state = states.DRAINING
-        self.status("draining")
+        self.shared.state = SharedState.DRAINING
+        self.status(RuntimeState.DRAINING)
         self.sock.close()  # the workers keep their copies until they stop accepting
         everyone = {**self.workers, **self.draining_old}
         self.stop(everyone, signal.SIGTERM)
@@ -288,21 +307,27 @@ class Master:
             os.kill(pid, signal.SIGKILL)
             _exited(pid, block=True)
 
-    def status(self, state: str) -> None:
-        path = self.args.status_file
-        if not path:
-            return
-        data = {
-            "pid": os.getpid(),
-            "port": self.args.port,
-            "state": state,
-            "spec_hash": spec_hash(self.api),
-            "error": self.error,
-            "updated": time.time(),
-        }
-        tmp = f"{path}.{os.getpid()}.tmp"
-        Path(tmp).write_text(json.dumps(data))
-        os.replace(tmp, path)
+    def status(self, state: RuntimeState) -> None:
+        write_status(self.args.status_file, self.port, state, spec_hash(self.api), self.cause)
+
+
+def write_status(
+    path: str | None, port: int, state: RuntimeState, digest: str, cause: str | None
+) -> None:
+    """Replace the status file at ``path`` (if any) in one step: readers never see half of it."""
+    if not path:
+        return
+    status = RuntimeStatus(
+        pid=os.getpid(),
+        port=port,
+        state=state,
+        spec_hash=digest,
+        cause=cause,
+        updated=time.time(),
+    )
+    tmp = f"{path}.{os.getpid()}.tmp"
+    Path(tmp).write_text(status.to_json())
+    os.replace(tmp, path)
 
 
 _reaped: dict[int, int] = {}
@@ -329,7 +354,7 @@ def _worker_main(api: RealtimeAPI, master: Master, slot: int, load_before_servin
         for handled in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(handled, signal.SIG_DFL)
         _die_with_parent()
-        code = serve(
+        code = worker.serve(
             api,
             master.project,
             master.sock,

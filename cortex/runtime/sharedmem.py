@@ -1,4 +1,4 @@
-"""State shared by the processes of one replica: admission semaphore, metric slots, readiness.
+"""Memory shared by the processes of one replica: admission semaphore, metric slots, states.
 
 The master process creates it before forking the workers, so every worker sees the same
 memory. Each worker owns one slot of the metrics array and is its only writer (from its event
@@ -8,24 +8,27 @@ loop thread), so counting needs no lock; ``/metrics`` in any worker sums all slo
 from __future__ import annotations
 
 import ctypes
+import enum
 import multiprocessing
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
-# Replica states, as written by the master and read by every worker's /readyz.
-LOADING, READY, DRAINING, FAILED, GONE = 0, 1, 2, 3, 4
-STATE_NAMES = {
-    LOADING: "loading",
-    READY: "ready",
-    DRAINING: "draining",
-    FAILED: "failed",
-    GONE: "gone",
-}
+
+class SharedState(enum.IntEnum):
+    """A state as stored in shared memory: the replica's (written by the master, read by every
+    worker's /readyz) and each worker slot's (written by its worker, read by the master)."""
+
+    LOADING = 0
+    READY = 1
+    DRAINING = 2
+    FAILED = 3
+    GONE = 4  # a slot whose worker exited
+
 
 MAX_SLOTS = 256  # worker processes over the master's lifetime before slots are reused
 
 
-class Shared:
+class ReplicaMemory:
     """One replica's shared memory. ``width`` is the number of doubles a worker's metrics use."""
 
     def __init__(self, max_concurrency: int, width: int, slots: int = MAX_SLOTS) -> None:
@@ -35,11 +38,13 @@ class Shared:
         self.width = width
         self.slots = slots
         self.values: Any = ctx.RawArray(ctypes.c_double, width * slots)
-        self.replica_state: Synchronized[int] = ctx.Value(ctypes.c_int, LOADING, lock=False)  # type: ignore[assignment]
+        self.replica_state: Synchronized[int] = ctx.Value(
+            ctypes.c_int, SharedState.LOADING, lock=False
+        )  # type: ignore[assignment]
         self.worker_states: Any = ctx.RawArray(ctypes.c_int, slots)
         self.connections: Any = ctx.RawArray(ctypes.c_int, slots)  # open, per worker
         self.init_lock = ctx.Lock()
-        self._last_error: Any = ctx.RawArray(ctypes.c_char, 2048)  # why a worker failed
+        self._cause: Any = ctx.RawArray(ctypes.c_char, 2048)  # why a worker failed to load
 
     # admission control ---------------------------------------------------------------
 
@@ -83,11 +88,11 @@ class Shared:
                 sums[i] += values[base + i]
         return sums
 
-    def set_worker_state(self, index: int, state: int) -> None:
+    def set_worker_state(self, index: int, state: SharedState) -> None:
         self.worker_states[index % self.slots] = state
 
-    def worker_state(self, index: int) -> int:
-        return int(self.worker_states[index % self.slots])
+    def worker_state(self, index: int) -> SharedState:
+        return SharedState(self.worker_states[index % self.slots])
 
     def busier_than_a_sibling(self, index: int, connections: int) -> bool:
         """Publish this worker's open connections; True when a ready sibling has fewer."""
@@ -95,19 +100,22 @@ class Shared:
         self.connections[mine] = connections
         states, counts = self.worker_states, self.connections
         return any(
-            states[i] == READY and counts[i] < connections for i in range(self.slots) if i != mine
+            states[i] == SharedState.READY and counts[i] < connections
+            for i in range(self.slots)
+            if i != mine
         )
 
-    def set_error(self, message: str) -> None:
-        self._last_error.value = message.encode()[: len(self._last_error) - 1]
+    def set_cause(self, message: str) -> None:
+        """Record why a worker failed to load (one line; the master puts it in the status)."""
+        self._cause.value = message.encode()[: len(self._cause) - 1]
 
-    def last_error(self) -> str:
-        return bytes(self._last_error.value).decode(errors="replace")
+    def cause(self) -> str:
+        return bytes(self._cause.value).decode(errors="replace")
 
     @property
-    def state(self) -> int:
-        return int(self.replica_state.value)
+    def state(self) -> SharedState:
+        return SharedState(self.replica_state.value)
 
     @state.setter
-    def state(self, value: int) -> None:
+    def state(self, value: SharedState) -> None:
         self.replica_state.value = value

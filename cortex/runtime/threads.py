@@ -22,7 +22,7 @@ _STOP = object()
 log = logging.getLogger("cortex.runtime")
 
 
-class ThreadWorkers:
+class ThreadPool:
     """A fixed pool of daemon threads that run callables for one event loop."""
 
     def __init__(
@@ -41,7 +41,7 @@ class ThreadWorkers:
             thread.start()
 
     def run(self, func: Callable[..., Any], /, **kwargs: Any) -> asyncio.Future[Any]:
-        """Schedule ``func(**kwargs)`` on a worker thread; await the returned future."""
+        """Schedule ``func(**kwargs)`` on a pool thread; await the returned future."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         item = (func, kwargs, future, loop, contextvars.copy_context(), time.perf_counter())

@@ -1,0 +1,133 @@
+"""One worker process's state: its predictor (loading, loaded or failed), readiness, thread pool,
+metrics and the call that reaches ``predict``. The ASGI app and the uvicorn worker read it;
+nothing here speaks HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from cortex.contracts import RuntimeState
+from cortex.errors import PredictorError
+from cortex.runtime import calls, metrics, predictor, sharedmem, threads
+from cortex.runtime.limits import Limits
+from cortex.spec import RealtimeAPI, spec_hash
+
+log = logging.getLogger("cortex.runtime")
+
+SharedState = sharedmem.SharedState
+
+
+class ProcessState:
+    """One worker process: the predictor, its readiness, thread pool, batching and metrics."""
+
+    def __init__(
+        self,
+        api: RealtimeAPI,
+        project_dir: Path,
+        *,
+        shared: sharedmem.ReplicaMemory | None = None,
+        slot: int = 0,
+        limits: Limits | None = None,
+    ) -> None:
+        self.api = api
+        self.project_dir = project_dir
+        self.limits = limits or Limits()
+        self._owns_shared = shared is None  # alone (tests, tools): no master to mark readiness
+        self.shared = shared or sharedmem.ReplicaMemory(
+            api.autoscaling.max_replica_concurrency, metrics.WIDTH, slots=1
+        )
+        self.slot = slot
+        self.metrics = metrics.Metrics(api.name, self.shared, slot)
+        self.state = RuntimeState.LOADING
+        self.draining = False  # readiness 503, responses close their connection
+        self.refusing = False  # after the drain grace window: new requests get 503
+        self.active = 0  # requests inside the predict handler of this process
+        self.failure: BaseException | None = None
+        self.predictor: predictor.Predictor | None = None
+        self.predictor_class: predictor.PredictorClass | None = None
+        self.pool = threads.ThreadPool(api.predictor.threads_per_process)
+        self.call: calls.Call = calls.unloaded
+        self.on_failure: Callable[[], None] = lambda: None
+        self.spec_hash = spec_hash(api)
+
+    @property
+    def serving(self) -> bool:
+        return self.state == RuntimeState.READY and not self.refusing
+
+    def ready(self) -> bool:
+        """Readiness of the replica as seen from this process."""
+        return self.serving and not self.draining and self.shared.state == SharedState.READY
+
+    def status(self) -> RuntimeState:
+        if self.draining or self.refusing:
+            return RuntimeState.DRAINING
+        replica = self.shared.state
+        if self.state == RuntimeState.READY and replica != SharedState.READY:
+            # GONE is a slot's state, never the replica's.
+            return RuntimeState[replica.name] if replica != SharedState.GONE else self.state
+        return self.state
+
+    async def load(self) -> None:
+        """Import the predictor class and run ``__init__(config)`` on a pool thread.
+
+        Importing the user's module (torch, transformers...) and ``__init__`` run off the
+        event loop, which keeps answering /healthz and /readyz meanwhile. Failures are logged
+        with their traceback and kept in ``self.failure``; ``on_failure`` tells the owner.
+        """
+        self.shared.set_worker_state(self.slot, SharedState.LOADING)
+        started = time.perf_counter()
+        try:
+            self.predictor_class = await self.pool.run(self._load_class)
+            with_lock = self.api.predictor.processes_per_replica > 1  # staggered __init__s
+            self.predictor = await self.pool.run(self._instantiate, locked=with_lock)
+            self.call = calls.make_call(
+                self.predictor_class,
+                self.predictor,
+                self.pool,
+                self.metrics,
+                self.api.predictor.server_side_batching,
+            )
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self._failed(exc)
+            return
+        seconds = time.perf_counter() - started
+        self.metrics.set_load_seconds(seconds)
+        self.state = RuntimeState.READY
+        self.shared.set_worker_state(self.slot, SharedState.READY)
+        if self._owns_shared:
+            self.shared.state = SharedState.READY
+        log.info("predictor loaded in %.2fs", seconds)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.state, self.failure = RuntimeState.FAILED, exc
+        if isinstance(exc, PredictorError):
+            cause = f"predictor cannot be loaded: {exc}"
+            log.error("%s", cause)
+        else:
+            cause = f"predictor __init__ raised {type(exc).__name__}: {exc}"
+            log.error("%s", cause, exc_info=exc)
+        self.shared.set_cause(cause)
+        self.shared.set_worker_state(self.slot, SharedState.FAILED)
+        self.on_failure()
+
+    def _load_class(self) -> predictor.PredictorClass:
+        spec = self.api.predictor
+        python_path = self.project_dir / spec.python_path if spec.python_path else None
+        return predictor.load_predictor_class(self.project_dir / spec.path, python_path=python_path)
+
+    def _instantiate(self, locked: bool) -> predictor.Predictor:
+        assert self.predictor_class is not None  # set by load() just before
+        config = dict(self.api.predictor.config)
+        if not locked:
+            return self.predictor_class.instantiate(config)
+        with self.shared.init_lock:
+            return self.predictor_class.instantiate(config)
+
+    def close(self) -> None:
+        self.pool.close()
