@@ -227,19 +227,15 @@ class FakeCluster:
             controllers.set_pods, self.store, ns, deployment, state, count=count, since=since
         )
 
-    def append_log(
-        self, pod: str, line: str, *, container: str | None = None, namespace: str | None = None
-    ) -> None:
+    def append_log(self, namespace: str, pod: str, line: str, container: str | None = None) -> None:
         """Add a line to a container's log (the pod's first container by default); ``follow``
         readers get it at once."""
-        ns = namespace or self.namespace
-        self.call(lambda: self.fake.logs.append(self.store, ns, pod, line, container))
+        self.call(lambda: self.fake.logs.append(self.store, namespace, pod, line, container))
 
-    def route_service(self, name: str, port: int | str, url: str, namespace: str | None = None):
-        """Send the service proxy's requests for ``name:port`` to ``url`` (the Service's
-        endpoints on a cluster), e.g. ``http://127.0.0.1:8888``."""
-        key = (namespace or self.namespace, name, str(port))
-        self.call(lambda: self.fake.routes.__setitem__(key, url))
+    def route_service(self, namespace: str, name: str, port: int | str, url: str) -> None:
+        """Send the service proxy's requests for ``name:port`` (the port's number or name) to
+        ``url``, where a cluster would pick an endpoint: e.g. ``http://127.0.0.1:8888``."""
+        self.call(lambda: self.fake.routes.__setitem__((namespace, name, str(port)), url))
 
     def deny(self, verb: str, resource: str, namespace: str | None = None) -> None:
         """Answer 403 to ``verb`` (``get``, ``list``, ``watch``, ``create``, ``update``,
