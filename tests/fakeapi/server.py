@@ -4,8 +4,10 @@ Built on ``kmock==0.8`` (pinned: this touches private names, ``Request._raw_requ
 ``kmock._internal.parsing.parse_path``). Its ``KubernetesEmulator`` is not used: the fixes
 kopf and kubectl need (stamping, 422 on a failed JSON-patch test, list/watch resourceVersions,
 label selectors, the status subresource, ...) were simpler as our own store behind kmock's
-server, request parsing and discovery. kmock reactions still take priority, so a test can inject
-faults: ``fake["post /apis/apps/v1/namespaces/default/deployments"][:1] << 503``.
+server, request parsing and discovery. kmock reactions still take priority (after the token and
+deny checks), so a test can inject faults:
+``fake["post /apis/apps/v1/namespaces/default/deployments"][:1] << 503``. Watches, pod logs and
+the service proxy stream (``streams``, ``proxy``); everything else goes to the store.
 """
 
 from __future__ import annotations
@@ -291,7 +293,7 @@ class FakeKubernetes(kmock.KubernetesScaffold):
             request.name,
             config,
             manager=manager,
-            force=request.params.get("force") in ("true", "1"),
+            force=request.params.get("force") in ("1", "t", "T", "true", "TRUE", "True"),
             subresource=request.subresource,
             dry_run=options["dry_run"],
             strict=options["strict"],

@@ -5,7 +5,8 @@ through an ``asyncio.Event`` that is swapped on each change. The semantics follo
 kube-apiserver where operators and kubectl notice: uid/resourceVersion/creationTimestamp/generation
 stamping, ``generateName``, resourceVersion preconditions (409), the status subresource (main
 writes ignore ``status``, status writes ignore the rest), finalizers and ``deletionTimestamp``,
-dry runs, CRD schemas (prune/default/validate), and hooks for controllers (GC, Deployments).
+dry runs, CRD schemas (prune/default/validate), server-side apply and managedFields (the
+field manager's part is in ``apply``), and hooks for controllers (GC, Deployments).
 """
 
 from __future__ import annotations

@@ -291,3 +291,51 @@ def test_kubectl_server_side_apply(cluster: FakeCluster, tmp_path: Path) -> None
     rv = web["metadata"]["resourceVersion"]
     kubectl("apply", "--server-side", "-f", str(manifest))
     assert cluster.get("apps/v1/deployments", "web")["metadata"]["resourceVersion"] == rv
+
+
+def test_associative_lists_merge_by_their_keys_and_others_are_atomic(http: httpx.Client) -> None:
+    container = {
+        "name": "app",
+        "image": "app:1",
+        "env": [{"name": "A", "value": "1"}],
+        "ports": [{"containerPort": 8080}],
+        "volumeMounts": [{"name": "m", "mountPath": "/m"}],
+        "args": ["--one"],
+    }
+    config = deployment()
+    config["metadata"]["finalizers"] = ["cortex.dev/cleanup"]
+    config["metadata"]["ownerReferences"] = [
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": "u-1"}
+    ]
+    pod_spec = config["spec"]["template"]["spec"]
+    pod_spec["containers"] = [container]
+    pod_spec["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists"}]
+    fields = apply(http, f"{DEPLOYS}/web", config).json()["metadata"]["managedFields"][0]
+    meta = fields["fieldsV1"]["f:metadata"]
+    assert meta["f:finalizers"] == {'v:"cortex.dev/cleanup"': {}}
+    assert list(meta["f:ownerReferences"]) == ['k:{"uid":"u-1"}']
+    spec = fields["fieldsV1"]["f:spec"]["f:template"]["f:spec"]
+    app = spec["f:containers"]['k:{"name":"app"}']
+    assert list(app["f:env"]) == ['k:{"name":"A"}']
+    assert list(app["f:ports"]) == ['k:{"containerPort":8080,"protocol":"TCP"}']
+    assert list(app["f:volumeMounts"]) == ['k:{"mountPath":"/m"}']
+    assert app["f:args"] == {} and spec["f:tolerations"] == {}  # atomic: owned whole
+    extra = copy.deepcopy(config)
+    extra["metadata"] = {"name": "web"}
+    extra_container = {
+        "name": "app",
+        "env": [{"name": "B", "value": "2"}],
+        "ports": [{"containerPort": 9090}],
+    }
+    extra["spec"] = {"template": {"spec": {"containers": [extra_container]}}}
+    merged = apply(http, f"{DEPLOYS}/web", extra, manager="metrics").json()
+    (app_now,) = merged["spec"]["template"]["spec"]["containers"]
+    assert [e["name"] for e in app_now["env"]] == ["A", "B"]
+    assert [p["containerPort"] for p in app_now["ports"]] == [8080, 9090]
+    args = {**extra_container, "args": ["--two"]}
+    extra["spec"]["template"]["spec"]["containers"] = [args]
+    conflict = apply(http, f"{DEPLOYS}/web", extra, manager="metrics").json()["message"]
+    assert conflict == (
+        'Apply failed with 1 conflict: conflict with "cortex-cli": '
+        '.spec.template.spec.containers[name="app"].args'
+    )
