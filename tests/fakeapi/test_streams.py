@@ -120,6 +120,10 @@ def test_the_service_proxy_forwards_to_the_routed_upstream(
     assert http_.get(f"{SVC}/web/proxy/teapot").status_code == 418
     with http_.stream("GET", f"{SVC}/web/proxy/stream") as stream:
         assert list(stream.iter_lines()) == ["one", "two"]
+    cluster.route_service("default", "web", 8080, "http://127.0.0.1:9")  # nothing listens
+    unreachable = http_.get(f"{SVC}/web/proxy/")
+    assert unreachable.status_code == 503
+    assert unreachable.json()["message"].startswith("error trying to reach service: ")
 
 
 def test_kubectl_reaches_a_service_through_the_proxy(
