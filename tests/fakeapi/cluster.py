@@ -163,8 +163,12 @@ class FakeCluster:
 
         return self.call(history)
 
-    def create(self, resource: str, body: Obj, namespace: str | None = None) -> Obj:
-        return self.call(lambda: self.store.create(*self._where(resource, namespace), body))
+    def create(
+        self, resource: str, body: Obj, namespace: str | None = None, manager: str | None = None
+    ) -> Obj:
+        """Create as ``manager`` (for managedFields) or as the cluster itself (no entry)."""
+        where = self._where(resource, namespace)
+        return self.call(lambda: self.store.create(*where, body, manager=manager))
 
     def apply(
         self,
@@ -196,15 +200,18 @@ class FakeCluster:
         patch: Obj,
         namespace: str | None = None,
         subresource: str | None = None,
+        manager: str | None = None,
     ) -> Obj:
-        """A JSON merge patch, as ``kubectl patch --type=merge`` sends."""
+        """A JSON merge patch, as ``kubectl patch --type=merge`` sends; as ``manager`` (e.g.
+        ``kube-controller-manager`` for what the HPA writes) or as the cluster (no entry)."""
 
         def change(obj: Obj) -> Obj:
             return merging.merge_patch(obj, patch)
 
+        where = self._where(resource, namespace)
         return self.call(
             lambda: self.store.update(
-                *self._where(resource, namespace), name, change, subresource=subresource
+                *where, name, change, subresource=subresource, manager=manager
             )
         )
 

@@ -361,6 +361,9 @@ class Store:
     def _admit(self, kind: Kind, obj: Obj, *, strict: bool) -> Obj:
         """A CRD's structural schema: prune unknown fields (or reject them), default, validate."""
         if kind.schema is None:
+            if kind.kind == "Deployment" and isinstance(obj.get("spec"), dict):
+                # defaulted on every write: an apply that stops owning replicas gets 1 back
+                obj["spec"].setdefault("replicas", 1)
             return obj
         obj = schemas.prune_object(obj, kind.schema, strict=strict)
         root = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}

@@ -161,7 +161,7 @@ def test_fields_no_longer_applied_are_removed_unless_another_manager_owns_them(
     assert [c["name"] for c in containers] == ["app", "side"]  # merged by name
     dropped = apply(http, f"{DEPLOYS}/web", deployment(replicas=None, labels={"x": "1"})).json()
     assert dropped["metadata"]["labels"] == {"tier": "web", "x": "1"}  # "team" went, "tier" stays
-    assert "replicas" not in dropped["spec"]
+    assert dropped["spec"]["replicas"] == 1  # no longer applied: removed, then defaulted
     names = [c["name"] for c in dropped["spec"]["template"]["spec"]["containers"]]
     assert names == ["app", "side"]
     alone = copy.deepcopy(sidecar)
@@ -359,3 +359,17 @@ def test_associative_lists_merge_by_their_keys_and_others_are_atomic(http: httpx
         'Apply failed with 1 conflict: conflict with "cortex-cli": '
         '.spec.template.spec.containers[name="app"].args'
     )
+
+
+def test_replicas_an_applier_stops_owning_default_to_one_unless_the_hpa_owns_them(
+    cluster: FakeCluster, http: httpx.Client
+) -> None:
+    apply(http, f"{DEPLOYS}/web", deployment(replicas=3), manager="cortex-operator")
+    dropped = apply(http, f"{DEPLOYS}/web", deployment(replicas=None), manager="cortex-operator")
+    assert dropped.json()["spec"]["replicas"] == 1  # removed, then defaulted: a scale-down
+    apply(http, f"{DEPLOYS}/web", deployment(replicas=3), manager="cortex-operator")
+    scaled = {"spec": {"replicas": 5}}
+    cluster.patch("apps/v1/deployments", "web", scaled, manager="kube-controller-manager")
+    apply(http, f"{DEPLOYS}/web", deployment(replicas=5), manager="cortex-operator")  # co-own
+    kept = apply(http, f"{DEPLOYS}/web", deployment(replicas=None), manager="cortex-operator")
+    assert kept.json()["spec"]["replicas"] == 5
