@@ -236,7 +236,7 @@ class FakeCluster:
 
     def append_log(self, namespace: str, pod: str, line: str, container: str | None = None) -> None:
         """Add a line to a container's log (the pod's first container by default); ``follow``
-        readers get it at once."""
+        readers get it at once. ``LookupError`` if the pod does not exist."""
         self.call(lambda: self.fake.logs.append(self.store, namespace, pod, line, container))
 
     def route_service(self, namespace: str, name: str, port: int | str, url: str) -> None:

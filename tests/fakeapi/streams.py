@@ -113,9 +113,11 @@ class PodLogs:
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 
     def append(self, store: Store, namespace: str, pod: str, line: str, container: str | None):
+        obj = store.find(store.kind(PODS), namespace, pod)
+        if obj is None:  # a cluster has logs only for pods that exist: fail the test clearly
+            raise LookupError(f"pod {namespace}/{pod} does not exist")
         if container is None:
-            obj = store.find(store.kind(PODS), namespace, pod)
-            names = _containers(obj) if obj else []
+            names = _containers(obj)
             container = names[0] if names else ""
         self.lines.setdefault((namespace, pod, container), []).append((time.time(), line))
         self._wakeup.set()

@@ -146,6 +146,8 @@ def test_pod_logs_serve_appended_lines_with_the_usual_options(
     cluster: FakeCluster, http_: httpx.Client
 ) -> None:
     assert http_.get(f"{PODS}/nope/log").status_code == 404
+    with pytest.raises(LookupError):
+        cluster.append_log("default", "nope", "lost")
     http_.post(PODS, json=pod("one", "app"))
     http_.post(PODS, json=pod("two", "app", "side"))
     for line in ("a", "b", "c"):
