@@ -1,14 +1,25 @@
 """A fake Kubernetes API server for tests: kmock 0.8 with a stateful store behind it.
 
 ``FakeCluster`` runs it over real HTTP on 127.0.0.1 in a thread and writes a kubeconfig, so
-kopf, kubectl and our own client all talk to it as to a cluster. What it emulates: discovery
-(incl. CRDs), CRUD with uid/resourceVersion/generation stamping, resourceVersion preconditions,
-merge/JSON/strategic-merge patches (415 for strategic merge on custom resources), the status
-subresource, CRD schemas (pruning, defaults, validation), list/watch with resourceVersions,
-label and field selectors, finalizers, dry runs, ``kubectl get`` tables, garbage collection by
-ownerReferences, and a tiny Deployment controller with pods that tests can drive.
-Layers: ``errors``, ``selectors``, ``merging``, ``schemas`` <- ``store`` <- ``controllers``
-<- ``server`` <- ``cluster``.
+kopf, kubectl, the ``kubernetes`` client and our own code all talk to it as to a cluster.
+What it emulates:
+
+- discovery (incl. CRDs) and a minimal ``/openapi/v3`` (kubectl validates on the server);
+- CRUD with uid/resourceVersion/generation stamping, ``generateName``, resourceVersion
+  preconditions, dry runs; merge, JSON and strategic-merge patches (415 for strategic merge on
+  custom resources); the status subresource; CRD schemas (pruning, defaults, validation);
+- server-side apply (``apply-patch+yaml``: ``fieldManager``, ``force``, conflicts, removal of
+  fields no longer applied, no-op re-applies, ``/status``) and ``managedFields`` for every
+  write (``Update`` entries by ``fieldManager`` or the User-Agent);
+- list/watch with resourceVersions, label and field selectors, ``kubectl get`` tables;
+- finalizers, garbage collection by ownerReferences, namespace deletion, and a tiny
+  Deployment controller with pods that tests drive (``set_pods``);
+- pod logs (``append_log``; ``container``, ``follow``, ``tailLines``, ``sinceSeconds``,
+  ``timestamps``) and the service proxy to upstreams tests name (``route_service``);
+- bearer-token authentication (``token=``: 401) and RBAC-worded 403s (``deny``/``allow_all``).
+
+Layers: ``errors``, ``selectors``, ``merging``, ``schemas``, ``fieldsets`` <- ``apply`` <-
+``store`` <- ``controllers`` <- ``access``, ``streams``, ``proxy`` <- ``server`` <- ``cluster``.
 """
 
 from tests.fakeapi.cluster import FakeCluster, kubeconfig, wait_for

@@ -29,12 +29,12 @@ from tests.fakeapi.store import Kind, Obj, Store
 T = TypeVar("T")
 
 
-def kubeconfig(url: str, namespace: str = "default") -> dict[str, Any]:
+def kubeconfig(url: str, namespace: str = "default", token: str | None = None) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "fake", "cluster": {"server": url}}],
-        "users": [{"name": "fake", "user": {}}],
+        "users": [{"name": "fake", "user": {"token": token} if token else {}}],
         "contexts": [
             {"name": "fake", "context": {"cluster": "fake", "user": "fake", "namespace": namespace}}
         ],
@@ -43,11 +43,15 @@ def kubeconfig(url: str, namespace: str = "default") -> dict[str, Any]:
 
 
 class FakeCluster:
-    """``with FakeCluster(tmp_path) as cluster:``; ``cluster.kubeconfig`` is the file to use."""
+    """``with FakeCluster(tmp_path) as cluster:``; ``cluster.kubeconfig`` is the file to use.
 
-    def __init__(self, folder: Path, *, namespace: str = "default") -> None:
+    With ``token``, every request needs ``Authorization: Bearer <token>`` (the kubeconfig has it).
+    """
+
+    def __init__(self, folder: Path, *, namespace: str = "default", token: str | None = None):
         self.kubeconfig = Path(folder) / "kubeconfig"
         self.namespace = namespace
+        self.token = token
         self.url = ""
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="fake-apiserver", daemon=True)
@@ -63,7 +67,8 @@ class FakeCluster:
         self._started.wait(30)
         if self._error is not None or not self.url:
             raise RuntimeError(f"the fake API server did not start: {self._error!r}")
-        self.kubeconfig.write_text(yaml.safe_dump(kubeconfig(self.url, self.namespace)))
+        config = kubeconfig(self.url, self.namespace, self.token)
+        self.kubeconfig.write_text(yaml.safe_dump(config))
         return self
 
     def __exit__(
@@ -90,6 +95,7 @@ class FakeCluster:
         self._stop = asyncio.Event()
         async with FakeKubernetes() as fake, kmock.Server(fake) as server:
             self._fake = fake
+            fake.access.token = self.token
             self.url = str(server.url).rstrip("/")
             self._started.set()
             await self._stop.wait()
@@ -157,8 +163,35 @@ class FakeCluster:
 
         return self.call(history)
 
-    def create(self, resource: str, body: Obj, namespace: str | None = None) -> Obj:
-        return self.call(lambda: self.store.create(*self._where(resource, namespace), body))
+    def create(
+        self, resource: str, body: Obj, namespace: str | None = None, manager: str | None = None
+    ) -> Obj:
+        """Create as ``manager`` (for managedFields) or as the cluster itself (no entry)."""
+        where = self._where(resource, namespace)
+        return self.call(lambda: self.store.create(*where, body, manager=manager))
+
+    def apply(
+        self,
+        resource: str,
+        config: Obj,
+        *,
+        manager: str,
+        force: bool = False,
+        namespace: str | None = None,
+        subresource: str | None = None,
+    ) -> Obj:
+        """Server-side apply as ``manager`` (raises ``ApiError`` on a conflict)."""
+        name = config["metadata"]["name"]
+        return self.call(
+            lambda: self.store.apply(
+                *self._where(resource, namespace),
+                name,
+                config,
+                manager=manager,
+                force=force,
+                subresource=subresource,
+            )
+        )
 
     def patch(
         self,
@@ -167,15 +200,18 @@ class FakeCluster:
         patch: Obj,
         namespace: str | None = None,
         subresource: str | None = None,
+        manager: str | None = None,
     ) -> Obj:
-        """A JSON merge patch, as ``kubectl patch --type=merge`` sends."""
+        """A JSON merge patch, as ``kubectl patch --type=merge`` sends; as ``manager`` (e.g.
+        ``kube-controller-manager`` for what the HPA writes) or as the cluster (no entry)."""
 
         def change(obj: Obj) -> Obj:
             return merging.merge_patch(obj, patch)
 
+        where = self._where(resource, namespace)
         return self.call(
             lambda: self.store.update(
-                *self._where(resource, namespace), name, change, subresource=subresource
+                *where, name, change, subresource=subresource, manager=manager
             )
         )
 
@@ -197,6 +233,27 @@ class FakeCluster:
         return self.call(
             controllers.set_pods, self.store, ns, deployment, state, count=count, since=since
         )
+
+    def append_log(self, namespace: str, pod: str, line: str, container: str | None = None) -> None:
+        """Add a line to a container's log (the pod's first container by default); ``follow``
+        readers get it at once. ``LookupError`` if the pod does not exist."""
+        self.call(lambda: self.fake.logs.append(self.store, namespace, pod, line, container))
+
+    def route_service(self, namespace: str, name: str, port: int | str, url: str) -> None:
+        """Send the service proxy's requests for ``name:port`` (the port's number or name) to
+        ``url``, where a cluster would pick an endpoint: e.g. ``http://127.0.0.1:8888``."""
+        self.call(lambda: self.fake.routes.__setitem__((namespace, name, str(port)), url))
+
+    def deny(self, verb: str, resource: str, namespace: str | None = None) -> None:
+        """Answer 403 to ``verb`` (``get``, ``list``, ``watch``, ``create``, ``update``,
+        ``patch``, ``delete``, ``deletecollection`` or ``*``) on ``resource`` as RBAC names it
+        (``configmaps``, ``deployments.apps``, ``realtimeapis.cortex.dev``, ``pods/log``,
+        ``services/proxy``), in ``namespace`` or everywhere."""
+        self.call(lambda: self.fake.access.denied.append((verb, resource, namespace)))
+
+    def allow_all(self) -> None:
+        """Forget every :meth:`deny`."""
+        self.call(lambda: self.fake.access.denied.clear())
 
     def served(self) -> list[tuple[str, str, int]]:
         """The resource requests answered so far: (method, path, status code)."""

@@ -16,7 +16,8 @@ class ApiError(Exception):
         self.details = details or {}
 
     def status(self) -> dict[str, Any]:
-        return {
+        """The ``Status`` body; without details, none (Go's ``omitempty``, e.g. on a 401)."""
+        status = {
             "apiVersion": "v1",
             "kind": "Status",
             "metadata": {},
@@ -26,6 +27,9 @@ class ApiError(Exception):
             "details": self.details,
             "code": self.code,
         }
+        if not self.details:
+            del status["details"]
+        return status
 
 
 def not_found(what: str, name: str | None = None) -> ApiError:

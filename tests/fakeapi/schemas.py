@@ -18,6 +18,8 @@ from typing import Any
 
 import jsonschema
 
+from tests.fakeapi.errors import bad_request
+
 Schema = dict[str, Any]
 
 _SCHEMA_KEYS = (
@@ -86,6 +88,19 @@ def prune(
             for i, item in enumerate(value)
         ]
     return value
+
+
+def prune_object(obj: dict[str, Any], schema: Schema, *, strict: bool) -> dict[str, Any]:
+    """An object without what its schema leaves out; with ``strict``, a 400 naming it instead."""
+    head = {k: obj[k] for k in ("apiVersion", "kind", "metadata") if k in obj}
+    root = {k: v for k, v in obj.items() if k not in head}
+    unknown: list[str] = []
+    root = prune(root, schema, "", unknown)
+    if strict and unknown:
+        raise bad_request(
+            "strict decoding error: " + ", ".join(f'unknown field "{u[1:]}"' for u in unknown)
+        )
+    return {**head, **root}
 
 
 def default(value: Any, schema: Schema | None) -> Any:

@@ -4,34 +4,38 @@ Built on ``kmock==0.8`` (pinned: this touches private names, ``Request._raw_requ
 ``kmock._internal.parsing.parse_path``). Its ``KubernetesEmulator`` is not used: the fixes
 kopf and kubectl need (stamping, 422 on a failed JSON-patch test, list/watch resourceVersions,
 label selectors, the status subresource, ...) were simpler as our own store behind kmock's
-server, request parsing and discovery. kmock reactions still take priority, so a test can inject
-faults: ``fake["post /apis/apps/v1/namespaces/default/deployments"][:1] << 503``.
+server, request parsing and discovery. kmock reactions still take priority (after the token and
+deny checks), so a test can inject faults:
+``fake["post /apis/apps/v1/namespaces/default/deployments"][:1] << 503``. Watches, pod logs and
+the service proxy stream (``streams``, ``proxy``); everything else goes to the store.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import re
 from typing import Any
 
 import aiohttp.web
 import attrs
 import kmock
+import yaml
 from kmock._internal import parsing
 
-from tests.fakeapi import controllers, merging, schemas
+from tests.fakeapi import controllers, merging, proxy, schemas, streams
+from tests.fakeapi.access import Access
 from tests.fakeapi.errors import ApiError, bad_request, not_found, unsupported_media_type
 from tests.fakeapi.selectors import field_selector, label_selector
 from tests.fakeapi.store import Event, Kind, Obj, Store
+
+APPLY = "application/apply-patch+yaml"
 
 VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 
 BUILTIN = (
     # resource, kind, namespaced, subresources, short names
     ("v1/namespaces", "Namespace", False, ("status",), ("ns",)),
-    ("v1/pods", "Pod", True, ("status",), ("po",)),
-    ("v1/services", "Service", True, ("status",), ("svc",)),
+    ("v1/pods", "Pod", True, ("status", "log"), ("po",)),
+    ("v1/services", "Service", True, ("status", "proxy"), ("svc",)),
     ("v1/configmaps", "ConfigMap", True, (), ("cm",)),
     ("v1/events", "Event", True, (), ("ev",)),
     ("apps/v1/deployments", "Deployment", True, ("status",), ("deploy",)),
@@ -81,6 +85,9 @@ class FakeKubernetes(kmock.KubernetesScaffold):
     store: Store = attrs.field(factory=Store, init=False)
     served: list[tuple[str, str, int]] = attrs.field(factory=list, init=False)  # method, path, code
     closing: bool = attrs.field(default=False, init=False)
+    access: Access = attrs.field(factory=Access, init=False)
+    logs: streams.PodLogs = attrs.field(factory=streams.PodLogs, init=False)
+    routes: proxy.Routes = attrs.field(factory=dict, init=False)
     _own_reactions: int = attrs.field(default=0, init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -207,15 +214,30 @@ class FakeKubernetes(kmock.KubernetesScaffold):
         return request.resource is not None and request.resource.plural is not None
 
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
+        refused = self.access.check(request)
+        if refused is not None:
+            return self._refuse(request, refused)
         if self._is_resource(request):
+            sub, plural = request.subresource or "", request.resource.plural  # type: ignore[union-attr]
             if request.action == kmock.action.WATCH:
-                return await self._watch(request)
+                return await streams.watch(self, request)
+            if plural == "pods" and sub == "log" and request.name:
+                return await streams.logs(self, request)
+            if plural == "services" and sub.split("/")[0] == "proxy" and request.name:
+                try:
+                    return await proxy.forward(self.store, self.routes, request)
+                except ApiError as exc:
+                    return self._refuse(request, exc)
             # kmock matches a reaction by scanning every request seen so far (quadratic): go
             # straight to the store unless a test has added reactions of its own.
             if len(self._payloads) == self._own_reactions:
                 response = await self._serve(request)
                 return await response(request)
         return await super()._handle(request)
+
+    def _refuse(self, request: kmock.Request, error: ApiError) -> aiohttp.web.Response:
+        self.served.append((str(request.method.value).upper(), request.url.path, error.code))
+        return aiohttp.web.json_response(error.status(), status=error.code)
 
     async def _serve(self, request: kmock.Request) -> kmock.Response:
         try:
@@ -232,20 +254,51 @@ class FakeKubernetes(kmock.KubernetesScaffold):
         if (ns and not kind.namespaced) or (sub and sub not in kind.subresources):
             raise not_found(kind.what)
         params = request.params
-        options: dict[str, Any] = {"dry_run": params.get("dryRun") == "All"}
         method = str(request.method.value).upper()
+        options: dict[str, Any] = {
+            "dry_run": params.get("dryRun") == "All",
+            "strict": params.get("fieldValidation") == "Strict",
+            "manager": params.get("fieldManager") or _manager_from(request),
+        }
         if method == "GET":
             return 200, self._read(request, kind)
         if method == "POST" and name is None:
-            strict = params.get("fieldValidation") == "Strict"
-            return 201, self.store.create(kind, ns, self._body(request), strict=strict, **options)
+            return 201, self.store.create(kind, ns, self._body(request), **options)
         if method == "DELETE":
             return 200, self._delete(request, kind, options["dry_run"])
+        if method == "PATCH" and name is not None and _content_type(request) == APPLY:
+            return self._apply(request, kind, options)
+        if "force" in params and method == "PATCH":
+            raise _invalid_options("force", "Forbidden: may not be specified for non-apply patch")
         if method in ("PATCH", "PUT") and name is not None:
-            options.update(subresource=sub, strict=params.get("fieldValidation") == "Strict")
             change = self._change(request, kind) if method == "PATCH" else self._replace(request)
-            return 200, self.store.update(kind, ns, name, change, **options)
+            return 200, self.store.update(kind, ns, name, change, subresource=sub, **options)
         raise ApiError(405, "MethodNotAllowed", f"the server does not allow this method ({method})")
+
+    def _apply(
+        self, request: kmock.Request, kind: Kind, options: dict[str, Any]
+    ) -> tuple[int, Obj]:
+        assert request.name is not None
+        manager = request.params.get("fieldManager")
+        if not manager:
+            raise _invalid_options("fieldManager", "Required value: is required for apply patch")
+        try:
+            config = yaml.safe_load(request.body.decode() or "null")
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise bad_request(f"error decoding YAML: {exc}") from None
+        existed = self.store.find(kind, request.namespace, request.name) is not None
+        obj = self.store.apply(
+            kind,
+            request.namespace,
+            request.name,
+            config,
+            manager=manager,
+            force=request.params.get("force") in ("1", "t", "T", "true", "TRUE", "True"),
+            subresource=request.subresource,
+            dry_run=options["dry_run"],
+            strict=options["strict"],
+        )
+        return (200 if existed else 201), obj
 
     def _read(self, request: kmock.Request, kind: Kind) -> Obj:
         ns, name = request.namespace, request.name
@@ -314,7 +367,7 @@ class FakeKubernetes(kmock.KubernetesScaffold):
         return request.data
 
     def _change(self, request: kmock.Request, kind: Kind) -> Any:
-        content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
+        content_type = _content_type(request)
         if content_type == "application/strategic-merge-patch+json" and kind.custom:
             raise unsupported_media_type(content_type)
         patch = self._body(request)
@@ -330,63 +383,21 @@ class FakeKubernetes(kmock.KubernetesScaffold):
         body = self._body(request)
         return lambda obj: body
 
-    async def _watch(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
-        """``?watch=true``: replay after ``resourceVersion`` (or the current state), then stream."""
-        raw = request._raw_request
-        assert raw is not None and request.resource is not None
-        params = request.params
-        try:
-            kind = self.store.kind(request.resource)
-            selectors = [
-                label_selector(params.get("labelSelector")),
-                field_selector(params.get("fieldSelector")),
-            ]
-        except ApiError as exc:
-            self.served.append(("GET", request.url.path, exc.code))
-            return aiohttp.web.json_response(exc.status(), status=exc.code)
-        if request.name:
-            selectors.append(field_selector(f"metadata.name={request.name}"))
-        table = "as=Table" in request.headers.get("Accept", "")
-        self.served.append(("GET", request.url.path, 200))
-        response = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json"})
-        await response.prepare(raw)
-        loop = asyncio.get_running_loop()
-        timeout = float(params.get("timeoutSeconds") or 0) or 3600.0
-        deadline = loop.time() + timeout
 
-        def matches(obj: Obj) -> bool:
-            ns = request.namespace
-            return (not ns or obj["metadata"].get("namespace") == ns) and all(
-                s(obj) for s in selectors
-            )
+def _content_type(request: kmock.Request) -> str:
+    return request.headers.get("Content-Type", "").split(";")[0].strip()
 
-        def line(type_: str, obj: Obj) -> bytes:
-            if table:
-                rv = obj["metadata"]["resourceVersion"]
-                obj = schemas.table([obj], kind.columns, resource_version=rv)
-            return json.dumps({"type": type_, "object": obj}).encode() + b"\n"
 
-        rv = params.get("resourceVersion")
-        if rv and rv != "0":
-            position = int(rv)
-            chunks = []
-        else:
-            items, current = self.store.select(kind, request.namespace, *selectors)
-            position = int(current)
-            chunks = [line("ADDED", item) for item in items]
-        try:
-            while not self.closing and loop.time() < deadline:
-                for event in self.store.events_after(position):
-                    position = event.rv
-                    if event.resource == kind.resource and matches(event.object):
-                        chunks.append(line(event.type, event.object))
-                if chunks:
-                    await response.write(b"".join(chunks))
-                    chunks = []
-                if raw.transport is None or raw.transport.is_closing():
-                    break
-                await self.store.wait(min(1.0, max(deadline - loop.time(), 0.0)))
-            await response.write_eof()
-        except (ConnectionError, RuntimeError):
-            pass
-        return response
+def _manager_from(request: kmock.Request) -> str:
+    """The server's default field manager: the User-Agent up to its first ``/``."""
+    agent = request.headers.get("User-Agent", "").split("/", 1)[0]
+    return "".join(c for c in agent if c.isprintable())[:128]
+
+
+def _invalid_options(field_: str, problem: str) -> ApiError:
+    """What the server answers to bad PatchOptions (a 422, before it looks the object up)."""
+    message = f'PatchOptions.meta.k8s.io "" is invalid: {field_}: {problem}'
+    reason = "FieldValueRequired" if problem.startswith("Required") else "FieldValueForbidden"
+    cause = {"reason": reason, "message": problem, "field": field_}
+    details = {"group": "meta.k8s.io", "kind": "PatchOptions", "causes": [cause]}
+    return ApiError(422, "Invalid", message, details)

@@ -5,7 +5,8 @@ through an ``asyncio.Event`` that is swapped on each change. The semantics follo
 kube-apiserver where operators and kubectl notice: uid/resourceVersion/creationTimestamp/generation
 stamping, ``generateName``, resourceVersion preconditions (409), the status subresource (main
 writes ignore ``status``, status writes ignore the rest), finalizers and ``deletionTimestamp``,
-dry runs, CRD schemas (prune/default/validate), and hooks for controllers (GC, Deployments).
+dry runs, CRD schemas (prune/default/validate), server-side apply and managedFields (the
+field manager's part is in ``apply``), and hooks for controllers (GC, Deployments).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 
 import kmock
 
-from tests.fakeapi import errors, schemas
+from tests.fakeapi import apply, errors, schemas
 from tests.fakeapi.selectors import Predicate
 
 Obj = dict[str, Any]
@@ -70,6 +71,9 @@ Hook = Callable[["Store", Event], None]
 
 def now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_UNSENT = object()
 
 
 def _essence(obj: Obj) -> Obj:
@@ -149,7 +153,11 @@ class Store:
         *,
         dry_run: bool = False,
         strict: bool = False,
+        manager: str | None = None,
+        applied: bool = False,
     ) -> Obj:
+        """``manager``: who writes (for managedFields); ``applied``: the body is an apply's
+        result and its managedFields stand."""
         if not isinstance(body, dict):
             raise errors.bad_request("the body must be a JSON object")
         obj = copy.deepcopy(body)
@@ -175,12 +183,14 @@ class Store:
             )
         if self.find(kind, namespace, meta["name"]) is not None:
             raise errors.already_exists(kind.what, meta["name"])
+        sent = meta.get("managedFields") if applied else None
         for key in ("resourceVersion", "deletionTimestamp", "managedFields"):
             meta.pop(key, None)
         meta.update(uid=str(uuid.uuid4()), creationTimestamp=now(), generation=1)
         if "status" in kind.subresources and kind.custom:
             obj.pop("status", None)
         obj = self._admit(kind, obj, strict=strict)
+        self._manage(kind, None, obj, sent, manager=manager, subresource=None, applied=applied)
         if dry_run:
             return obj
         return self._commit(kind, obj, "ADDED")
@@ -195,12 +205,15 @@ class Store:
         subresource: str | None = None,
         dry_run: bool = False,
         strict: bool = False,
+        manager: str | None = None,
+        applied: bool = False,
     ) -> Obj:
         """Replace the object with ``change(copy of it)``, keeping what the server owns."""
         old = self.get(kind, namespace, name)
         new = change(copy.deepcopy(old))
         if not isinstance(new, dict):
             raise errors.bad_request("the result must be a JSON object")
+        sent = (new.get("metadata") or {}).get("managedFields", _UNSENT)
         asked_rv = (new.get("metadata") or {}).get("resourceVersion")
         if asked_rv and asked_rv != old["metadata"]["resourceVersion"]:
             raise errors.conflict(
@@ -234,6 +247,9 @@ class Store:
                     meta.pop(key, None)
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
         new = self._admit(kind, new, strict=strict)
+        self._manage(
+            kind, old, new, sent, manager=manager, subresource=subresource, applied=applied
+        )
         if _essence(new) != _essence(old):
             new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
         if new == old or dry_run:
@@ -242,6 +258,48 @@ class Store:
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
             return self._remove(kind, new)
         return self._commit(kind, new, "MODIFIED")
+
+    def apply(
+        self,
+        kind: Kind,
+        namespace: str | None,
+        name: str,
+        config: Any,
+        *,
+        manager: str,
+        force: bool = False,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        strict: bool = False,
+    ) -> Obj:
+        """Server-side apply: create the object from ``config`` or merge it in (see ``apply``)."""
+        config = apply.check_config(config, name, namespace if kind.namespaced else None)
+        self._check_type(kind, config)
+        if kind.schema is not None:
+            config = schemas.prune_object(config, kind.schema, strict=strict)
+        options = {
+            "manager": manager,
+            "force": force,
+            "subresource": subresource,
+            "api_version": kind.api_version,
+            "schema": kind.schema,
+            "has_status": "status" in kind.subresources,
+            "now": now(),
+        }
+        if self.find(kind, namespace, name) is None:
+            if subresource:
+                raise errors.not_found(kind.what, name)
+            merged = apply.apply(None, config, **options)
+            return self.create(kind, namespace, merged, dry_run=dry_run, applied=True)
+        return self.update(
+            kind,
+            namespace,
+            name,
+            lambda live: apply.apply(live, config, **options),
+            subresource=subresource,
+            dry_run=dry_run,
+            applied=True,
+        )
 
     def delete(
         self,
@@ -280,6 +338,19 @@ class Store:
             )
         obj["kind"], obj["apiVersion"] = kind.kind, kind.api_version
 
+    def _manage(self, kind: Kind, old: Obj | None, new: Obj, sent: Any, **write: Any) -> None:
+        """An apply's own managedFields stand, a client's write records its Update, and the
+        cluster's own writes keep the old ones (its controllers are nobody's managers here)."""
+        if write["applied"]:
+            fields = sent
+        elif write["manager"]:
+            fields = apply.record_update(old, new, sent, kind=kind, now=now(), **write)
+        else:
+            fields = (old or {}).get("metadata", {}).get("managedFields")
+        new["metadata"]["managedFields"] = fields
+        if not fields:
+            del new["metadata"]["managedFields"]
+
     def _check_namespace(self, namespace: str | None) -> None:
         if not namespace:
             raise errors.bad_request("a namespace is required for a namespaced resource")
@@ -290,14 +361,13 @@ class Store:
     def _admit(self, kind: Kind, obj: Obj, *, strict: bool) -> Obj:
         """A CRD's structural schema: prune unknown fields (or reject them), default, validate."""
         if kind.schema is None:
+            if kind.kind == "Deployment" and isinstance(obj.get("spec"), dict):
+                # defaulted on every write: an apply that stops owning replicas gets 1 back
+                obj["spec"].setdefault("replicas", 1)
             return obj
+        obj = schemas.prune_object(obj, kind.schema, strict=strict)
         root = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
-        unknown: list[str] = []
-        root = schemas.default(schemas.prune(root, kind.schema, "", unknown), kind.schema)
-        if strict and unknown:
-            raise errors.bad_request(
-                "strict decoding error: " + ", ".join(f'unknown field "{u[1:]}"' for u in unknown)
-            )
+        root = schemas.default(root, kind.schema)
         causes = schemas.validate(root, kind.schema)
         if causes:
             raise errors.invalid(kind.kind, obj["metadata"].get("name", ""), causes)
