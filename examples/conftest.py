@@ -5,10 +5,11 @@ suite stays cheap and works without the `examples` extra.
 """
 
 import contextlib
+import dataclasses
+import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from cortex.contracts import RuntimeArgs, runtime_command
 
 READY_TIMEOUT_S = 120
 
@@ -51,12 +54,6 @@ def serve_example():
     return _serve
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _write_project(example_dir, api, config, workdir):
     shutil.copy(Path(example_dir) / "predictor.py", workdir / "predictor.py")
     spec = [
@@ -71,7 +68,8 @@ def _write_project(example_dir, api, config, workdir):
     return spec_path
 
 
-def _wait_ready(httpx, proc, base_url, log_path):
+def _wait_ready(proc, status_path, log_path):
+    """The port of a runtime started with ``--port 0``, once its status file says ready."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -79,10 +77,11 @@ def _wait_ready(httpx, proc, base_url, log_path):
                 f"runtime exited with {proc.returncode} before ready:\n{log_path.read_text()}"
             )
         try:
-            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
+            status = json.loads(status_path.read_text())
+        except (OSError, ValueError):
+            status = {}
+        if status.get("state") == "ready":
+            return status["port"]
         time.sleep(0.1)
     pytest.fail(f"runtime not ready after {READY_TIMEOUT_S} s:\n{log_path.read_text()}")
 
@@ -91,17 +90,17 @@ def _wait_ready(httpx, proc, base_url, log_path):
 def _serve(example_dir, api, config, workdir):
     httpx = pytest.importorskip("httpx")
     spec_path = _write_project(example_dir, api, config, Path(workdir))
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
     log_path = Path(workdir) / "runtime.log"
+    status_path = Path(workdir) / "status.json"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "cortex.runtime", "--spec", str(spec_path)]
-    cmd += ["--api", api, "--port", str(port)]
+    args = RuntimeArgs(spec=str(spec_path), api=api, host="127.0.0.1", port=0)
+    args = dataclasses.replace(args, status_file=str(status_path))
+    cmd = runtime_command(args, python=sys.executable)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        _wait_ready(httpx, proc, base_url, log_path)
-        with httpx.Client(base_url=base_url, timeout=30) as client:
+        port = _wait_ready(proc, status_path, log_path)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             yield client
     finally:
         if proc.poll() is None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
-import time
 import tomllib
 from pathlib import Path
 
@@ -13,7 +13,6 @@ import httpx
 import pytest
 
 from tests.cli.conftest import CLI, api
-from tests.conftest import free_port
 
 ROOT = Path(__file__).parents[2]
 
@@ -88,26 +87,30 @@ def test_the_local_environment_cannot_be_configured_or_deleted(cli: CLI) -> None
 @pytest.mark.slow
 def test_serve_runs_one_api_in_the_foreground(cli: CLI) -> None:
     cli.write(api("fg"))
-    port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "cortex.cli.main", "serve", "--port", str(port)],
+        [sys.executable, "-m", "cortex.cli.main", "serve", "--port", "0"],
         cwd=cli.project,
         env=cli.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", trust_env=False).is_success:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None
-            time.sleep(0.05)
+        assert server.stdout is not None
+        port = None
+        for line in server.stdout:  # the log it prints says where it listens, then when ready
+            record = json.loads(line)
+            if record["message"].startswith("listening on 127.0.0.1:"):
+                port = int(record["message"].rsplit(":", 1)[1])
+            if record["message"].startswith("predictor loaded"):
+                break
+        assert port is not None
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz", trust_env=False).is_success
         server.send_signal(signal.SIGTERM)
         assert server.wait(60) == 0
     finally:
         if server.poll() is None:
             server.kill()
+            server.wait()
+        if server.stdout is not None:
+            server.stdout.close()

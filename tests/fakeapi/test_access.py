@@ -12,7 +12,7 @@ import httpx
 import pytest
 import yaml
 
-from cortex.k8s import crd
+from cortex.k8s import custom_resource_definition
 from tests.fakeapi import FakeCluster
 
 pytestmark = pytest.mark.timeout(60)
@@ -55,7 +55,9 @@ def test_a_token_is_required_when_the_cluster_has_one(tmp_path: Path) -> None:
 
 def test_denied_requests_get_the_rbac_answer(cluster: FakeCluster) -> None:
     http = httpx.Client(base_url=cluster.url, timeout=10)
-    http.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crd())
+    http.post(
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=custom_resource_definition()
+    )
     cluster.deny("create", "configmaps")
     cluster.deny("list", "realtimeapis.cortex.dev")
     cluster.deny("get", "pods/log", namespace="kube-system")

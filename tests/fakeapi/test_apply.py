@@ -15,7 +15,7 @@ import httpx
 import pytest
 import yaml
 
-from cortex.k8s import crd
+from cortex.k8s import custom_resource_definition
 from tests.fakeapi import FakeCluster
 
 pytestmark = pytest.mark.timeout(60)
@@ -111,7 +111,9 @@ def test_apply_needs_a_field_manager_and_creates_like_create(http: httpx.Client)
 
 
 def test_apply_of_a_custom_resource_follows_its_crd_schema(http: httpx.Client) -> None:
-    http.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crd())
+    http.post(
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=custom_resource_definition()
+    )
     bad = apply(http, f"{RAPIS}/iris", rapi(compute={"gpu": -1}))
     assert bad.status_code == 422 and "spec.compute.gpu" in bad.json()["message"]
     strict = apply(http, f"{RAPIS}/iris", rapi(nope=1), fieldValidation="Strict")
@@ -267,7 +269,9 @@ def test_the_python_client_applies_and_sees_conflicts(cluster: FakeCluster) -> N
 def test_the_python_client_applies_custom_resources(cluster: FakeCluster) -> None:
     kubernetes = pytest.importorskip("kubernetes")
     with kubernetes.config.new_client_from_config(config_file=str(cluster.kubeconfig)) as client:
-        kubernetes.client.ApiextensionsV1Api(client).create_custom_resource_definition(crd())
+        kubernetes.client.ApiextensionsV1Api(client).create_custom_resource_definition(
+            custom_resource_definition()
+        )
         custom = kubernetes.client.CustomObjectsApi(client)
         where = ("cortex.dev", "v1alpha1", "default", "realtimeapis", "iris")
         options = {"field_manager": "cortex-cli", "_content_type": APPLY["Content-Type"]}
