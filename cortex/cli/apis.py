@@ -53,12 +53,19 @@ output_option = click.option(
 @click.argument("config_path", metavar="CONFIG", default="cortex.yaml", type=click.Path())
 @env_option
 @click.option("-y", "--yes", is_flag=True, help="answer yes to every question")
+@click.option(
+    "--wait/--no-wait",
+    default=None,
+    help="wait until the APIs are live (default: locally yes, on a cluster no)",
+)
 @output_option
-def deploy(config_path: str, env_name: str | None, yes: bool, output: str) -> None:
-    """Deploy APIs and wait until they are live.
+def deploy(
+    config_path: str, env_name: str | None, yes: bool, wait: bool | None, output: str
+) -> None:
+    """Deploy APIs (locally: and wait until they are live).
 
     CONFIG is a cortex.yaml (default: ./cortex.yaml) or a folder holding one. An API whose spec
-    changed is updated with no downtime; an unchanged one is left as it is.
+    or code changed is updated with no downtime; an unchanged one is left as it is.
     """
     path = Path(config_path)
     path = path / "cortex.yaml" if path.is_dir() else path
@@ -68,6 +75,10 @@ def deploy(config_path: str, env_name: str | None, yes: bool, output: str) -> No
     pretty = output == "pretty"
     for deployment in deployments if pretty else ():
         click.echo(format.deploy_line(deployment))
+    if not (env.waits_by_default if wait is None else wait):
+        if not pretty:
+            click.echo(json.dumps([_deploy_json(d, None) for d in deployments], indent=2))
+        return
     shown = progress.Progress(sys.stdout) if pretty else None
     outcomes = _wait(env, deployments, shown)
     failed = [d for d in deployments if outcomes[d.name].state != "ready"]
@@ -131,15 +142,19 @@ def _timed_out(name: str) -> environment.Rollout:
 
 
 def _deploy_json(
-    deployment: environment.Deployment, outcome: environment.Rollout
+    deployment: environment.Deployment, outcome: environment.Rollout | None
 ) -> dict[str, object]:
+    """One API of ``deploy -o json``; without waiting (``outcome`` None) it is updating."""
+    status = APIState.UPDATING
+    if outcome is not None:
+        status = APIState.LIVE if outcome.state == "ready" else APIState.ERROR
     return {
         "name": deployment.name,
         "kind": deployment.kind,
         "action": deployment.action,
         "endpoint": deployment.endpoint,
-        "status": APIState.LIVE if outcome.state == "ready" else APIState.ERROR,
-        "error": outcome.detail if outcome.state == "failed" else None,
+        "status": status,
+        "error": outcome.detail if outcome is not None and outcome.state == "failed" else None,
     }
 
 
@@ -200,23 +215,28 @@ def get(name: str | None, env_name: str | None, watch: bool, output: str) -> Non
 @click.argument("name", shell_complete=_complete_api)
 @env_option
 @click.option("-f", "--follow", is_flag=True, help="keep printing new lines (Ctrl-C stops)")
+@click.option("--pod", metavar="POD", help="only this replica's lines (cluster environments)")
 @click.option(
     "--pretty/--raw",
     default=None,
     help="render JSON lines readably (default: on a terminal) or print them as written",
 )
-def logs(name: str, env_name: str | None, follow: bool, pretty: bool | None) -> None:
+def logs(
+    name: str, env_name: str | None, follow: bool, pod: str | None, pretty: bool | None
+) -> None:
     """Print an API's log.
 
     The runtime writes JSON lines; on a terminal they are shown readably (--pretty), in a pipe
-    as they are (--raw). With -f the command keeps printing until Ctrl-C or the API's deletion.
+    as they are (--raw). On a cluster each line starts with its pod. With -f the command keeps
+    printing (new pods of a rollout included) until Ctrl-C or the API's deletion.
     """
     env = config.open_environment(env_name)
     readable = sys.stdout.isatty() if pretty is None else pretty
     try:
-        for line in env.logs(name, follow):
-            for part in format.log_lines(line) if readable else [line]:
-                click.echo(part)
+        for line in env.logs(name, follow, pod):
+            prefix = f"{line.source} " if line.source else ""
+            for part in format.log_lines(line.text) if readable else [line.text]:
+                click.echo(prefix + part)
     except KeyboardInterrupt:
         return
 
@@ -294,12 +314,14 @@ def _show(reply: environment.Reply) -> str:
 @click.command()
 @click.argument("name", shell_complete=_complete_api)
 @click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
+@click.option("--wait/--no-wait", default=True, help="wait until its replicas are gone")
 @env_option
-def delete(name: str, yes: bool, env_name: str | None) -> None:
+def delete(name: str, yes: bool, wait: bool, env_name: str | None) -> None:
     """Stop an API and remove it.
 
-    The API stops taking new requests, finishes the ones in flight, then exits; its state and
-    logs are removed and its port is free again.
+    The API stops taking new requests, finishes the ones in flight, then exits. Locally its
+    state and logs are removed and its port is free again; on a cluster its resource, children
+    and code go.
     """
     env = config.open_environment(env_name)
     if name not in env.names():
@@ -307,4 +329,4 @@ def delete(name: str, yes: bool, env_name: str | None) -> None:
     if not yes and sys.stdin.isatty():
         click.confirm(f"delete api '{name}'?", abort=True)
     click.echo(f"deleting {name}")
-    env.delete(name)
+    env.delete(name, wait)

@@ -2,8 +2,8 @@
 
 State lives in ``~/.cortex`` (or ``$CORTEX_HOME``). Environments are kept in ``cli.yaml`` there;
 ``local`` always exists and is the default until another one is chosen. A cluster environment
-records its kube context now; its backend comes with the cluster CLI, behind the same
-``Environment`` protocol.
+records its kube context, namespace and (optionally) kubeconfig file; without one the kubeconfig
+is found as kubectl finds it (``$KUBECONFIG``, else ``~/.kube/config``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ __all__ = ["CLIConfig", "EnvConfig", "cortex_home", "open_environment"]
 
 HOME_VARIABLE = "CORTEX_HOME"
 LOCAL = "local"
+KUBERNETES = "kubernetes"
 
 
 def cortex_home() -> Path:
@@ -38,11 +39,13 @@ class EnvConfig:
     provider: str = LOCAL
     kube_context: str | None = None
     namespace: str | None = None
+    kubeconfig: str | None = None
 
     def describe(self) -> str:
         if self.provider == LOCAL:
             return "processes on this machine"
-        return f"context {self.kube_context}, namespace {self.namespace or 'default'}"
+        where = f"context {self.kube_context}, namespace {self.namespace or 'default'}"
+        return where + (f", kubeconfig {self.kubeconfig}" if self.kubeconfig else "")
 
 
 def _env_config(item: dict[str, Any]) -> EnvConfig:
@@ -50,7 +53,11 @@ def _env_config(item: dict[str, Any]) -> EnvConfig:
         return None if item.get(key) is None else str(item[key])
 
     return EnvConfig(
-        str(item["name"]), text("provider") or "kubernetes", text("kube_context"), text("namespace")
+        str(item["name"]),
+        text("provider") or KUBERNETES,
+        text("kube_context"),
+        text("namespace"),
+        text("kubeconfig"),
     )
 
 
@@ -107,7 +114,14 @@ def open_environment(name: str | None, home: Path | None = None) -> environment.
     env = CLIConfig(home).get(name)
     if env.provider == LOCAL:
         return local.LocalEnvironment(env.name, state.LocalState(home / "local"))
-    raise errors.ClusterError(
-        f"environment '{env.name}' is a Kubernetes environment ({env.describe()}); this version "
-        "of the CLI only deploys locally: pass `-e local`, or `cortex env default local`"
-    )
+    if env.provider != KUBERNETES or env.kube_context is None:
+        raise errors.CortexError(
+            f"environment '{env.name}' in {home / 'cli.yaml'} is not usable (provider "
+            f"{env.provider!r}); configure it again with `cortex env configure {env.name} "
+            "--kube-context CONTEXT`"
+        )
+    # Imported here: the kubernetes client takes longer to import than a local command runs.
+    from cortex.cli import cluster, kube
+
+    connection = kube.connect(env.kubeconfig, env.kube_context, env.namespace)
+    return cluster.ClusterEnvironment(env.name, connection)

@@ -1,8 +1,8 @@
 """The seam between the commands and where APIs run: the ``Environment`` protocol and its results.
 
-Commands speak only to an ``Environment``. The ``local`` backend (processes on this machine,
-``cortex.cli.local``) is the one that exists today; cluster environments plug in behind the same
-protocol. Pure data and protocol here, no I/O.
+Commands speak only to an ``Environment``: ``local`` (processes on this machine,
+``cortex.cli.local``) or a Kubernetes cluster (``cortex.cli.cluster``). Pure data and protocol
+here, no I/O.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ __all__ = [
     "APIStatus",
     "Deployment",
     "Environment",
+    "LogLine",
     "Reply",
     "Rollout",
     "not_deployed",
@@ -66,11 +67,22 @@ class APIStatus:
     avg_request_seconds: float | None = None
     message: str | None = None
     log_tail: tuple[str, ...] = field(default=())
+    # Extra blocks of ``cortex get NAME``: (title, lines), e.g. replicas, conditions, events.
+    sections: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["log_tail"] = list(self.log_tail)
+        data["sections"] = {title: list(lines) for title, lines in self.sections}
         return data
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line of an API's log; ``source`` names the pod it came from (empty locally)."""
+
+    source: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -83,9 +95,10 @@ class Reply:
 
 
 class Environment(Protocol):
-    """Where APIs are deployed: the local machine today, a cluster later."""
+    """Where APIs are deployed: this machine or a cluster."""
 
     name: str
+    waits_by_default: bool  # whether ``cortex deploy`` waits for live without ``--wait``
 
     def deploy(
         self, apis: Sequence[RealtimeAPI], config: Path, confirm: Callable[[str], bool]
@@ -108,16 +121,19 @@ class Environment(Protocol):
         """The names of the deployed APIs, sorted."""
         ...
 
-    def logs(self, name: str, follow: bool) -> Iterator[str]:
-        """The API's log lines as written; with ``follow`` it waits for more until deleted."""
+    def logs(self, name: str, follow: bool, pod: str | None = None) -> Iterator[LogLine]:
+        """The API's log lines as written; with ``follow`` it waits for more until deleted.
+
+        ``pod`` keeps the lines of one replica (clusters only)."""
         ...
 
     def predict(self, name: str, body: bytes, content_type: str) -> Reply:
         """Post a payload to the API's endpoint."""
         ...
 
-    def delete(self, name: str) -> None:
-        """Stop the API gracefully (in-flight requests finish) and forget it."""
+    def delete(self, name: str, wait: bool = True) -> None:
+        """Stop the API gracefully (in-flight requests finish) and forget it; ``wait`` until
+        its replicas are gone."""
         ...
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -31,9 +32,17 @@ def list_envs(output: str) -> None:
         rows = [{**vars(e), "default": e.name == conf.default} for e in envs]
         click.echo(json.dumps(rows, indent=2))
         return
-    headers = ("env", "provider", "default", "where")
+    headers = ("env", "kind", "default", "context", "namespace", "where")
     rows_text = [
-        [e.name, e.provider, "*" if e.name == conf.default else "", e.describe()] for e in envs
+        [
+            e.name,
+            e.provider,
+            "*" if e.name == conf.default else "",
+            e.kube_context or "-",
+            (e.namespace or "default") if e.provider != config.LOCAL else "-",
+            e.describe(),
+        ]
+        for e in envs
     ]
     click.echo(format.table(headers, rows_text))
 
@@ -54,15 +63,30 @@ def default_env(name: str | None) -> None:
 @env.command("configure")
 @click.argument("name")
 @click.option("--kube-context", required=True, help="the kubeconfig context of the cluster")
-@click.option("--namespace", help="the namespace the APIs go to (default: default)")
-def configure(name: str, kube_context: str, namespace: str | None) -> None:
-    """Add or change the cluster environment NAME."""
+@click.option(
+    "--namespace", help="the namespace the APIs go to (default: the context's, else default)"
+)
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False),
+    help="the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config, as kubectl)",
+)
+def configure(name: str, kube_context: str, namespace: str | None, kubeconfig: str | None) -> None:
+    """Add or change the cluster environment NAME (a context of your kubeconfig)."""
     if name == config.LOCAL:
         raise errors.CortexError("environment 'local' is built in and needs no configuration")
+    if kubeconfig is not None:
+        kubeconfig = str(Path(kubeconfig).expanduser().resolve())
+    from cortex.cli import kube  # the kubernetes client is slow to import: only when needed
+
+    context_namespace = kube.check_context(kubeconfig, kube_context)  # a typo fails now
+    namespace = namespace or context_namespace
     conf = config.CLIConfig(config.cortex_home())
-    conf.environments[name] = config.EnvConfig(name, "kubernetes", kube_context, namespace)
+    conf.environments[name] = config.EnvConfig(
+        name, config.KUBERNETES, kube_context, namespace, kubeconfig
+    )
     conf.save()
-    click.echo(f"configured environment {name} (context {kube_context})")
+    click.echo(f"configured environment {name} (context {kube_context}, namespace {namespace})")
 
 
 @env.command("delete")

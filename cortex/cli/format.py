@@ -102,7 +102,7 @@ def api_details(status: environment.APIStatus, now: float) -> str:
     """``cortex get NAME``: the row, the endpoint, a curl example, and what went wrong if any."""
     lines = [status_table([status], now), "", f"endpoint: {status.endpoint}"]
     failing = status.status not in _WORKING
-    if not failing:
+    if not failing and status.endpoint.startswith("http"):
         lines += [
             "",
             "example curl:",
@@ -112,6 +112,8 @@ def api_details(status: environment.APIStatus, now: float) -> str:
     if status.message:
         label = "error" if failing else "last update failed"
         lines += ["", f"{label}: {status.message}"]
+    for title, block in status.sections:
+        lines += ["", f"{title}:", *(f"  {line}" for line in block)]
     if status.log_tail:
         lines += ["", "last log lines:", *(f"  {line}" for line in status.log_tail)]
     return "\n".join(lines)

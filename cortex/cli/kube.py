@@ -23,7 +23,14 @@ from kubernetes import config as k8s_config
 
 from cortex import contracts, errors
 
-__all__ = ["CONNECT_TIMEOUT", "Kube", "Response", "connect", "kubeconfig_paths"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "Kube",
+    "Response",
+    "check_context",
+    "connect",
+    "kubeconfig_paths",
+]
 
 CONNECT_TIMEOUT = 4.0
 READ_TIMEOUT = 30.0
@@ -179,20 +186,20 @@ class Kube:
         )
 
 
-def connect(kubeconfig: str | None, context: str, namespace: str | None) -> Kube:
-    """The API server of ``context``; ClusterError when the kubeconfig or context is missing."""
+def check_context(kubeconfig: str | None, context: str) -> str:
+    """The default namespace of ``context``; ClusterError when the kubeconfig or the context is
+    missing (what ``cortex env configure`` checks before it records an environment)."""
     paths = kubeconfig_paths(kubeconfig)
-    existing = [path for path in paths if os.path.isfile(path)]
+    existing = os.pathsep.join(path for path in paths if os.path.isfile(path))
     shown = os.pathsep.join(paths)
     if not existing:
         raise errors.ClusterError(
             f"no kubeconfig at {shown}; pass --kubeconfig to `cortex env configure` or set "
             "KUBECONFIG"
         )
-    loader_input = os.pathsep.join(existing)
     try:
         contexts, _ = k8s_config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
-            config_file=loader_input
+            config_file=existing
         )
     except (k8s_config.ConfigException, OSError, ValueError) as exc:
         raise errors.ClusterError(f"cannot read the kubeconfig {shown}: {exc}") from None
@@ -201,20 +208,28 @@ def connect(kubeconfig: str | None, context: str, namespace: str | None) -> Kube
     if chosen is None:
         raise errors.ClusterError(
             f"context '{context}' is not in the kubeconfig {shown} (contexts: "
-            f"{', '.join(names) or 'none'}); fix it with `cortex env configure`"
+            f"{', '.join(names) or 'none'}); choose one with `cortex env configure NAME "
+            "--kube-context CONTEXT`"
         )
+    return str((chosen.get("context") or {}).get("namespace") or "default")
+
+
+def connect(kubeconfig: str | None, context: str, namespace: str | None) -> Kube:
+    """The API server of ``context`` (nothing is sent yet); ClusterError when the kubeconfig or
+    the context is missing or unusable."""
+    default = check_context(kubeconfig, context)
+    paths = [path for path in kubeconfig_paths(kubeconfig) if os.path.isfile(path)]
     configuration = k8s_client.Configuration()
     try:
         k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=loader_input,
+            config_file=os.pathsep.join(paths),
             context=context,
             client_configuration=configuration,
             persist_config=False,
         )
     except (k8s_config.ConfigException, OSError, ValueError) as exc:
-        raise errors.ClusterError(f"context '{context}' of {shown} cannot be used: {exc}") from None
-    default = (chosen.get("context") or {}).get("namespace") or "default"
-    return Kube(k8s_client.ApiClient(configuration), context, namespace or str(default))
+        raise errors.ClusterError(f"context '{context}' cannot be used: {exc}") from None
+    return Kube(k8s_client.ApiClient(configuration), context, namespace or default)
 
 
 def _status(response: Response) -> dict[str, Any]:
@@ -233,8 +248,9 @@ def _details(status: Mapping[str, Any]) -> dict[str, Any]:
 def _reason(exc: urllib3.exceptions.HTTPError) -> str:
     reason = getattr(exc, "reason", None) or exc
     text = str(reason)
-    if "timed out" in text or isinstance(reason, urllib3.exceptions.ConnectTimeoutError):
-        return f"no answer within {CONNECT_TIMEOUT:g} s"
     if "Connection refused" in text:
         return "connection refused"
+    # Checked after: urllib3's NewConnectionError is a ConnectTimeoutError too.
+    if "timed out" in text or isinstance(reason, urllib3.exceptions.ConnectTimeoutError):
+        return f"no answer within {CONNECT_TIMEOUT:g} s"
     return text.split(": ", 1)[-1]

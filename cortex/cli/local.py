@@ -51,6 +51,8 @@ class _Batch:
 class LocalEnvironment:
     """APIs as processes on this machine; their files live in ``local_state``."""
 
+    waits_by_default = True  # a local deploy is quick to wait for, and nothing else tells
+
     def __init__(self, name: str, local_state: state.LocalState) -> None:
         self.name = name
         self.state = local_state
@@ -273,11 +275,14 @@ class LocalEnvironment:
 
     # -- logs, predict, delete ----------------------------------------------------------------
 
-    def logs(self, name: str, follow: bool) -> Iterator[str]:
+    def logs(
+        self, name: str, follow: bool, pod: str | None = None
+    ) -> Iterator[environment.LogLine]:
         files = self.state.files(self._meta(name).name)
-        if follow:
-            return logfile.follow(files.log, keep_going=files.meta.exists)
-        return logfile.follow(files.log, keep_going=lambda: False)
+        if pod is not None:
+            raise errors.CortexError("--pod is for cluster environments; a local API has one")
+        keep_going = files.meta.exists if follow else lambda: False
+        return (environment.LogLine("", line) for line in logfile.follow(files.log, keep_going))
 
     def predict(self, name: str, body: bytes, content_type: str) -> environment.Reply:
         meta = self._meta(name)
@@ -294,7 +299,7 @@ class LocalEnvironment:
         kind = response.headers.get("content-type", "application/octet-stream")
         return environment.Reply(response.status_code, kind, response.content)
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str, wait: bool = True) -> None:
         with self.state.lock():
             meta = self.state.read_meta(name)
             if meta is None and not self.state.files(name).folder.is_dir():

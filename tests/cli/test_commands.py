@@ -11,8 +11,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from tests.cli.conftest import CLI, api
+from tests.fakeapi import kubeconfig
 
 ROOT = Path(__file__).parents[2]
 
@@ -60,18 +62,27 @@ def test_completion_offers_commands_and_deployed_api_names(cli: CLI) -> None:
 def test_local_is_the_built_in_default_environment(cli: CLI) -> None:
     assert cli.ok("env", "default") == "local\n"
     lines = cli.ok("env", "list").splitlines()
-    assert lines[0].split() == ["env", "provider", "default", "where"]
+    assert lines[0].split() == ["env", "kind", "default", "context", "namespace", "where"]
     assert lines[1].split()[:3] == ["local", "local", "*"]
 
 
-def test_a_cluster_environment_is_recorded_chosen_and_forgotten(cli: CLI) -> None:
-    cli.ok("env", "configure", "prod", "--kube-context", "kind-prod", "--namespace", "ml")
+def test_a_cluster_environment_is_recorded_chosen_and_forgotten(cli: CLI, tmp_path: Path) -> None:
+    config = tmp_path / "kubeconfig"
+    config.write_text(yaml.safe_dump(kubeconfig("http://127.0.0.1:1", context="kind-prod")))
+    cli.ok(
+        "env", "configure", "prod", "--kube-context", "kind-prod", "--namespace", "ml",
+        "--kubeconfig", str(config),
+    )  # fmt: skip
     cli.ok("env", "default", "prod")
     assert cli.ok("env", "default") == "prod\n"
-    assert "context kind-prod, namespace ml" in cli.ok("env", "list")
-    result = cli("get")
+    row = cli.ok("env", "list").splitlines()[2].split()
+    assert row[:5] == ["prod", "kubernetes", "*", "kind-prod", "ml"]
+    result = cli("get")  # nothing listens on port 1
     assert result.returncode == 1
-    assert result.stderr.startswith("error: environment 'prod' is a Kubernetes environment")
+    assert result.stderr == (
+        "error: cannot reach the API server http://127.0.0.1:1 of context 'kind-prod': "
+        "connection refused; check the cluster is up and the kubeconfig points at it\n"
+    )
     assert "no apis are deployed" in cli.ok("get", "-e", "local")
     cli.ok("env", "delete", "prod")
     assert cli.ok("env", "default") == "local\n"

@@ -29,16 +29,21 @@ from tests.fakeapi.store import Kind, Obj, Store
 T = TypeVar("T")
 
 
-def kubeconfig(url: str, namespace: str = "default", token: str | None = None) -> dict[str, Any]:
+def kubeconfig(
+    url: str, namespace: str = "default", token: str | None = None, context: str = "fake"
+) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "fake", "cluster": {"server": url}}],
         "users": [{"name": "fake", "user": {"token": token} if token else {}}],
         "contexts": [
-            {"name": "fake", "context": {"cluster": "fake", "user": "fake", "namespace": namespace}}
+            {
+                "name": context,
+                "context": {"cluster": "fake", "user": "fake", "namespace": namespace},
+            }
         ],
-        "current-context": "fake",
+        "current-context": context,
     }
 
 

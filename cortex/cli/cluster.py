@@ -1,0 +1,526 @@
+"""A Kubernetes cluster environment: the same commands, through the Kubernetes API only.
+
+``deploy`` packs the project folder (:mod:`cortex.cli.project`) into an immutable ConfigMap named
+after its hash, then server-side applies the ``RealtimeAPI`` (field manager ``cortex-cli``) and
+makes the ConfigMap owned by it; the operator does the rest. An unchanged spec and unchanged
+code write nothing. ``get`` reads the resource's status (the operator's), its pods, Events and
+the pods' ``/metrics`` through the API server's pod proxy; ``predict`` goes through the
+Service proxy, so no load balancer is needed; ``logs`` reads the pods' logs and follows new pods
+of a rollout; ``delete`` removes the resource (its children and ConfigMaps go by owner
+references) and waits until the Deployment is gone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from cortex import contracts, errors
+from cortex.cli import environment, kube, probe, project
+from cortex.contracts import APIState
+from cortex.k8s import labels, resource
+from cortex.k8s.deployment import CONTAINER_NAME
+from cortex.spec import RealtimeAPI, parse_api_spec, spec_hash
+
+__all__ = ["FIELD_MANAGER", "ClusterEnvironment"]
+
+FIELD_MANAGER = "cortex-cli"
+DELETE_TIMEOUT = 120.0
+_POLL = 1.0
+_EVENTS_SHOWN = 5
+_FAILED = frozenset(
+    {
+        APIState.ERROR,
+        APIState.ERROR_IMAGE_PULL,
+        APIState.ERROR_OOM,
+        APIState.ERROR_REJECTED,
+        APIState.ERROR_ROLLOUT_STUCK,
+        APIState.COMPUTE_UNAVAILABLE,
+    }
+)
+
+
+class ClusterEnvironment:
+    """The APIs of one namespace of a cluster, as ``RealtimeAPI`` resources."""
+
+    waits_by_default = False  # a cluster rollout can take minutes (a GPU node may be added)
+
+    def __init__(self, name: str, connection: kube.Kube) -> None:
+        self.name = name
+        self.kube = connection
+        self.namespace = connection.namespace
+
+    # -- paths --------------------------------------------------------------------------------
+
+    def _apis_path(self, name: str = "") -> str:
+        base = f"/apis/{contracts.API_VERSION}/namespaces/{self.namespace}/{contracts.PLURAL}"
+        return f"{base}/{name}" if name else base
+
+    def _core(self, plural: str, name: str = "") -> str:
+        base = f"/api/v1/namespaces/{self.namespace}/{plural}"
+        return f"{base}/{name}" if name else base
+
+    def _deployment_path(self, name: str) -> str:
+        return f"/apis/apps/v1/namespaces/{self.namespace}/deployments/{labels.child_name(name)}"
+
+    # -- deploy -------------------------------------------------------------------------------
+
+    def deploy(
+        self, apis: Sequence[RealtimeAPI], config: Path, confirm: Callable[[str], bool]
+    ) -> list[environment.Deployment]:
+        folder = config.resolve().parent
+        archive = project.pack(folder)
+        project.check_size(archive, folder)
+        self._check_installed()
+        return [self._deploy_one(api, archive, confirm) for api in apis]
+
+    def _check_installed(self) -> None:
+        self.kube.request("GET", f"/apis/{contracts.API_VERSION}")
+
+    def _deploy_one(
+        self, api: RealtimeAPI, archive: project.Archive, confirm: Callable[[str], bool]
+    ) -> environment.Deployment:
+        existing = self._read(self._apis_path(api.name))
+        if existing is not None and not _managed_by_us(existing):
+            managers = ", ".join(_managers(existing)) or "unknown"
+            question = (
+                f"realtimeapi '{api.name}' in namespace '{self.namespace}' was not created by "
+                f"`cortex deploy` (managed by {managers}); take it over?"
+            )
+            if not confirm(question):
+                raise errors.CortexError(
+                    f"realtimeapi '{api.name}' in namespace '{self.namespace}' was not created "
+                    f"by `cortex deploy` (managed by {managers}); deploy with -y to take it "
+                    f"over, or delete it first (`kubectl delete {contracts.SHORT_NAMES[0]} "
+                    f"{api.name} -n {self.namespace}`)"
+                )
+        config_map = resource.project_config_map_name(api.name, archive.sha256)
+        project_ref = api.project.model_copy(
+            update={"config_map": config_map, "sha256": archive.sha256}
+        )
+        wanted = api.model_copy(update={"project": project_ref})
+        endpoint = wanted.endpoint
+        if existing is not None and _served_spec_hash(existing) == spec_hash(wanted):
+            token = _token(existing)
+            return environment.Deployment(api.name, api.kind, "unchanged", endpoint, token)
+        created = self._put_config_map(api.name, archive)
+        try:
+            applied = self._apply(resource.realtime_api_resource(wanted, self.namespace))
+        except errors.CortexError as exc:
+            if created:  # nothing lost on failure, nothing left behind either
+                self.kube.request("DELETE", self._core("configmaps", config_map), ok=(404,))
+            raise errors.CortexError(f"api '{api.name}': {exc}") from None
+        self._own(config_map, applied)
+        self._collect_config_maps(api.name, keep=config_map)
+        action: environment.Action = "create" if existing is None else "update"
+        return environment.Deployment(api.name, api.kind, action, endpoint, _token(applied))
+
+    def _put_config_map(self, name: str, archive: project.Archive) -> bool:
+        """Create the project's ConfigMap unless it exists (same name, same content); True when
+        it was created now."""
+        body = resource.project_config_map(name, self.namespace, archive.data, archive.sha256)
+        path = self._core("configmaps")
+        response = self.kube.request("POST", path, body=body, ok=(409,))
+        if response.status != 409:
+            return True
+        found = self._read(self._core("configmaps", body["metadata"]["name"]))
+        labels = (found or {}).get("metadata", {}).get("labels", {})
+        if labels.get(contracts.LABEL_API_NAME) != name:
+            raise errors.CortexError(
+                f"configmap '{body['metadata']['name']}' in namespace '{self.namespace}' exists "
+                "and does not belong to cortex; rename or delete it"
+            )
+        return False
+
+    def _apply(self, body: dict[str, Any]) -> dict[str, Any]:
+        path = self._apis_path(body["metadata"]["name"])
+        query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
+        self.kube.request("PATCH", path, query=query, body=body, content_type=kube.APPLY)
+        # Read back: some clients see no body on the 201 of an apply that created the object.
+        applied = self._read(path)
+        if applied is None:
+            raise errors.ClusterError(f"{path} vanished right after it was applied")
+        return applied
+
+    def _own(self, config_map: str, owner: dict[str, Any]) -> None:
+        meta = owner["metadata"]
+        reference = {
+            "apiVersion": contracts.API_VERSION,
+            "kind": contracts.KIND,
+            "name": meta["name"],
+            "uid": meta["uid"],
+        }
+        patch = {"metadata": {"ownerReferences": [reference]}}
+        self.kube.request(
+            "PATCH",
+            self._core("configmaps", config_map),
+            body=patch,
+            content_type="application/merge-patch+json",
+        )
+
+    def _collect_config_maps(self, name: str, keep: str) -> None:
+        """Delete the API's older ConfigMaps that neither its Deployment nor a pod still uses."""
+        selector = [("labelSelector", f"{contracts.LABEL_API_NAME}={name}")]
+        maps = self.kube.request("GET", self._core("configmaps"), query=selector).json()
+        old = {item["metadata"]["name"] for item in maps.get("items", [])} - {keep}
+        if not old:
+            return
+        used = set()
+        deployment = self._read(self._deployment_path(name))
+        if deployment is not None:
+            used |= _config_maps_of(deployment["spec"]["template"]["spec"])
+        for pod in self._pods(name):
+            used |= _config_maps_of(pod.get("spec", {}))
+        for stale in sorted(old - used):
+            self.kube.request("DELETE", self._core("configmaps", stale), ok=(404,))
+
+    # -- rollout ------------------------------------------------------------------------------
+
+    def rollout(self, deployment: environment.Deployment) -> environment.Rollout:
+        found = self._read(self._apis_path(deployment.name))
+        if found is None:
+            return environment.Rollout("failed", "it was deleted meanwhile")
+        generation = json.loads(deployment.token or "{}").get("generation", 0)
+        status = found.get("status") or {}
+        if status.get("observedGeneration", 0) < generation:
+            return environment.Rollout("pending", "waiting for the operator")
+        state = _state(status)
+        requested, ready, current = (status.get(k, 0) for k in ("requested", "ready", "upToDate"))
+        if state == APIState.LIVE and current >= requested:
+            return environment.Rollout("ready")
+        if state in _FAILED:
+            events = tuple(self._events(deployment.name))
+            return environment.Rollout("failed", f"{state}: {status.get('message', '')}", events)
+        detail = f"{ready}/{requested} ready, {current} up to date"
+        latest = self._events(deployment.name)[-1:]
+        return environment.Rollout("pending", f"{detail}; {latest[0]}" if latest else detail)
+
+    # -- get ----------------------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        items = self.kube.request("GET", self._apis_path()).json().get("items", [])
+        return sorted(item["metadata"]["name"] for item in items)
+
+    def get(self, name: str | None = None) -> list[environment.APIStatus]:
+        if name is not None:
+            found = self._read(self._apis_path(name))
+            if found is None:
+                raise environment.not_deployed(name, self.name, self.names())
+            return [self._status(found, details=True)]
+        items = self.kube.request("GET", self._apis_path()).json().get("items", [])
+        ordered = sorted(items, key=lambda item: item["metadata"]["name"])
+        return [self._status(item, details=False) for item in ordered]
+
+    def _status(self, found: dict[str, Any], details: bool) -> environment.APIStatus:
+        meta, status = found["metadata"], found.get("status") or {}
+        name = meta["name"]
+        pods = self._pods(name)
+        state = _state(status)
+        row = environment.APIStatus(
+            env=self.name,
+            name=name,
+            kind=found.get("kind", contracts.KIND),
+            status=state,
+            up_to_date=int(status.get("upToDate", 0)),
+            requested=int(status.get("requested", 0)),
+            last_update=_last_update(found),
+            endpoint=status.get("endpoint")
+            or (found.get("spec", {}).get("networking") or {}).get("endpoint", f"/{name}"),
+            message=status.get("message") or None if state in _FAILED else None,
+        )
+        counts = self._metrics(name, pods)
+        if counts is not None:
+            row = _with_counts(row, counts)
+        if not details:
+            return row
+        sections = (
+            ("replicas", _replicas(pods)),
+            ("conditions", _conditions(status)),
+            ("events", tuple(self._events(name))),
+        )
+        return _replace(row, sections=tuple((t, lines) for t, lines in sections if lines))
+
+    def _pods(self, name: str) -> list[dict[str, Any]]:
+        selector = [("labelSelector", f"{contracts.LABEL_API_NAME}={name}")]
+        items = self.kube.request("GET", self._core("pods"), query=selector).json()
+        return sorted(items.get("items", []), key=lambda pod: pod["metadata"]["name"])
+
+    def _metrics(self, name: str, pods: list[dict[str, Any]]) -> probe.RequestMetrics | None:
+        """The API's request figures summed over its ready pods (through the pod proxy)."""
+        totals: list[probe.RequestMetrics] = []
+        for pod in pods:
+            if not _ready(pod):
+                continue
+            path = self._core("pods", f"{pod['metadata']['name']}:{labels.PORT}/proxy/metrics")
+            try:
+                response = self.kube.request("GET", path, timeout=3.0)
+            except errors.CortexError:
+                continue  # a pod that does not answer has no figures to add
+            totals.append(probe.parse_metrics(response.body.decode(errors="replace"), name))
+        if not totals:
+            return None
+        by_class: dict[str, int] = {}
+        for counts in totals:
+            for key, value in counts.by_class.items():
+                by_class[key] = by_class.get(key, 0) + value
+        return probe.RequestMetrics(
+            by_class,
+            sum(c.duration_sum for c in totals),
+            sum(c.duration_count for c in totals),
+        )
+
+    def _events(self, name: str) -> list[str]:
+        """The last Events of the API's resource, oldest first: ``type reason: message``."""
+        selector = f"involvedObject.name={name},involvedObject.kind={contracts.KIND}"
+        items = self.kube.request(
+            "GET", self._core("events"), query=[("fieldSelector", selector)]
+        ).json()
+        events = sorted(items.get("items", []), key=_event_time)[-_EVENTS_SHOWN:]
+        return [
+            f"{e.get('type', 'Normal')} {e.get('reason', '')}: {e.get('message', '')}"
+            for e in events
+        ]
+
+    # -- logs, predict, delete ----------------------------------------------------------------
+
+    def logs(
+        self, name: str, follow: bool, pod: str | None = None
+    ) -> Iterator[environment.LogLine]:
+        self._must_exist(name)
+        if not follow:
+            return self._logs_once(name, pod)
+        return self._logs_following(name, pod)
+
+    def _logs_once(self, name: str, only: str | None) -> Iterator[environment.LogLine]:
+        for pod in self._chosen_pods(name, only):
+            pod_name = pod["metadata"]["name"]
+            for line in self._pod_log(pod_name, follow=False):
+                yield environment.LogLine(_short(name, pod_name), line)
+
+    def _logs_following(self, name: str, only: str | None) -> Iterator[environment.LogLine]:
+        """Lines of every pod as they come, new pods included, until the API is deleted."""
+        lines: queue.Queue[environment.LogLine | None] = queue.Queue()
+        followed: set[str] = set()
+
+        def follow(pod_name: str) -> None:
+            try:
+                for line in self._pod_log(pod_name, follow=True):
+                    lines.put(environment.LogLine(_short(name, pod_name), line))
+            except errors.CortexError:
+                pass  # the pod went away: its lines so far were shown
+
+        def watch() -> None:
+            while self._read(self._apis_path(name)) is not None:
+                for pod in self._chosen_pods(name, only):
+                    pod_name = pod["metadata"]["name"]
+                    if pod_name not in followed and _started(pod):
+                        followed.add(pod_name)
+                        threading.Thread(target=follow, args=(pod_name,), daemon=True).start()
+                time.sleep(_POLL)
+            lines.put(None)
+
+        threading.Thread(target=watch, name="log-pods", daemon=True).start()
+        while (item := lines.get()) is not None:
+            yield item
+
+    def _chosen_pods(self, name: str, only: str | None) -> list[dict[str, Any]]:
+        pods = self._pods(name)
+        if only is None:
+            return pods
+        chosen = [
+            p for p in pods if only in (p["metadata"]["name"], _short(name, p["metadata"]["name"]))
+        ]
+        if not chosen:
+            shown = ", ".join(p["metadata"]["name"] for p in pods) or "none"
+            raise errors.CortexError(f"api '{name}' has no pod '{only}' (pods: {shown})")
+        return chosen
+
+    def _pod_log(self, pod: str, follow: bool) -> Iterator[str]:
+        query = [
+            ("container", CONTAINER_NAME),
+            ("follow", "true" if follow else "false"),
+        ]
+        path = self._core("pods", f"{pod}/log")
+        for raw in self.kube.stream(path, query=query, timeout=None if follow else 30.0):
+            yield raw.decode("utf-8", errors="replace")
+
+    def predict(self, name: str, body: bytes, content_type: str) -> environment.Reply:
+        found = self._must_exist(name)
+        endpoint = (found.get("status") or {}).get("endpoint") or f"/{name}"
+        path = self._core("services", f"{labels.child_name(name)}:{labels.PORT}/proxy{endpoint}")
+        response = self.kube.request(
+            "POST",
+            path,
+            body=body,
+            content_type=content_type,
+            timeout=300.0,
+            ok=(400, 404, 413, 500, 502, 503, 504),
+        )
+        kind = response.headers.get("Content-Type") or response.headers.get("content-type") or ""
+        if response.status >= 500 and _is_kube_status(response):
+            message = response.json().get("message", "")
+            raise errors.ClusterError(
+                f"api '{name}' cannot be reached through the API server: {message}; see "
+                f"`cortex get {name} -e {self.name}`"
+            )
+        return environment.Reply(response.status, kind or "application/octet-stream", response.body)
+
+    def delete(self, name: str, wait: bool = True) -> None:
+        self._must_exist(name)
+        self.kube.request("DELETE", self._apis_path(name), ok=(404,))
+        if not wait:
+            return
+        deadline = time.monotonic() + DELETE_TIMEOUT
+        while (
+            self._read(self._deployment_path(name)) is not None
+            or self._read(self._apis_path(name)) is not None
+        ):
+            if time.monotonic() > deadline:
+                raise errors.ClusterError(
+                    f"api '{name}' is still being deleted after {DELETE_TIMEOUT:g} s; see "
+                    f"`kubectl get deployment {labels.child_name(name)} -n {self.namespace}`"
+                )
+            time.sleep(_POLL)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _read(self, path: str) -> dict[str, Any] | None:
+        response = self.kube.request("GET", path, ok=(404,))
+        if response.status == 404:
+            if not _is_kube_status(response) or not response.json().get("details"):
+                self.kube.request("GET", path)  # raises: the resource type itself is unknown
+            return None
+        data: dict[str, Any] = response.json()
+        return data
+
+    def _must_exist(self, name: str) -> dict[str, Any]:
+        found = self._read(self._apis_path(name))
+        if found is None:
+            raise environment.not_deployed(name, self.name, self.names())
+        return found
+
+
+def _managers(found: dict[str, Any]) -> list[str]:
+    return sorted({f.get("manager", "") for f in found["metadata"].get("managedFields") or []})
+
+
+def _managed_by_us(found: dict[str, Any]) -> bool:
+    return FIELD_MANAGER in _managers(found)
+
+
+def _served_spec_hash(found: dict[str, Any]) -> str | None:
+    try:
+        return spec_hash(parse_api_spec(found["metadata"]["name"], found.get("spec") or {}))
+    except errors.CortexError:
+        return None
+
+
+def _token(found: dict[str, Any]) -> str:
+    return json.dumps({"generation": found["metadata"].get("generation", 0)})
+
+
+def _state(status: dict[str, Any]) -> APIState:
+    try:
+        return APIState(status.get("status") or APIState.UPDATING)
+    except ValueError:
+        return APIState.UPDATING
+
+
+def _config_maps_of(pod_spec: dict[str, Any]) -> set[str]:
+    return {
+        volume["configMap"]["name"]
+        for volume in pod_spec.get("volumes") or []
+        if "configMap" in volume
+    }
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def _started(pod: dict[str, Any]) -> bool:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return any(
+        "running" in (s.get("state") or {}) or "terminated" in (s.get("state") or {})
+        for s in statuses
+    )
+
+
+def _short(api_name: str, pod_name: str) -> str:
+    """``api-iris-5d8f9c-x7k2p`` -> ``5d8f9c-x7k2p``: the part that tells replicas apart."""
+    return pod_name.removeprefix(f"{labels.child_name(api_name)}-")
+
+
+def _replicas(pods: list[dict[str, Any]]) -> tuple[str, ...]:
+    lines = []
+    for pod in pods:
+        status = pod.get("status") or {}
+        why = status.get("phase", "Pending")
+        for container in status.get("containerStatuses") or []:
+            waiting = (container.get("state") or {}).get("waiting")
+            if waiting:
+                why = waiting.get("reason", why)
+        state = "ready" if _ready(pod) else f"not ready ({why})"
+        lines.append(f"{pod['metadata']['name']}: {state}")
+    return tuple(lines)
+
+
+def _conditions(status: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(
+        f"{c.get('type')}={c.get('status')} {c.get('reason', '')}: {c.get('message', '')}".rstrip(
+            ": "
+        )
+        for c in status.get("conditions") or []
+    )
+
+
+def _event_time(event: dict[str, Any]) -> str:
+    return str(
+        event.get("lastTimestamp")
+        or event.get("eventTime")
+        or event.get("metadata", {}).get("creationTimestamp")
+        or ""
+    )
+
+
+def _last_update(found: dict[str, Any]) -> float:
+    """When ``cortex deploy`` (or anyone) last wrote the spec, else when it was created."""
+    times = [
+        f.get("time")
+        for f in found["metadata"].get("managedFields") or []
+        if f.get("manager") == FIELD_MANAGER and f.get("time")
+    ]
+    stamp = max(times, default=None) or found["metadata"].get("creationTimestamp")
+    if not stamp:
+        return time.time()
+    return datetime.datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+
+
+def _is_kube_status(response: kube.Response) -> bool:
+    try:
+        data = response.json()
+    except ValueError:
+        return False
+    return isinstance(data, dict) and data.get("kind") == "Status"
+
+
+def _with_counts(row: environment.APIStatus, counts: probe.RequestMetrics) -> environment.APIStatus:
+    return _replace(
+        row,
+        requests_2xx=counts.by_class.get("2XX", 0),
+        requests_4xx=counts.by_class.get("4XX", 0),
+        requests_5xx=counts.by_class.get("5XX", 0),
+        avg_request_seconds=counts.avg_seconds,
+    )
+
+
+def _replace(row: environment.APIStatus, **changes: Any) -> environment.APIStatus:
+    return dataclasses.replace(row, **changes)

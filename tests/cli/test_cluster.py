@@ -1,0 +1,146 @@
+"""``cortex ... -e CLUSTER`` end to end: the real CLI, the real ``python -m cortex.operator`` and
+the fake API server over HTTP, with a kubeconfig pointing at it (docs/cluster.md walks through
+the same steps)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cortex.k8s import custom_resource_definition
+from tests.cli.conftest import CLI, api, table_rows
+from tests.fakeapi import FakeCluster, wait_for
+from tests.runtime.harness import RuntimeProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+RAPI = "cortex.dev/v1alpha1/realtimeapis"
+CRDS = "apiextensions.k8s.io/v1/customresourcedefinitions"
+DEPLOYMENTS = "apps/v1/deployments"
+CONFIGMAPS = "v1/configmaps"
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[FakeCluster]:
+    with FakeCluster(tmp_path) as fake:
+        fake.create(CRDS, custom_resource_definition())
+        yield fake
+
+
+@pytest.fixture
+def operator(cluster: FakeCluster, tmp_path: Path) -> Iterator[None]:
+    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "CORTEX_OPERATOR_NAMESPACE": ""}
+    with (tmp_path / "operator.log").open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cortex.operator"], env=env, stdout=log, stderr=log
+        )
+    try:
+        yield
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+
+
+@pytest.fixture
+def kcli(cli: CLI, cluster: FakeCluster) -> CLI:
+    """The CLI with a cluster environment `fake` (its context found through KUBECONFIG)."""
+    cli.env["KUBECONFIG"] = str(cluster.kubeconfig)
+    cli.ok("env", "configure", "fake", "--kube-context", "fake")
+    return cli
+
+
+def archive_names(config_map: dict) -> list[str]:
+    data = base64.b64decode(config_map["binaryData"]["project.tar.gz"])
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        return tar.getnames()
+
+
+def project_maps(cluster: FakeCluster, name: str) -> list[dict]:
+    return cluster.select(CONFIGMAPS, labels=f"cortex.dev/api-name={name}")
+
+
+def writes(cluster: FakeCluster) -> list[tuple[str, str, int]]:
+    return [call for call in cluster.served() if call[0] in ("POST", "PUT", "PATCH", "DELETE")]
+
+
+def test_deploy_get_predict_update_and_delete_on_a_cluster(
+    kcli: CLI, cluster: FakeCluster, operator: None, tmp_path: Path
+) -> None:
+    kcli.write(api("greeter", version=1), api("echoer", version=1))
+    (kcli.project / ".env").write_text("SECRET=1")  # dotfiles never leave the machine
+
+    out = kcli.ok("deploy", "-e", "fake")
+    assert "creating greeter (RealtimeAPI)" in out
+    assert "creating echoer (RealtimeAPI)" in out
+
+    # The project went up once per API as an immutable ConfigMap owned by its resource.
+    for name in ("greeter", "echoer"):
+        resource = cluster.get(RAPI, name)
+        assert resource is not None
+        [config_map] = project_maps(cluster, name)
+        assert config_map["immutable"] is True
+        assert archive_names(config_map) == ["cortex.yaml", "greeter.py"]
+        assert resource["spec"]["project"]["configMap"] == config_map["metadata"]["name"]
+        assert config_map["metadata"]["ownerReferences"][0]["uid"] == resource["metadata"]["uid"]
+
+    # The operator renders the children; the fake's pods turn ready; get shows live.
+    wait_for(lambda: cluster.get(DEPLOYMENTS, "api-greeter"), what="the operator's Deployment")
+    wait_for(lambda: cluster.get(DEPLOYMENTS, "api-echoer"), what="the operator's Deployment")
+    cluster.set_pods("api-greeter", "ready")
+    cluster.set_pods("api-echoer", "ready")
+
+    def rows() -> dict[str, dict[str, str]]:
+        return table_rows(kcli.ok("get", "-e", "fake"))
+
+    wait_for(
+        lambda: all(r["status"] == "live" for r in rows().values()) and len(rows()) == 2,
+        timeout=60,
+        what="cortex get -e fake to show both live",
+    )
+    details = kcli.ok("get", "greeter", "-e", "fake")
+    assert "replicas:" in details and ": ready" in details
+    assert "conditions:" in details and "Ready=True" in details
+
+    # predict goes through the API server's service proxy to a replica (a runtime run here).
+    replica = tmp_path / "replica"  # its own folder: the runtime's files are not the project's
+    replica.mkdir()
+    for name in ("cortex.yaml", "greeter.py"):
+        (replica / name).write_text((kcli.project / name).read_text())
+    with RuntimeProcess(replica / "cortex.yaml", "--api", "greeter") as runtime:
+        cluster.route_service("default", "api-greeter", 8888, runtime.base)
+        answer = json.loads(kcli.ok("predict", "greeter", "-e", "fake", "-d", '{"name": "ada"}'))
+    assert answer == {"greeting": "hello ada", "version": 1}
+
+    # Unchanged: nothing is written.
+    before = len(writes(cluster))
+    out = kcli.ok("deploy", "-e", "fake")
+    assert "greeter is up to date" in out and "echoer is up to date" in out
+    assert writes(cluster)[before:] == []
+
+    # Changed code: a new ConfigMap, a new pod template; the other API's too (same folder).
+    old_template = cluster.get(DEPLOYMENTS, "api-greeter")["spec"]["template"]
+    with (kcli.project / "greeter.py").open("a") as handle:
+        handle.write("\n# a change\n")
+    assert "updating greeter (RealtimeAPI)" in kcli.ok("deploy", "-e", "fake")
+    new_map = cluster.get(RAPI, "greeter")["spec"]["project"]["configMap"]
+    assert new_map != old_template["spec"]["volumes"][0]["configMap"]["name"]
+    wait_for(
+        lambda: cluster.get(DEPLOYMENTS, "api-greeter")["spec"]["template"] != old_template,
+        what="the pod template to change",
+    )
+
+    assert kcli.ok("delete", "greeter", "-e", "fake", "-y").strip() == "deleting greeter"
+    assert cluster.get(RAPI, "greeter") is None
+    assert cluster.get(DEPLOYMENTS, "api-greeter") is None
+    assert project_maps(cluster, "greeter") == []
+    assert list(table_rows(kcli.ok("get", "-e", "fake"))) == ["echoer"]
