@@ -7,7 +7,9 @@ Each parses its arguments, calls the chosen ``Environment`` and prints; the word
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -200,15 +202,19 @@ def get(name: str | None, env_name: str | None, watch: bool, output: str) -> Non
         click.echo(render())
         return
     tty = sys.stdout.isatty()
+    # Ctrl-C sets a flag, checked between refreshes: a KeyboardInterrupt raised in the middle
+    # of an HTTP call can leave the client's connection pool locked, and the command hung.
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        while True:
+        while not stop.is_set():
             text = render()
             if tty:
                 click.clear()
             click.echo(text + ("" if tty else "\n"))
-            time.sleep(WATCH_INTERVAL)
-    except KeyboardInterrupt:
-        return
+            stop.wait(WATCH_INTERVAL)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @click.command()
