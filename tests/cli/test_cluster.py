@@ -144,3 +144,60 @@ def test_deploy_get_predict_update_and_delete_on_a_cluster(
     assert cluster.get(DEPLOYMENTS, "api-greeter") is None
     assert project_maps(cluster, "greeter") == []
     assert list(table_rows(kcli.ok("get", "-e", "fake"))) == ["echoer"]
+
+
+def test_deploy_wait_follows_the_rollout_and_fails_with_the_reason(
+    kcli: CLI, cluster: FakeCluster, operator: None
+) -> None:
+    kcli.write(api("pulled"))
+    waiting = subprocess.Popen(
+        [sys.executable, "-m", "cortex.cli.main", "deploy", "-e", "fake", "--wait"],
+        cwd=kcli.project,
+        env=kcli.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: cluster.get(DEPLOYMENTS, "api-pulled"), what="the Deployment")
+        cluster.set_pods("api-pulled", "image-pull")
+        out, err = waiting.communicate(timeout=60)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.communicate()
+    assert waiting.returncode == 1
+    assert "creating pulled (RealtimeAPI)" in out
+    assert err.startswith("error: api 'pulled' failed to start: error (image pull): pod api-pulled")
+
+
+def test_deploy_wait_ends_live_and_logs_show_each_pod(
+    kcli: CLI, cluster: FakeCluster, operator: None
+) -> None:
+    kcli.write(api("steady"))
+    waiting = subprocess.Popen(
+        [sys.executable, "-m", "cortex.cli.main", "deploy", "-e", "fake", "--wait"],
+        cwd=kcli.project,
+        env=kcli.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: cluster.get(DEPLOYMENTS, "api-steady"), what="the Deployment")
+        [pod] = cluster.set_pods("api-steady", "ready")
+        out, err = waiting.communicate(timeout=60)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.communicate()
+    assert waiting.returncode == 0, err
+    assert "steady is live at /steady" in out
+
+    cluster.append_log("default", pod, '{"level": "info", "message": "predictor loaded"}')
+    short = pod.removeprefix("api-steady-")
+    shown = kcli.ok("logs", "steady", "-e", "fake", "--raw")
+    assert shown == f'{short} {{"level": "info", "message": "predictor loaded"}}\n'
+    assert kcli.ok("logs", "steady", "-e", "fake", "--raw", "--pod", short) == shown
+    result = kcli("logs", "steady", "-e", "fake", "--pod", "nope")
+    assert result.stderr == f"error: api 'steady' has no pod 'nope' (pods: {pod})\n"

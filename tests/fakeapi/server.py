@@ -133,13 +133,13 @@ class FakeKubernetes(kmock.KubernetesScaffold):
             "platform": "linux/amd64",
         }
 
-    async def _serve_version(self, request: kmock.Request) -> kmock.Payload:
+    async def _serve_version(self, request: kmock.Request) -> kmock.Payload | kmock.Response:
         """An APIResourceList; subresources get no short names (kubectl calls those ambiguous)."""
         assert request.resource is not None
         group, version = request.resource.group, request.resource.version
         kinds = [k for r, k in self.store.kinds.items() if (r.group, r.version) == (group, version)]
-        if not kinds:
-            raise kmock.KubernetesResourceNotFoundError()
+        if not kinds:  # the real server's answer for a group/version it does not serve
+            return kmock.Response(status=404, payload=not_found("resource").status())
         resources = []
         for kind in sorted(kinds, key=lambda k: str(k.resource.plural)):
             plural = kind.resource.plural

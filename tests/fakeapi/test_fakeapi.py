@@ -269,3 +269,12 @@ def test_kubectl_works_without_disabling_validation(cluster: FakeCluster, tmp_pa
     assert rows[0][:3] == ["NAME", "STATUS", "REQUESTED"] and rows[1][:2] == ["iris", "live"]
     assert "deleted" in kubectl("delete", "rapi", "iris")
     wait_for(lambda: cluster.get("cortex.dev/v1alpha1/realtimeapis", "iris") is None)
+
+
+def test_a_group_version_it_does_not_serve_is_the_real_not_found(http: httpx.Client) -> None:
+    response = http.get("/apis/nothing.example.com/v1")
+    assert response.status_code == 404
+    body = response.json()
+    assert (body["kind"], body["reason"]) == ("Status", "NotFound")
+    assert body["message"] == "the server could not find the requested resource"
+    assert not body.get("details")
