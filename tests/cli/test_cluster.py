@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from cortex.k8s import custom_resource_definition
 from tests.cli.conftest import CLI, api, table_rows
@@ -119,6 +120,11 @@ def test_deploy_get_predict_update_and_delete_on_a_cluster(
     with RuntimeProcess(replica / "cortex.yaml", "--api", "greeter") as runtime:
         cluster.route_service("default", "api-greeter", 8888, runtime.base)
         answer = json.loads(kcli.ok("predict", "greeter", "-e", "fake", "-d", '{"name": "ada"}'))
+        # get sums the request figures of the pods' /metrics, read through the pod proxy.
+        [pod] = [p["metadata"]["name"] for p in cluster.select("v1/pods")
+                 if p["metadata"]["name"].startswith("api-greeter-")]  # fmt: skip
+        cluster.route_pod("default", pod, 8888, runtime.base)
+        assert rows()["greeter"]["2XX"] == "1"
     assert answer == {"greeting": "hello ada", "version": 1}
 
     # Unchanged: nothing is written.
@@ -201,3 +207,46 @@ def test_deploy_wait_ends_live_and_logs_show_each_pod(
     assert kcli.ok("logs", "steady", "-e", "fake", "--raw", "--pod", short) == shown
     result = kcli("logs", "steady", "-e", "fake", "--pod", "nope")
     assert result.stderr == f"error: api 'steady' has no pod 'nope' (pods: {pod})\n"
+
+
+def rbac_attributes(method: str, path: str) -> tuple[str, str, str] | None:
+    """(verb, API group, resource[/subresource]) of a request, as the API server authorizes it;
+    None for discovery (granted to every user by system:discovery)."""
+    parts = path.strip("/").split("/")
+    group, rest = ("", parts[2:]) if parts[0] == "api" else (parts[1], parts[3:])
+    if len(rest) < 3 or rest[0] != "namespaces":
+        return None
+    resource, name_and_sub = rest[2], rest[3:]
+    if len(name_and_sub) > 1:
+        resource += "/" + name_and_sub[1]
+    verbs = {"POST": "create", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}
+    verb = verbs.get(method) or ("get" if name_and_sub else "list")
+    if resource.endswith("/proxy"):
+        verb = "create" if method == "POST" else "get"
+    return verb, group, resource
+
+
+def test_the_cortex_user_role_grants_every_request_the_cli_makes(
+    kcli: CLI, cluster: FakeCluster
+) -> None:
+    kcli.write(api("iris"))
+    kcli.ok("deploy", "-e", "fake")
+    kcli.ok("get", "-e", "fake")
+    kcli.ok("get", "iris", "-e", "fake")
+    kcli.ok("logs", "iris", "-e", "fake")
+    kcli("predict", "iris", "-e", "fake", "-d", "{}")  # no replica: refused, but asked
+    with (kcli.project / "greeter.py").open("a") as handle:
+        handle.write("# v2\n")
+    kcli.ok("deploy", "-e", "fake")  # an update, and the old ConfigMap collected
+    kcli.ok("delete", "iris", "-e", "fake", "-y", "--no-wait")
+    role = yaml.safe_load((ROOT / "operator" / "user-role.yaml").read_text())
+    granted = {
+        (verb, group, resource)
+        for rule in role["rules"]
+        for verb in rule["verbs"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    asked = {rbac_attributes(method, path) for method, path, _ in cluster.served()} - {None}
+    assert asked - granted == set()
+    assert ("create", "", "services/proxy") in asked and ("delete", "", "configmaps") in asked

@@ -91,3 +91,9 @@ def test_the_dockerfile_passes_hadolint() -> None:
     hadolint = Path(sys.executable).parent / "hadolint"
     result = subprocess.run([str(hadolint), str(dockerfile)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_user_role_matches_the_plain_manifest() -> None:
+    plain = yaml.safe_load((OPERATOR_DIR / "user-role.yaml").read_text())
+    assert render()["ClusterRole/cortex-user"]["rules"] == plain["rules"]
+    assert "ClusterRole/cortex-user" not in render("userRole=false")

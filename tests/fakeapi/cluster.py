@@ -249,6 +249,10 @@ class FakeCluster:
         ``url``, where a cluster would pick an endpoint: e.g. ``http://127.0.0.1:8888``."""
         self.call(lambda: self.fake.routes.__setitem__((namespace, name, str(port)), url))
 
+    def route_pod(self, namespace: str, pod: str, port: int, url: str) -> None:
+        """Send the pod proxy's requests for ``pod:port`` to ``url`` (e.g. a real runtime)."""
+        self.call(lambda: self.fake.routes.__setitem__((namespace, f"pods/{pod}", str(port)), url))
+
     def deny(self, verb: str, resource: str, namespace: str | None = None) -> None:
         """Answer 403 to ``verb`` (``get``, ``list``, ``watch``, ``create``, ``update``,
         ``patch``, ``delete``, ``deletecollection`` or ``*``) on ``resource`` as RBAC names it

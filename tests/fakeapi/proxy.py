@@ -1,4 +1,5 @@
-"""The API server's service proxy: ``/api/v1/namespaces/{ns}/services/{name}[:{port}]/proxy/...``.
+"""The API server's proxies: ``/api/v1/namespaces/{ns}/services/{name}[:{port}]/proxy/...`` and
+``.../pods/{name}[:{port}]/proxy/...`` (``FakeCluster.route_pod``; an unknown pod is a 404).
 
 A cluster would send the request to one of the Service's endpoints; here a test names the
 upstream (``FakeCluster.route_service``), e.g. a real runtime on 127.0.0.1. The id may be
@@ -18,6 +19,7 @@ from tests.fakeapi.errors import ApiError, not_found
 from tests.fakeapi.store import Obj, Store
 
 SERVICES = kmock.resource("v1/services")
+PODS = kmock.resource("v1/pods")
 HOP_BY_HOP = {
     "connection",
     "keep-alive",
@@ -43,6 +45,16 @@ def _split(service_id: str) -> tuple[str, str]:
     return parts[0], ""
 
 
+def _pod_upstream(store: Store, routes: Routes, namespace: str, pod_id: str) -> str:
+    name, port = _split(pod_id)
+    if store.find(store.kind(PODS), namespace, name) is None:
+        raise not_found("pods", name)
+    url = routes.get((namespace, f"pods/{name}", port))
+    if not url:
+        raise ApiError(503, "ServiceUnavailable", f'error trying to reach pod "{name}"')
+    return url
+
+
 def _upstream(store: Store, routes: Routes, namespace: str, service_id: str) -> str:
     name, port = _split(service_id)
     service = store.find(store.kind(SERVICES), namespace, name)
@@ -62,13 +74,14 @@ def _upstream(store: Store, routes: Routes, namespace: str, service_id: str) -> 
 
 
 async def forward(
-    store: Store, routes: Routes, request: kmock.Request
+    store: Store, routes: Routes, request: kmock.Request, plural: str = "services"
 ) -> aiohttp.web.StreamResponse:
     raw = request._raw_request
     assert raw is not None and request.name is not None
-    base = _upstream(store, routes, request.namespace or "", request.name)
+    find = _pod_upstream if plural == "pods" else _upstream
+    base = find(store, routes, request.namespace or "", request.name)
     # clients percent-encode the id and the path (the Python client even its slashes)
-    tail = raw.path.split(f"/services/{request.name}/proxy", 1)[-1]
+    tail = raw.path.split(f"/{plural}/{request.name}/proxy", 1)[-1]
     url = base.rstrip("/") + (tail or "/")
     if raw.query_string:
         url += "?" + raw.query_string

@@ -34,7 +34,7 @@ VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update
 BUILTIN = (
     # resource, kind, namespaced, subresources, short names
     ("v1/namespaces", "Namespace", False, ("status",), ("ns",)),
-    ("v1/pods", "Pod", True, ("status", "log"), ("po",)),
+    ("v1/pods", "Pod", True, ("status", "log", "proxy"), ("po",)),
     ("v1/services", "Service", True, ("status", "proxy"), ("svc",)),
     ("v1/configmaps", "ConfigMap", True, (), ("cm",)),
     ("v1/events", "Event", True, (), ("ev",)),
@@ -223,9 +223,9 @@ class FakeKubernetes(kmock.KubernetesScaffold):
                 return await streams.watch(self, request)
             if plural == "pods" and sub == "log" and request.name:
                 return await streams.logs(self, request)
-            if plural == "services" and sub.split("/")[0] == "proxy" and request.name:
+            if plural in ("services", "pods") and sub.split("/")[0] == "proxy" and request.name:
                 try:
-                    return await proxy.forward(self.store, self.routes, request)
+                    return await proxy.forward(self.store, self.routes, request, plural)
                 except ApiError as exc:
                     return self._refuse(request, exc)
             # kmock matches a reaction by scanning every request seen so far (quadratic): go
