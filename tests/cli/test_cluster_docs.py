@@ -102,8 +102,7 @@ def test_the_cluster_walkthrough_works_as_written(
                 cluster.route_service("default", "api-text-embedder", 8888, runtime.base)
                 cluster.append_log("default", pod, '{"level": "info", "message": "hello"}')
             if verb == "get" and len(args) == 3:  # the table: wait until the operator says live
-                table = args
-                wait_for(lambda: " live " in cli.ok(*table), timeout=60, what="live")
+                wait_for(lambda table=args: " live " in cli.ok(*table), timeout=60, what="live")
             out = cli.ok(*args)
             if verb == "deploy":
                 expected = "creating" if deploys == 0 else "updating"
