@@ -194,6 +194,9 @@ class ClusterEnvironment:
         state = _state(status)
         requested, ready, current = (status.get(k, 0) for k in ("requested", "ready", "upToDate"))
         if state == APIState.LIVE and current >= requested:
+            config_map = (found.get("spec", {}).get("project") or {}).get("configMap")
+            if config_map:  # rolled out: older code is needed no more
+                self._collect_config_maps(deployment.name, keep=config_map)
             return environment.Rollout("ready")
         if state in _FAILED:
             events = tuple(self._events(deployment.name))

@@ -145,6 +145,17 @@ def test_deploy_get_predict_update_and_delete_on_a_cluster(
         what="the pod template to change",
     )
 
+    # Once the new version is rolled out, `deploy --wait` leaves only the code in use.
+    assert len(project_maps(cluster, "greeter")) == 2
+    wait_for(
+        lambda: cluster.get(DEPLOYMENTS, "api-echoer")["metadata"]["generation"] > 1,
+        what="the other API's new pod template",
+    )
+    cluster.set_pods("api-greeter", "ready")
+    cluster.set_pods("api-echoer", "ready")
+    assert "greeter is live" in kcli.ok("deploy", "-e", "fake", "--wait", timeout=60)
+    assert [m["metadata"]["name"] for m in project_maps(cluster, "greeter")] == [new_map]
+
     assert kcli.ok("delete", "greeter", "-e", "fake", "-y").strip() == "deleting greeter"
     assert cluster.get(RAPI, "greeter") is None
     assert cluster.get(DEPLOYMENTS, "api-greeter") is None
@@ -250,3 +261,33 @@ def test_the_cortex_user_role_grants_every_request_the_cli_makes(
     asked = {rbac_attributes(method, path) for method, path, _ in cluster.served()} - {None}
     assert asked - granted == set()
     assert ("create", "", "services/proxy") in asked and ("delete", "", "configmaps") in asked
+
+
+def test_logs_follow_new_lines_until_the_api_is_deleted(
+    kcli: CLI, cluster: FakeCluster, operator: None
+) -> None:
+    kcli.write(api("chatty"))
+    kcli.ok("deploy", "-e", "fake")
+    wait_for(lambda: cluster.get(DEPLOYMENTS, "api-chatty"), what="the Deployment")
+    [pod] = cluster.set_pods("api-chatty", "ready")
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "cortex.cli.main", "logs", "chatty", "-e", "fake", "-f", "--raw"],
+        cwd=kcli.project,
+        env=kcli.env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert follower.stdout is not None
+        cluster.append_log("default", pod, "first")
+        assert follower.stdout.readline() == f"{pod.removeprefix('api-chatty-')} first\n"
+        cluster.append_log("default", pod, "second")
+        assert follower.stdout.readline().endswith(" second\n")
+        kcli.ok("delete", "chatty", "-e", "fake", "-y")
+        assert follower.wait(30) == 0
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.wait()
+        if follower.stdout is not None:
+            follower.stdout.close()
