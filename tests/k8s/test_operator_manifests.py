@@ -51,6 +51,7 @@ def test_operator_folder_holds_yaml_only() -> None:
         "kustomization.yaml",
         "namespace.yaml",
         "rbac.yaml",
+        "user-role.yaml",
     }
     assert not (OPERATOR_DIR / "__init__.py").exists()
 
@@ -77,6 +78,7 @@ def test_kubectl_kustomize_builds_the_install() -> None:
     assert done.returncode == 0, done.stderr
     docs = [doc for doc in yaml.safe_load_all(done.stdout) if doc]
     assert sorted(doc["kind"] for doc in docs) == [
+        "ClusterRole",
         "ClusterRole",
         "ClusterRoleBinding",
         "CustomResourceDefinition",
