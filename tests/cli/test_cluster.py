@@ -163,10 +163,8 @@ def test_deploy_get_predict_update_and_delete_on_a_cluster(
     assert list(table_rows(kcli.ok("get", "-e", "fake"))) == ["echoer"]
 
 
-def test_deploy_wait_follows_the_rollout_and_fails_with_the_reason(
-    kcli: CLI, cluster: FakeCluster, operator: None
-) -> None:
-    kcli.write(api("pulled"))
+def deploy_waiting(kcli: CLI, cluster: FakeCluster, name: str, pods: str) -> tuple[int, str, str]:
+    """``cortex deploy -e fake --wait`` while the API's pods turn to ``pods``: (code, out, err)."""
     waiting = subprocess.Popen(
         [sys.executable, "-m", "cortex.cli.main", "deploy", "-e", "fake", "--wait"],
         cwd=kcli.project,
@@ -176,14 +174,22 @@ def test_deploy_wait_follows_the_rollout_and_fails_with_the_reason(
         text=True,
     )
     try:
-        wait_for(lambda: cluster.get(DEPLOYMENTS, "api-pulled"), what="the Deployment")
-        cluster.set_pods("api-pulled", "image-pull")
+        wait_for(lambda: cluster.get(DEPLOYMENTS, f"api-{name}"), what="the Deployment")
+        cluster.set_pods(f"api-{name}", pods)
         out, err = waiting.communicate(timeout=60)
     finally:
         if waiting.poll() is None:
             waiting.kill()
             waiting.communicate()
-    assert waiting.returncode == 1
+    return waiting.returncode, out, err
+
+
+def test_deploy_wait_follows_the_rollout_and_fails_with_the_reason(
+    kcli: CLI, cluster: FakeCluster, operator: None
+) -> None:
+    kcli.write(api("pulled"))
+    code, out, err = deploy_waiting(kcli, cluster, "pulled", "image-pull")
+    assert code == 1
     assert "creating pulled (RealtimeAPI)" in out
     assert err.startswith("error: api 'pulled' failed to start: error (image pull): pod api-pulled")
 
@@ -192,23 +198,9 @@ def test_deploy_wait_ends_live_and_logs_show_each_pod(
     kcli: CLI, cluster: FakeCluster, operator: None
 ) -> None:
     kcli.write(api("steady"))
-    waiting = subprocess.Popen(
-        [sys.executable, "-m", "cortex.cli.main", "deploy", "-e", "fake", "--wait"],
-        cwd=kcli.project,
-        env=kcli.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_for(lambda: cluster.get(DEPLOYMENTS, "api-steady"), what="the Deployment")
-        [pod] = cluster.set_pods("api-steady", "ready")
-        out, err = waiting.communicate(timeout=60)
-    finally:
-        if waiting.poll() is None:
-            waiting.kill()
-            waiting.communicate()
-    assert waiting.returncode == 0, err
+    code, out, err = deploy_waiting(kcli, cluster, "steady", "ready")
+    assert code == 0, err
+    [pod] = [p["metadata"]["name"] for p in cluster.select("v1/pods")]
     assert "steady is live at /steady" in out
 
     cluster.append_log("default", pod, '{"level": "info", "message": "predictor loaded"}')

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,12 +18,6 @@ pytestmark = pytest.mark.timeout(60)
 
 CMS = "/api/v1/namespaces/default/configmaps"
 RAPIS = "/apis/cortex.dev/v1alpha1/namespaces/default/realtimeapis"
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[FakeCluster]:
-    with FakeCluster(tmp_path) as fake:
-        yield fake
 
 
 def test_a_token_is_required_when_the_cluster_has_one(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +24,6 @@ DEPLOYS = "/apis/apps/v1/namespaces/default/deployments"
 RAPIS = "/apis/cortex.dev/v1alpha1/namespaces/default/realtimeapis"
 APPLY = {"Content-Type": "application/apply-patch+yaml"}
 MERGE = {"Content-Type": "application/merge-patch+json"}
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[FakeCluster]:
-    with FakeCluster(tmp_path) as fake:
-        yield fake
-
-
-@pytest.fixture
-def http(cluster: FakeCluster) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=cluster.url, timeout=10) as client:
-        yield client
 
 
 def deployment(replicas: int | None = 2, labels: dict[str, str] | None = None) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +19,6 @@ CMS = "/api/v1/namespaces/default/configmaps"
 DEPLOYS = "/apis/apps/v1/namespaces/default/deployments"
 RAPIS = "/apis/cortex.dev/v1alpha1/namespaces/default/realtimeapis"
 MERGE = {"Content-Type": "application/merge-patch+json"}
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[FakeCluster]:
-    with FakeCluster(tmp_path) as fake:
-        yield fake
-
-
-@pytest.fixture
-def http(cluster: FakeCluster) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=cluster.url, timeout=10) as client:
-        yield client
 
 
 def configmap(name: str, **labels: str) -> dict[str, Any]:
