@@ -68,7 +68,16 @@ def serve_crd(store: Store, event: Event) -> None:
 
 
 def collect_garbage(store: Store, event: Event) -> None:
-    """Delete the dependents of a deleted object once none of their owners is left."""
+    """Delete the dependents of a deleted object once none of their owners is left, and an
+    object created with owners that are all gone already (as the real garbage collector does:
+    e.g. a child a controller re-creates in a race with its owner's deletion)."""
+    if event.type == "ADDED":
+        refs = event.object["metadata"].get("ownerReferences") or []
+        if refs:
+            live = {obj["metadata"]["uid"] for _, obj in store.all_items()}
+            if not {ref.get("uid") for ref in refs} & live:
+                _delete(store, store.kinds[event.resource], event.object["metadata"])
+        return
     if event.type != "DELETED":
         return
     uid = event.object["metadata"]["uid"]

@@ -265,3 +265,10 @@ def test_a_group_version_it_does_not_serve_is_the_real_not_found(http: httpx.Cli
     assert (body["kind"], body["reason"]) == ("Status", "NotFound")
     assert body["message"] == "the server could not find the requested resource"
     assert not body.get("details")
+
+
+def test_an_object_created_for_an_owner_that_is_gone_is_collected(cluster: FakeCluster) -> None:
+    owner = {"apiVersion": "v1", "kind": "ConfigMap", "name": "gone", "uid": "no-such-uid"}
+    body = {"metadata": {"name": "orphan", "ownerReferences": [owner]}}
+    cluster.create("v1/configmaps", body, "default")
+    assert cluster.get("v1/configmaps", "orphan") is None

@@ -15,11 +15,11 @@ from tests.fakeapi import FakeCluster
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
-OWNER = {
-    "apiVersion": "cortex.dev/v1alpha1",
-    "kind": "RealtimeAPI",
+OWNER = {  # the uid is the owner's that the cluster fixture creates
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
     "name": "iris",
-    "uid": "owner-uid",
+    "uid": "",
     "controller": True,
     "blockOwnerDeletion": True,
 }
@@ -58,6 +58,9 @@ async def client(cluster: FakeCluster) -> AsyncIterator[kube.Kube]:
 @pytest.fixture
 def cluster(tmp_path: Any) -> Any:
     with FakeCluster(tmp_path) as fake:
+        # A real owner: the garbage collector deletes children whose owners are all gone.
+        owner = fake.create("v1/configmaps", {"metadata": {"name": "iris"}}, "default")
+        OWNER.update(apiVersion="v1", kind="ConfigMap", uid=owner["metadata"]["uid"])
         yield fake
 
 
