@@ -18,9 +18,12 @@ import json
 import queue
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from cortex import contracts, errors
 from cortex.cli import environment, kube, probe, project
@@ -34,6 +37,7 @@ __all__ = ["FIELD_MANAGER", "ClusterEnvironment"]
 FIELD_MANAGER = "cortex-cli"
 DELETE_TIMEOUT = 120.0
 _POLL = 1.0
+_ANY_ERROR = range(400, 600)  # the API's own answers are shown as they are
 _EVENTS_SHOWN = 5
 _FAILED = frozenset(
     {
@@ -356,23 +360,23 @@ class ClusterEnvironment:
 
     def predict(self, name: str, body: bytes, content_type: str) -> environment.Reply:
         found = self._must_exist(name)
-        endpoint = (found.get("status") or {}).get("endpoint") or f"/{name}"
+        endpoint = str((found.get("status") or {}).get("endpoint") or f"/{name}")
+        if endpoint.startswith(("http://", "https://")):  # a route with an address: try it
+            reply = _post_direct(endpoint, body, content_type)
+            if reply is not None:
+                return reply
+            endpoint = urllib.parse.urlsplit(endpoint).path or f"/{name}"
         path = self._core("services", f"{labels.child_name(name)}:{labels.PORT}/proxy{endpoint}")
         response = self.kube.request(
-            "POST",
-            path,
-            body=body,
-            content_type=content_type,
-            timeout=300.0,
-            ok=(400, 404, 413, 500, 502, 503, 504),
+            "POST", path, body=body, content_type=content_type, timeout=300.0, ok=_ANY_ERROR
         )
-        kind = response.headers.get("Content-Type") or response.headers.get("content-type") or ""
-        if response.status >= 500 and _is_kube_status(response):
+        if response.status >= 400 and _is_kube_status(response):  # the API server speaking
             message = response.json().get("message", "")
             raise errors.ClusterError(
                 f"api '{name}' cannot be reached through the API server: {message}; see "
                 f"`cortex get {name} -e {self.name}`"
             )
+        kind = response.headers.get("Content-Type") or response.headers.get("content-type")
         return environment.Reply(response.status, kind or "application/octet-stream", response.body)
 
     def delete(self, name: str, wait: bool = True) -> None:
@@ -505,6 +509,18 @@ def _last_update(found: dict[str, Any]) -> float:
     if not stamp:
         return time.time()
     return datetime.datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+
+
+def _post_direct(url: str, body: bytes, content_type: str) -> environment.Reply | None:
+    """POST to the API's own address; None when it cannot be reached from here."""
+    timeout = httpx.Timeout(300.0, connect=kube.CONNECT_TIMEOUT)
+    try:
+        with httpx.Client(timeout=timeout) as client:
+            response = client.post(url, content=body, headers={"content-type": content_type})
+    except httpx.TransportError:
+        return None
+    kind = response.headers.get("content-type", "application/octet-stream")
+    return environment.Reply(response.status_code, kind, response.content)
 
 
 def _is_kube_status(response: kube.Response) -> bool:

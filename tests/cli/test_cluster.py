@@ -283,3 +283,32 @@ def test_logs_follow_new_lines_until_the_api_is_deleted(
             follower.wait()
         if follower.stdout is not None:
             follower.stdout.close()
+
+
+def test_predict_uses_the_address_in_the_status_when_it_answers(
+    kcli: CLI, cluster: FakeCluster, tmp_path: Path
+) -> None:
+    kcli.write(api("direct"))
+    kcli.ok("deploy", "-e", "fake")
+    replica = tmp_path / "replica"
+    replica.mkdir()
+    for name in ("cortex.yaml", "greeter.py"):
+        (replica / name).write_text((kcli.project / name).read_text())
+    with RuntimeProcess(replica / "cortex.yaml") as runtime:
+        # A route with an address (a Gateway's): reached directly; no Service proxy route here.
+        status = {"status": {"endpoint": f"{runtime.base}/direct"}}
+        cluster.patch(RAPI, "direct", status, subresource="status")
+        answer = json.loads(kcli.ok("predict", "direct", "-e", "fake", "-d", '{"name": "bo"}'))
+        assert answer["greeting"] == "hello bo"
+        # An address this machine cannot reach: the proxy then (no operator here: no Service).
+        cluster.patch(
+            RAPI,
+            "direct",
+            {"status": {"endpoint": "http://127.0.0.1:1/direct"}},
+            subresource="status",
+        )
+        result = kcli("predict", "direct", "-e", "fake", "-d", "{}")
+    assert result.stderr.startswith(
+        "error: api 'direct' cannot be reached through the API server: "
+        'services "api-direct" not found'
+    )
