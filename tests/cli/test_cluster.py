@@ -145,8 +145,8 @@ def test_deploy_get_predict_update_and_delete_on_a_cluster(
         what="the pod template to change",
     )
 
-    # Once the new version is rolled out, `deploy --wait` leaves only the code in use.
-    assert len(project_maps(cluster, "greeter")) == 2
+    # Once the new version is rolled out, `deploy --wait` leaves only the code in use (the old
+    # ConfigMap may be gone already, when the pods were replaced before the deploy ended).
     wait_for(
         lambda: cluster.get(DEPLOYMENTS, "api-echoer")["metadata"]["generation"] > 1,
         what="the other API's new pod template",

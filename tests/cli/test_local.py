@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from cortex.cli import processes
-from tests.cli.conftest import CLI, api, table_rows
+from tests.cli.conftest import CLI, api, serves, table_rows
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
@@ -59,7 +59,8 @@ def test_a_crashed_api_shows_error_and_a_redeploy_brings_it_back(cli: CLI) -> No
     out = cli.ok("deploy")
     assert "updating crashy (RealtimeAPI)" in out
     assert table_rows(cli.ok("get"))["crashy"]["status"] == "live"
-    assert answer(port, "crashy")["version"] == 1
+    # The same port when still free (another program may have taken it meanwhile).
+    assert answer(cli.port("crashy"), "crashy")["version"] == 1
 
 
 def test_a_recycled_pid_is_not_taken_for_the_api(cli: CLI) -> None:
@@ -115,9 +116,9 @@ def test_a_new_port_moves_the_api(cli: CLI) -> None:
     cli.write(spec)
     assert f"mover is live at http://localhost:{new_port}/mover" in cli.ok("deploy")
     assert answer(new_port, "mover")["version"] == 1
-    assert not processes.port_in_use(old_port)
+    assert not serves(old_port, "mover")
     cli.ok("delete", "mover", "-y")
-    assert not processes.port_in_use(new_port)
+    assert not serves(new_port, "mover")
 
 
 def test_an_api_deployed_from_another_folder_is_replaced_only_when_confirmed(cli: CLI) -> None:
@@ -138,7 +139,7 @@ def test_an_api_deployed_from_another_folder_is_replaced_only_when_confirmed(cli
     )
     assert answer(port, "shared-name")["version"] == 1
     assert "updating shared-name (RealtimeAPI)" in cli.ok("deploy", "-y")
-    assert answer(port, "shared-name")["version"] == 2
+    assert answer(cli.port("shared-name"), "shared-name")["version"] == 2
     assert cli.meta("shared-name")["project_dir"] == str(cli.project)
 
 
