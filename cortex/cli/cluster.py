@@ -13,7 +13,6 @@ references) and waits until the Deployment is gone.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import json
 import queue
 import threading
@@ -26,7 +25,7 @@ from typing import Any
 import httpx
 
 from cortex import contracts, errors
-from cortex.cli import environment, kube, probe, project
+from cortex.cli import environment, kube, kubestatus, probe, project
 from cortex.contracts import APIState
 from cortex.k8s import labels, resource
 from cortex.k8s.deployment import CONTAINER_NAME
@@ -34,7 +33,7 @@ from cortex.spec import RealtimeAPI, parse_api_spec, spec_hash
 
 __all__ = ["FIELD_MANAGER", "ClusterEnvironment"]
 
-FIELD_MANAGER = "cortex-cli"
+FIELD_MANAGER = kubestatus.MANAGER
 DELETE_TIMEOUT = 120.0
 _POLL = 1.0
 _ANY_ERROR = range(400, 600)  # the API's own answers are shown as they are
@@ -52,7 +51,7 @@ _FAILED = frozenset(
 
 
 class ClusterEnvironment:
-    """The APIs of one namespace of a cluster, as ``RealtimeAPI`` resources."""
+    """The APIs of one namespace of a cluster, as ``RealtimeAPI`` kubestatus."""
 
     waits_by_default = False  # a cluster rollout can take minutes (a GPU node may be added)
 
@@ -179,9 +178,9 @@ class ClusterEnvironment:
         used = set()
         deployment = self._read(self._deployment_path(name))
         if deployment is not None:
-            used |= _config_maps_of(deployment["spec"]["template"]["spec"])
+            used |= kubestatus.config_maps_of(deployment["spec"]["template"]["spec"])
         for pod in self._pods(name):
-            used |= _config_maps_of(pod.get("spec", {}))
+            used |= kubestatus.config_maps_of(pod.get("spec", {}))
         for stale in sorted(old - used):
             self.kube.request("DELETE", self._core("configmaps", stale), ok=(404,))
 
@@ -195,7 +194,7 @@ class ClusterEnvironment:
         status = found.get("status") or {}
         if status.get("observedGeneration", 0) < generation:
             return environment.Rollout("pending", "waiting for the operator")
-        state = _state(status)
+        state = kubestatus.state(status)
         requested, ready, current = (status.get(k, 0) for k in ("requested", "ready", "upToDate"))
         if state == APIState.LIVE and current >= requested:
             config_map = (found.get("spec", {}).get("project") or {}).get("configMap")
@@ -229,7 +228,7 @@ class ClusterEnvironment:
         meta, status = found["metadata"], found.get("status") or {}
         name = meta["name"]
         pods = self._pods(name)
-        state = _state(status)
+        state = kubestatus.state(status)
         row = environment.APIStatus(
             env=self.name,
             name=name,
@@ -237,7 +236,7 @@ class ClusterEnvironment:
             status=state,
             up_to_date=int(status.get("upToDate", 0)),
             requested=int(status.get("requested", 0)),
-            last_update=_last_update(found),
+            last_update=kubestatus.last_update(found),
             endpoint=status.get("endpoint")
             or (found.get("spec", {}).get("networking") or {}).get("endpoint", f"/{name}"),
             message=status.get("message") or None if state in _FAILED else None,
@@ -248,8 +247,8 @@ class ClusterEnvironment:
         if not details:
             return row
         sections = (
-            ("replicas", _replicas(pods)),
-            ("conditions", _conditions(status)),
+            ("replicas", kubestatus.replicas(pods)),
+            ("conditions", kubestatus.conditions(status)),
             ("events", tuple(self._events(name))),
         )
         return _replace(row, sections=tuple((t, lines) for t, lines in sections if lines))
@@ -263,7 +262,7 @@ class ClusterEnvironment:
         """The API's request figures summed over its ready pods (through the pod proxy)."""
         totals: list[probe.RequestMetrics] = []
         for pod in pods:
-            if not _ready(pod):
+            if not kubestatus.ready(pod):
                 continue
             path = self._core("pods", f"{pod['metadata']['name']}:{labels.PORT}/proxy/metrics")
             try:
@@ -289,7 +288,7 @@ class ClusterEnvironment:
         items = self.kube.request(
             "GET", self._core("events"), query=[("fieldSelector", selector)]
         ).json()
-        events = sorted(items.get("items", []), key=_event_time)[-_EVENTS_SHOWN:]
+        events = sorted(items.get("items", []), key=kubestatus.event_time)[-_EVENTS_SHOWN:]
         return [
             f"{e.get('type', 'Normal')} {e.get('reason', '')}: {e.get('message', '')}"
             for e in events
@@ -309,7 +308,7 @@ class ClusterEnvironment:
         for pod in self._chosen_pods(name, only):
             pod_name = pod["metadata"]["name"]
             for line in self._pod_log(pod_name, follow=False):
-                yield environment.LogLine(_short(name, pod_name), line)
+                yield environment.LogLine(kubestatus.short(name, pod_name), line)
 
     def _logs_following(self, name: str, only: str | None) -> Iterator[environment.LogLine]:
         """Lines of every pod as they come, new pods included, until the API is deleted."""
@@ -319,7 +318,7 @@ class ClusterEnvironment:
         def follow(pod_name: str) -> None:
             try:
                 for line in self._pod_log(pod_name, follow=True):
-                    lines.put(environment.LogLine(_short(name, pod_name), line))
+                    lines.put(environment.LogLine(kubestatus.short(name, pod_name), line))
             except errors.CortexError:
                 pass  # the pod went away: its lines so far were shown
 
@@ -327,7 +326,7 @@ class ClusterEnvironment:
             while self._read(self._apis_path(name)) is not None:
                 for pod in self._chosen_pods(name, only):
                     pod_name = pod["metadata"]["name"]
-                    if pod_name not in followed and _started(pod):
+                    if pod_name not in followed and kubestatus.started(pod):
                         followed.add(pod_name)
                         threading.Thread(target=follow, args=(pod_name,), daemon=True).start()
                 time.sleep(_POLL)
@@ -342,7 +341,9 @@ class ClusterEnvironment:
         if only is None:
             return pods
         chosen = [
-            p for p in pods if only in (p["metadata"]["name"], _short(name, p["metadata"]["name"]))
+            p
+            for p in pods
+            if only in (p["metadata"]["name"], kubestatus.short(name, p["metadata"]["name"]))
         ]
         if not chosen:
             shown = ", ".join(p["metadata"]["name"] for p in pods) or "none"
@@ -431,84 +432,6 @@ def _served_spec_hash(found: dict[str, Any]) -> str | None:
 
 def _token(found: dict[str, Any]) -> str:
     return json.dumps({"generation": found["metadata"].get("generation", 0)})
-
-
-def _state(status: dict[str, Any]) -> APIState:
-    try:
-        return APIState(status.get("status") or APIState.UPDATING)
-    except ValueError:
-        return APIState.UPDATING
-
-
-def _config_maps_of(pod_spec: dict[str, Any]) -> set[str]:
-    return {
-        volume["configMap"]["name"]
-        for volume in pod_spec.get("volumes") or []
-        if "configMap" in volume
-    }
-
-
-def _ready(pod: dict[str, Any]) -> bool:
-    conditions = (pod.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-
-
-def _started(pod: dict[str, Any]) -> bool:
-    statuses = (pod.get("status") or {}).get("containerStatuses") or []
-    return any(
-        "running" in (s.get("state") or {}) or "terminated" in (s.get("state") or {})
-        for s in statuses
-    )
-
-
-def _short(api_name: str, pod_name: str) -> str:
-    """``api-iris-5d8f9c-x7k2p`` -> ``5d8f9c-x7k2p``: the part that tells replicas apart."""
-    return pod_name.removeprefix(f"{labels.child_name(api_name)}-")
-
-
-def _replicas(pods: list[dict[str, Any]]) -> tuple[str, ...]:
-    lines = []
-    for pod in pods:
-        status = pod.get("status") or {}
-        why = status.get("phase", "Pending")
-        for container in status.get("containerStatuses") or []:
-            waiting = (container.get("state") or {}).get("waiting")
-            if waiting:
-                why = waiting.get("reason", why)
-        state = "ready" if _ready(pod) else f"not ready ({why})"
-        lines.append(f"{pod['metadata']['name']}: {state}")
-    return tuple(lines)
-
-
-def _conditions(status: dict[str, Any]) -> tuple[str, ...]:
-    return tuple(
-        f"{c.get('type')}={c.get('status')} {c.get('reason', '')}: {c.get('message', '')}".rstrip(
-            ": "
-        )
-        for c in status.get("conditions") or []
-    )
-
-
-def _event_time(event: dict[str, Any]) -> str:
-    return str(
-        event.get("lastTimestamp")
-        or event.get("eventTime")
-        or event.get("metadata", {}).get("creationTimestamp")
-        or ""
-    )
-
-
-def _last_update(found: dict[str, Any]) -> float:
-    """When ``cortex deploy`` (or anyone) last wrote the spec, else when it was created."""
-    times = [
-        f.get("time")
-        for f in found["metadata"].get("managedFields") or []
-        if f.get("manager") == FIELD_MANAGER and f.get("time")
-    ]
-    stamp = max(times, default=None) or found["metadata"].get("creationTimestamp")
-    if not stamp:
-        return time.time()
-    return datetime.datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
 
 
 def _post_direct(url: str, body: bytes, content_type: str) -> environment.Reply | None:
