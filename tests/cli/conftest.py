@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
@@ -80,16 +79,6 @@ def api(name: str, path: str = "greeter.py", port: int | None = None, **config: 
     if port is not None:
         spec["networking"] = {"local_port": port}
     return spec
-
-
-def serves(port: int, name: str) -> bool:
-    """Whether the API ``name`` answers on ``port`` (a port we freed may soon serve another
-    program's API: a test suite running beside this one, say)."""
-    try:
-        response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5, trust_env=False)
-        return bool(response.json().get("api") == name)
-    except (httpx.HTTPError, ValueError, AttributeError):
-        return False
 
 
 def table_rows(text: str) -> dict[str, dict[str, str]]:

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests.cli.conftest import CLI, api
-from tests.fakeapi import kubeconfig
+from tests.fakeapi import kubeconfig, wait_for
 
 ROOT = Path(__file__).parents[2]
 
@@ -116,7 +116,11 @@ def test_serve_runs_one_api_in_the_foreground(cli: CLI) -> None:
             if record["message"].startswith("predictor loaded"):
                 break
         assert port is not None
-        assert httpx.get(f"http://127.0.0.1:{port}/readyz", trust_env=False).is_success
+        # Ready once every process loaded: the master says so a moment after the log line.
+        wait_for(
+            lambda: httpx.get(f"http://127.0.0.1:{port}/readyz", trust_env=False).is_success,
+            what="readiness",
+        )
         server.send_signal(signal.SIGTERM)
         assert server.wait(60) == 0
     finally:
