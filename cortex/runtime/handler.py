@@ -78,27 +78,7 @@ class PredictHandler:
             return await responses.send_json(
                 send, 400, {"error": str(exc), "request_id": rid}, rid, close
             )
-        if spec.post_predict_args is None:
-            try:
-                status, _ = await self._answer(scope, receive, send, kwargs, rid, close)
-            finally:
-                _close_uploads(kwargs)
-            return status
-        status, result = await self._answer(scope, receive, send, kwargs, rid, close)
-        self._post_predict(spec.post_predict_args, kwargs, result)  # closes the uploads after
-        return status
-
-    async def _answer(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        kwargs: dict[str, Any],
-        rid: str,
-        close: bool,
-    ) -> tuple[int, Any]:
-        """Call predict and send what it returns: (status, result; None after an error)."""
-        runtime = self.runtime
+        handed_over = False  # to post_predict, which closes the uploads when it is done
         try:
             result = await runtime.call(kwargs)
             if inspect.isgenerator(result) or inspect.isasyncgen(result):
@@ -108,9 +88,16 @@ class PredictHandler:
         except Exception as exc:
             log.error("predict failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
             error = f"{type(exc).__name__}: {exc}"[:1000]
-            body = {"error": error, "request_id": rid}
-            return await responses.send_json(send, 500, body, rid, close), None
-        return status, result
+            answer = {"error": error, "request_id": rid}
+            return await responses.send_json(send, 500, answer, rid, close)
+        else:
+            if spec.post_predict_args is not None:
+                self._post_predict(spec.post_predict_args, kwargs, result)
+                handed_over = True
+            return status
+        finally:
+            if not handed_over:
+                _close_uploads(kwargs)
 
     async def _stream(self, scope: Scope, receive: Receive, send: Send, gen: Any, rid: str) -> int:
         pool = self.runtime.pool

@@ -306,6 +306,16 @@ async def test_post_predict_runs_after_the_response_with_its_arguments() -> None
     assert predictor.seen == [({"n": 7}, {"n": 7})]
 
 
+async def test_post_predict_does_not_run_after_predict_failed() -> None:
+    async with serving("post_predict.py") as client:
+        failed = await client.post("/predict", json={"fail": True})
+        fine = await client.post("/predict", json={"n": 1})
+        predictor = client.runtime.predictor
+        assert predictor.done.wait(5)  # one thread: a hook of the failed call would come first
+    assert (failed.status_code, fine.status_code) == (500, 200)
+    assert predictor.seen == [({"n": 1}, {"n": 1})]
+
+
 async def test_get_on_the_endpoint_describes_the_api() -> None:
     async with serving("echo.py", networking={"endpoint": "/echo"}) as client:
         r = await client.get("/echo")
