@@ -51,7 +51,7 @@ _FAILED = frozenset(
 
 
 class ClusterEnvironment:
-    """The APIs of one namespace of a cluster, as ``RealtimeAPI`` kubestatus."""
+    """The APIs of one namespace of a cluster, as ``RealtimeAPI`` resources."""
 
     waits_by_default = False  # a cluster rollout can take minutes (a GPU node may be added)
 
@@ -243,7 +243,7 @@ class ClusterEnvironment:
         )
         counts = self._metrics(name, pods)
         if counts is not None:
-            row = _with_counts(row, counts)
+            row = probe.with_figures(row, counts)
         if not details:
             return row
         sections = (
@@ -251,7 +251,7 @@ class ClusterEnvironment:
             ("conditions", kubestatus.conditions(status)),
             ("events", tuple(self._events(name))),
         )
-        return _replace(row, sections=tuple((t, lines) for t, lines in sections if lines))
+        return dataclasses.replace(row, sections=tuple((t, ls) for t, ls in sections if ls))
 
     def _pods(self, name: str) -> list[dict[str, Any]]:
         selector = [("labelSelector", f"{contracts.LABEL_API_NAME}={name}")]
@@ -270,17 +270,7 @@ class ClusterEnvironment:
             except errors.CortexError:
                 continue  # a pod that does not answer has no figures to add
             totals.append(probe.parse_metrics(response.body.decode(errors="replace"), name))
-        if not totals:
-            return None
-        by_class: dict[str, int] = {}
-        for counts in totals:
-            for key, value in counts.by_class.items():
-                by_class[key] = by_class.get(key, 0) + value
-        return probe.RequestMetrics(
-            by_class,
-            sum(c.duration_sum for c in totals),
-            sum(c.duration_count for c in totals),
-        )
+        return probe.combined(totals) if totals else None
 
     def _events(self, name: str) -> list[str]:
         """The last Events of the API's resource, oldest first: ``type reason: message``."""
@@ -452,17 +442,3 @@ def _is_kube_status(response: kube.Response) -> bool:
     except ValueError:
         return False
     return isinstance(data, dict) and data.get("kind") == "Status"
-
-
-def _with_counts(row: environment.APIStatus, counts: probe.RequestMetrics) -> environment.APIStatus:
-    return _replace(
-        row,
-        requests_2xx=counts.by_class.get("2XX", 0),
-        requests_4xx=counts.by_class.get("4XX", 0),
-        requests_5xx=counts.by_class.get("5XX", 0),
-        avg_request_seconds=counts.avg_seconds,
-    )
-
-
-def _replace(row: environment.APIStatus, **changes: Any) -> environment.APIStatus:
-    return dataclasses.replace(row, **changes)

@@ -85,10 +85,7 @@ class LocalEnvironment:
         if meta is not None and meta.port == port and self._alive(meta):
             return
         if processes.port_in_use(port):
-            raise errors.ClusterError(
-                f"{label} is already in use by another program; choose another port "
-                "(or leave local_port out to get a free one)"
-            )
+            raise _port_taken(api, port)
 
     def _deploy_one(self, api: RealtimeAPI, batch: _Batch) -> environment.Deployment:
         meta = self.state.read_meta(api.name)
@@ -189,12 +186,8 @@ class LocalEnvironment:
         if port is not None:
             try:
                 return processes.listen(port)
-            except OSError:
-                raise errors.ClusterError(
-                    f"api '{api.name}': networking.local_port {port} is already in use by "
-                    "another program; choose another port (or leave local_port out to get a "
-                    "free one)"
-                ) from None
+            except OSError:  # taken since _check_port looked
+                raise _port_taken(api, port) from None
         taken = reserved | {meta.port for meta in self._metas(exclude=api.name)}
         if previous and previous.port not in taken:
             with contextlib.suppress(OSError):
@@ -263,15 +256,7 @@ class LocalEnvironment:
             lines = logfile.read_lines(self.state.files(meta.name).log, meta.log_offset)
             row = dataclasses.replace(row, message=status.cause, log_tail=logfile.tail(lines))
         counts = probe.metrics(base, meta.name)
-        if counts is None:
-            return row
-        return dataclasses.replace(
-            row,
-            requests_2xx=counts.by_class.get("2XX", 0),
-            requests_4xx=counts.by_class.get("4XX", 0),
-            requests_5xx=counts.by_class.get("5XX", 0),
-            avg_request_seconds=counts.avg_seconds,
-        )
+        return row if counts is None else probe.with_figures(row, counts)
 
     # -- logs, predict, delete ----------------------------------------------------------------
 
@@ -345,6 +330,13 @@ def _launch(name: str, files: state.APIFiles, project: Path, sock: socket.socket
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     # cwd: a predictor that opens "model.pkl" finds it in its project, as in a replica.
     return processes.start_runtime(args, files.log, cwd=project, env=env, sock=sock)
+
+
+def _port_taken(api: RealtimeAPI, port: int) -> errors.ClusterError:
+    return errors.ClusterError(
+        f"api '{api.name}': networking.local_port {port} is already in use by another program; "
+        "choose another port (or leave local_port out to get a free one)"
+    )
 
 
 def _cause(status: RuntimeStatus | None, lines: Sequence[str]) -> str | None:

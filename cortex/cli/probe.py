@@ -6,15 +6,18 @@ that never raise: an API that does not answer simply reads as not ready, with no
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import httpx
 
+from cortex.cli import environment
 from cortex.contracts import Metric, MetricLabel
 
-__all__ = ["RequestMetrics", "metrics", "parse_metrics", "ready"]
+__all__ = ["RequestMetrics", "combined", "metrics", "parse_metrics", "ready", "with_figures"]
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)")
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
@@ -65,6 +68,28 @@ def parse_metrics(text: str, api_name: str) -> RequestMetrics:
         elif name == _DURATION_COUNT:
             count += value
     return RequestMetrics(by_class, total, int(count))
+
+
+def combined(parts: Iterable[RequestMetrics]) -> RequestMetrics:
+    """The figures of several replicas added up."""
+    by_class: dict[str, int] = {}
+    total, count = 0.0, 0
+    for part in parts:
+        for key, value in part.by_class.items():
+            by_class[key] = by_class.get(key, 0) + value
+        total, count = total + part.duration_sum, count + part.duration_count
+    return RequestMetrics(by_class, total, count)
+
+
+def with_figures(row: environment.APIStatus, counts: RequestMetrics) -> environment.APIStatus:
+    """``row`` with the request figures of ``counts`` (the columns of ``cortex get``)."""
+    return dataclasses.replace(
+        row,
+        requests_2xx=counts.by_class.get("2XX", 0),
+        requests_4xx=counts.by_class.get("4XX", 0),
+        requests_5xx=counts.by_class.get("5XX", 0),
+        avg_request_seconds=counts.avg_seconds,
+    )
 
 
 def _client() -> httpx.Client:

@@ -124,12 +124,10 @@ def _wait(done: Callable[[], bool], seconds: float) -> bool:
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     """Whether binding ``host:port`` fails the way the runtime's bind would."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return True
+    try:
+        listen(port, host).close()
+    except OSError:
+        return True
     return False
 
 
