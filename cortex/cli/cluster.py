@@ -393,7 +393,7 @@ class ClusterEnvironment:
         response = self.kube.request("GET", path, ok=(404,))
         if response.status == 404:
             if not _is_kube_status(response) or not response.json().get("details"):
-                self.kube.request("GET", path)  # raises: the resource type itself is unknown
+                raise self.kube.error("GET", path, response)  # the resource type is unknown
             return None
         data: dict[str, Any] = response.json()
         return data

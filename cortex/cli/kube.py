@@ -94,7 +94,7 @@ class Kube:
         finally:
             raw.release_conn()
         if response.status >= 400 and response.status not in ok:
-            raise self._error(method, path, response)
+            raise self.error(method, path, response)
         return response
 
     def stream(
@@ -104,7 +104,7 @@ class Kube:
         raw = self._send("GET", path, query, None, JSON, timeout, stream=True)
         try:
             if raw.status >= 400:
-                raise self._error("GET", path, Response(raw.status, dict(raw.headers), raw.data))
+                raise self.error("GET", path, Response(raw.status, dict(raw.headers), raw.data))
             pending = b""
             for chunk in raw.stream(4096, decode_content=True):
                 pending += chunk
@@ -154,7 +154,8 @@ class Kube:
                 f"{_reason(exc)}; check the cluster is up and the kubeconfig points at it"
             ) from None
 
-    def _error(self, method: str, path: str, response: Response) -> errors.ClusterError:
+    def error(self, method: str, path: str, response: Response) -> errors.ClusterError:
+        """The one-line error for a failed response (what ``request`` raises)."""
         status = _status(response)
         message = str(status.get("message") or response.body[:300].decode(errors="replace"))
         code = response.status
