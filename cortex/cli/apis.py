@@ -26,7 +26,6 @@ __all__ = ["delete", "deploy", "get", "logs", "predict"]
 
 DEPLOY_TIMEOUT = 15 * 60.0  # model loading can take minutes; past this, stop waiting
 WATCH_INTERVAL = 2.0
-_POLL = 0.2
 _SHOWN_BODY = 2000
 
 
@@ -123,7 +122,7 @@ def _wait(
                 waiting = ", ".join(f"{d.name} ({states[d.name].detail})" for d in pending)
                 shown.update(f"waiting for {waiting}")
             if pending:
-                time.sleep(_POLL)
+                time.sleep(env.poll_seconds)
     except KeyboardInterrupt:
         raise errors.CortexError(
             "stopped waiting; the APIs keep starting in the background (see `cortex get`)"

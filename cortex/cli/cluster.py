@@ -54,6 +54,7 @@ class ClusterEnvironment:
     """The APIs of one namespace of a cluster, as ``RealtimeAPI`` resources."""
 
     waits_by_default = False  # a cluster rollout can take minutes (a GPU node may be added)
+    poll_seconds = 1.0  # each rollout check is two requests to a shared API server
 
     def __init__(self, name: str, connection: kube.Kube) -> None:
         self.name = name

@@ -99,6 +99,7 @@ class Environment(Protocol):
 
     name: str
     waits_by_default: bool  # whether ``cortex deploy`` waits for live without ``--wait``
+    poll_seconds: float  # how often a wait asks ``rollout`` again
 
     def deploy(
         self, apis: Sequence[RealtimeAPI], config: Path, confirm: Callable[[str], bool]

@@ -52,6 +52,7 @@ class LocalEnvironment:
     """APIs as processes on this machine; their files live in ``local_state``."""
 
     waits_by_default = True  # a local deploy is quick to wait for, and nothing else tells
+    poll_seconds = 0.2  # a rollout asks local files and one HTTP call
 
     def __init__(self, name: str, local_state: state.LocalState) -> None:
         self.name = name
