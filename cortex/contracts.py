@@ -178,6 +178,7 @@ class Flag(enum.StrEnum):
     DRAIN_GRACE = "--drain-grace"
     GRACEFUL_TIMEOUT = "--graceful-timeout"
     STATUS_FILE = "--status-file"
+    ANY_PATH = "--any-path"
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,7 @@ class RuntimeArgs:
     drain_grace: float | None = None
     graceful_timeout: int | None = None
     status_file: str | None = None
+    any_path: bool = False  # behind a route: a POST to any path but our own is a prediction
 
     def argv(self) -> list[str]:
         """The flags, in :class:`Flag` order."""
@@ -213,7 +215,8 @@ class RuntimeArgs:
             (Flag.STATUS_FILE, self.status_file),
         ]
         argv = [str(x) for flag, value in values if value is not None for x in (flag, value)]
-        return [*argv, str(Flag.ACCESS_LOG)] if self.access_log else argv
+        switches = [(Flag.ACCESS_LOG, self.access_log), (Flag.ANY_PATH, self.any_path)]
+        return argv + [str(flag) for flag, on in switches if on]
 
 
 def runtime_command(args: RuntimeArgs, python: str = "python") -> list[str]:

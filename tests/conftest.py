@@ -43,8 +43,9 @@ async def serving(path: str, **sections: Any) -> AsyncIterator[httpx.AsyncClient
     from cortex.runtime import Limits, ProcessState, create_app
 
     limits = sections.pop("limits", Limits())
+    any_path = sections.pop("any_path", False)
     runtime = ProcessState(make_api(path=path, **sections), FIXTURES, limits=limits)
-    app = create_app(runtime)
+    app = create_app(runtime, any_path=any_path)
     await runtime.load()
     transport = httpx.ASGITransport(app=app)
     try:

@@ -43,6 +43,7 @@ def test_runtime_command_spells_every_flag() -> None:
         drain_grace=1.5,
         graceful_timeout=3,
         status_file="st.json",
+        any_path=True,
     )
     argv = args.argv()
     assert all(type(item) is str for item in argv)

@@ -3,6 +3,10 @@
 ``POST /predict`` and ``POST <endpoint>`` go to the plain ASGI ``PredictHandler``; every other
 route (description, health, readiness, metrics, /docs) is an ordinary FastAPI route, whose
 responses get their ``X-Request-ID`` from :class:`CortexApp` (the handler sets its own).
+
+With ``any_path`` (``--any-path``, how a cluster runs it) a POST to any path but those routes is
+a prediction, and a GET to one is the description: the route in front of the pods chooses the
+path (``networking.endpoint``), so changing it needs no new pods.
 """
 
 from __future__ import annotations
@@ -29,21 +33,34 @@ from cortex.runtime.process import ProcessState
 
 # Where CortexApp leaves a routed request's id for the error handlers (a private scope key).
 _SCOPE_REQUEST_ID = "cortex.request_id"
+_ANY_PATH_ROUTE = "/{path:path}"
 
 
 class CortexApp:
     """ASGI entry point: predictions go to ``PredictHandler``, everything else to FastAPI."""
 
-    def __init__(self, runtime: ProcessState, routes: FastAPI) -> None:
+    def __init__(self, runtime: ProcessState, routes: FastAPI, *, any_path: bool = False) -> None:
         self.runtime = runtime
         self.routes = routes
         self.predict = PredictHandler(runtime)
         self.predict_paths = frozenset({"/predict", runtime.api.endpoint})
+        self.any_path = any_path
+        # Our own routes, never predictions (the description routes are predictions by POST).
+        described = self.predict_paths | {_ANY_PATH_ROUTE}
+        self.own_paths = frozenset(
+            path for route in routes.routes if (path := getattr(route, "path", "")) not in described
+        )
+
+    def _is_prediction(self, scope: Scope) -> bool:
+        if scope["method"] != "POST":
+            return False
+        path = scope["path"]
+        return path in self.predict_paths or (self.any_path and path not in self.own_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.routes(scope, receive, send)
-        elif scope["method"] == "POST" and scope["path"] in self.predict_paths:
+        elif self._is_prediction(scope):
             await self.predict(scope, receive, send)
         else:
             await self._routed(scope, receive, send)
@@ -62,11 +79,14 @@ class CortexApp:
         await self.routes(scope, receive, send_with_id)
 
 
-def create_app(runtime: ProcessState, *, load_before_serving: bool = False) -> CortexApp:
+def create_app(
+    runtime: ProcessState, *, load_before_serving: bool = False, any_path: bool = False
+) -> CortexApp:
     """Build the ASGI app; loading starts with the ASGI lifespan (uvicorn's startup).
 
     ``load_before_serving`` holds the startup until the predictor is loaded, so a process that
     joins a replica already serving (a reload, a restarted worker) takes no request before.
+    ``any_path``: predictions on every path but the runtime's own (see the module docstring).
     """
 
     @asynccontextmanager
@@ -106,13 +126,14 @@ def create_app(runtime: ProcessState, *, load_before_serving: bool = False) -> C
         data = generate_latest(runtime.metrics.registry)
         return PlainTextResponse(data, media_type=CONTENT_TYPE_LATEST)
 
-    def describe() -> dict[str, Any]:
+    def describe(request: Request) -> dict[str, Any]:
+        endpoint = request.url.path if any_path else api.endpoint
         return {
             "name": api.name,
             "kind": api.kind,
             "status": runtime.status(),
-            "message": f"make a prediction by sending a POST request to {api.endpoint}",
-            "endpoint": api.endpoint,
+            "message": f"make a prediction by sending a POST request to {endpoint}",
+            "endpoint": endpoint,
             "accepts": ["application/json", "text/plain", "multipart/form-data", "other: bytes"],
         }
 
@@ -120,7 +141,9 @@ def create_app(runtime: ProcessState, *, load_before_serving: bool = False) -> C
     if api.endpoint != "/predict":
         routes.add_api_route("/predict", describe, methods=["GET"])
     document_prediction_route(routes, api)
-    return CortexApp(runtime, routes)
+    if any_path:  # last: every route above wins
+        routes.add_api_route(_ANY_PATH_ROUTE, describe, methods=["GET"], include_in_schema=False)
+    return CortexApp(runtime, routes, any_path=any_path)
 
 
 def _http_error(endpoint: str) -> Callable[[Request, Exception], Awaitable[Response]]:

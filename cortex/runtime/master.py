@@ -59,6 +59,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add(Flag.DRAIN_GRACE, type=float, default=0.0, help="seconds to keep accepting after SIGTERM")
     add(Flag.GRACEFUL_TIMEOUT, type=int, default=30, help="max seconds for in-flight requests")
     add(Flag.STATUS_FILE, help="keep a JSON status file here")
+    add(
+        Flag.ANY_PATH,
+        action="store_true",
+        help="behind a route that picks the path: a POST to any path but the runtime's own "
+        "(health, readiness, metrics, docs) is a prediction",
+    )
     return parser.parse_args(argv)
 
 
@@ -138,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         access_log=args.access_log,
         drain_grace=args.drain_grace,
         graceful_timeout=args.graceful_timeout,
+        any_path=args.any_path,
     )
     master = Master(args, api, project, sock, options)
     return master.run()

@@ -39,6 +39,7 @@ class WorkerOptions:
     access_log: bool = False
     drain_grace: float = 0.0
     graceful_timeout: int = 30
+    any_path: bool = False
 
 
 class WorkerServer(uvicorn.Server):
@@ -140,7 +141,9 @@ def serve(
     logs.configure(api.name, api.predictor.log_level)
     runtime = ProcessState(api, project_dir, shared=shared, slot=slot, limits=options.limits)
     config = uvicorn.Config(
-        app.create_app(runtime, load_before_serving=load_before_serving),
+        app.create_app(
+            runtime, load_before_serving=load_before_serving, any_path=options.any_path
+        ),
         loop="uvloop",
         http="httptools",
         log_config=None,

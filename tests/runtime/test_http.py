@@ -27,6 +27,24 @@ async def test_endpoint_route_serves_predictions_like_predict() -> None:
     assert r.json()["payload"] == [1, 2, 3]
 
 
+async def test_behind_a_route_any_path_but_the_runtimes_own_is_the_prediction() -> None:
+    async with serving("echo.py", any_path=True) as client:
+        predicted = await client.post("/v1/chosen/by/the-route", json=[1])
+        described = await client.get("/v1/chosen/by/the-route")
+        health = await client.post("/healthz")
+        ready = await client.get("/readyz")
+    assert predicted.status_code == 200 and predicted.json()["payload"] == [1]
+    assert described.json()["endpoint"] == "/v1/chosen/by/the-route"
+    assert health.status_code == 405  # the runtime's own routes stay its own
+    assert ready.status_code == 200
+
+
+async def test_without_any_path_other_paths_are_404() -> None:
+    async with serving("echo.py") as client:
+        r = await client.post("/v1/elsewhere", json=[1])
+    assert r.status_code == 404
+
+
 async def test_text_payload_is_a_str_with_its_charset() -> None:
     async with serving("echo.py") as client:
         r = await client.post(
