@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from cortex.k8s.context import OperatorSettings, Owner
-from cortex.k8s.crd import crd_yaml, custom_resource_definition
+from cortex.k8s.crd import REPLICAS_FIELD, crd_yaml, custom_resource_definition
 from cortex.k8s.deployment import PROJECT_ARCHIVE_KEY, PROJECT_DIR, SPEC_ENV, render_deployment
 from cortex.k8s.hpa import IN_FLIGHT_METRIC, render_hpa
 from cortex.k8s.ingress import render_ingress
@@ -31,6 +31,7 @@ __all__ = [
     "LABEL_API_KIND",
     "LABEL_API_NAME",
     "PROJECT_ARCHIVE_KEY",
+    "REPLICAS_FIELD",
     "PROJECT_DIR",
     "SPEC_ENV",
     "OperatorSettings",
@@ -46,16 +47,21 @@ __all__ = [
 ]
 
 
-def render(api: RealtimeAPI, owner: Owner, settings: OperatorSettings) -> list[dict[str, Any]]:
+def render(
+    api: RealtimeAPI, owner: Owner, settings: OperatorSettings, replicas: int | None = None
+) -> list[dict[str, Any]]:
     """Deployment, Service, Ingress and HPA of ``api``, owned by the resource ``owner``.
 
-    The Deployment always has ``spec.replicas`` (= ``init_replicas``): send it when creating the
-    Deployment, drop it from patches (the HPA owns the count). Raises
+    ``replicas``: the resource's ``spec.replicas`` (its /scale subresource), None until the
+    autoscaler or ``kubectl scale`` set it (then ``init_replicas``). Raises
     :class:`cortex.errors.SpecError` when the HPA cannot work with this spec and these settings
     (CPU-based scaling without ``compute.cpu``), and ``ValueError`` when ``owner.name`` is not
     ``api.name``.
     """
     return [
-        renderer(api, owner, settings)
-        for renderer in (render_deployment, render_service, render_ingress, render_hpa)
+        render_deployment(api, owner, settings, replicas),
+        *(
+            renderer(api, owner, settings)
+            for renderer in (render_service, render_ingress, render_hpa)
+        ),
     ]

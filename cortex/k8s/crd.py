@@ -19,17 +19,17 @@ from cortex import contracts
 from cortex.k8s import schema
 from cortex.spec import NAME_MAX_LENGTH, NAME_PATTERN, APISpec
 
-__all__ = ["crd_yaml", "custom_resource_definition", "status_schema"]
+__all__ = ["REPLICAS_FIELD", "SCALE", "crd_yaml", "custom_resource_definition", "status_schema"]
 
-# The states the operator writes to status.status (cortex.operator.status).
-_REPORTED_STATES = (
-    contracts.APIState.LIVE,
-    contracts.APIState.UPDATING,
-    contracts.APIState.ERROR,
-    contracts.APIState.ERROR_IMAGE_PULL,
-    contracts.APIState.ERROR_OOM,
-    contracts.APIState.COMPUTE_UNAVAILABLE,
-)
+REPLICAS_FIELD = "replicas"
+
+# The /scale subresource: `kubectl scale rapi`, the HPA (and KEDA) write spec.replicas, the
+# operator passes it on to the Deployment; status.selector finds the pods for the metrics.
+SCALE = {
+    "specReplicasPath": ".spec.replicas",
+    "statusReplicasPath": ".status.replicas",
+    "labelSelectorPath": ".status.selector",
+}
 _HEADER = (
     "# Generated from cortex/spec by `python scripts/gen_crd.py`; do not edit by hand.\n"
     "# The RealtimeAPI custom resource: spec = one API of cortex.yaml without name and kind.\n"
@@ -60,17 +60,19 @@ def _condition() -> dict[str, Any]:
 
 
 def status_schema() -> dict[str, Any]:
-    """What the operator writes to ``status`` (kopf keeps its own progress under ``kopf``)."""
+    """What the operator writes to ``status``."""
     return {
         "type": "object",
         "description": "Written by the operator; read it with `kubectl get rapi`.",
         "properties": {
-            "status": _string(" | ".join(state.value for state in _REPORTED_STATES)),
+            "status": _string(" | ".join(state.value for state in contracts.APIState)),
             "message": _string("Why the API is not live, e.g. the spec error."),
             "requested": _integer("Replicas the Deployment asks for."),
             "ready": _integer("Replicas that answer /readyz."),
             "upToDate": _integer("Replicas running the current spec."),
-            "endpoint": _string("The path the Ingress routes to the API."),
+            "endpoint": _string("The path the route sends to the API."),
+            "replicas": _integer("Replicas of the Deployment now (the /scale subresource's)."),
+            "selector": _string("The label selector of the API's pods (for the /scale)."),
             "observedGeneration": {
                 "type": "integer",
                 "format": "int64",
@@ -83,9 +85,18 @@ def status_schema() -> dict[str, Any]:
                 "x-kubernetes-list-type": "map",
                 "x-kubernetes-list-map-keys": ["type"],
             },
-            "kopf": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
         },
     }
+
+
+def _spec_schema() -> dict[str, Any]:
+    """The API spec, plus ``replicas``: no field of cortex.yaml, the /scale subresource's."""
+    spec = schema.structural_schema(APISpec)
+    spec["properties"][REPLICAS_FIELD] = _integer(
+        "Replicas asked for through the /scale subresource (the autoscaler, `kubectl scale`); "
+        "unset: autoscaling.init_replicas. Not part of cortex.yaml."
+    )
+    return spec
 
 
 def _resource_schema() -> dict[str, Any]:
@@ -106,7 +117,7 @@ def _resource_schema() -> dict[str, Any]:
                     }
                 },
             },
-            "spec": schema.structural_schema(APISpec),
+            "spec": _spec_schema(),
             "status": status_schema(),
         },
     }
@@ -141,7 +152,7 @@ def custom_resource_definition() -> dict[str, Any]:
                     "name": contracts.VERSION,
                     "served": True,
                     "storage": True,
-                    "subresources": {"status": {}},
+                    "subresources": {"status": {}, "scale": dict(SCALE)},
                     "additionalPrinterColumns": [
                         _column("Status", "string", ".status.status"),
                         _column("Requested", "integer", ".status.requested"),

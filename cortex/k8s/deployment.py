@@ -1,9 +1,13 @@
 """Renders the Deployment that runs an API's replicas. No I/O here.
 
-One container, ``api``, runs ``python -m cortex.runtime`` on port 8888 with the validated spec in
-the environment variable ``CORTEX_API_SPEC`` (JSON of ``api.model_dump(mode="json",
-by_alias=True)``) and the project folder at ``/mnt/project``. The project gets there in one of
-two ways:
+One container, ``api``, runs ``python -m cortex.runtime --any-path`` on port 8888 with the part
+of the spec a replica runs in the environment variable ``CORTEX_API_SPEC`` (:func:`pod_spec`:
+predictor, compute, project, the concurrency limit) and the project folder at ``/mnt/project``.
+Everything else (autoscaling, networking, update strategy) stays out of the pod template, so
+changing it never replaces a pod: the route chooses the path (the runtime answers a POST on any
+path, ``--any-path``), the autoscaler the replicas. The template's annotation
+``cortex.dev/spec-hash`` is :func:`pod_hash`, a hash of the rendered pod spec, so the status can
+tell a rollout's new pods from its old ones. The project gets there in one of two ways:
 
 - ``spec.project.configMap`` set (what ``cortex deploy`` uploads): the ConfigMap holds the
   project folder as one gzipped tar archive under the binary key ``project.tar.gz``
@@ -34,18 +38,21 @@ Draining: ``preStop`` sleeps 5 s, so endpoints controllers and ingresses stop se
 runtime gets SIGTERM; the runtime then finishes in-flight requests (its own grace period is 30 s)
 within ``terminationGracePeriodSeconds`` (60 s).
 
-``spec.replicas`` is always ``init_replicas`` here: the operator sends it only when it creates the
-Deployment and drops it from every patch, because the HPA owns the replica count afterwards.
+``spec.replicas`` is what the ``RealtimeAPI``'s ``/scale`` subresource asks for (the HPA targets
+the API object, not the Deployment), ``init_replicas`` until something scaled it: the operator
+is the Deployment's one writer. ``progressDeadlineSeconds`` (10 minutes) is when a rollout that
+makes no progress counts as stuck (status ``error (rollout stuck)``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
 from cortex import contracts
 from cortex.k8s import context, labels
-from cortex.spec import RealtimeAPI, spec_hash
+from cortex.spec import RealtimeAPI
 
 __all__ = [
     "CONTAINER_NAME",
@@ -54,6 +61,8 @@ __all__ = [
     "PROJECT_DIR",
     "SPEC_ENV",
     "container_command",
+    "pod_hash",
+    "pod_spec",
     "render_deployment",
 ]
 
@@ -65,6 +74,7 @@ GPU_RESOURCE = "nvidia.com/gpu"
 RUN_AS = 1000
 TERMINATION_GRACE_SECONDS = 60
 PRE_STOP_SLEEP_SECONDS = 5
+PROGRESS_DEADLINE_SECONDS = 600
 
 _ARCHIVE_DIR = "/mnt/project-archive"
 
@@ -72,9 +82,23 @@ _ARCHIVE_DIR = "/mnt/project-archive"
 def container_command(api: RealtimeAPI) -> list[str]:
     """The runtime's command line: spec from the environment, project folder, port."""
     args = contracts.RuntimeArgs(
-        spec_env=SPEC_ENV, api=api.name, project_dir=PROJECT_DIR, port=labels.PORT
+        spec_env=SPEC_ENV, api=api.name, project_dir=PROJECT_DIR, port=labels.PORT, any_path=True
     )
     return contracts.runtime_command(args)
+
+
+def pod_spec(api: RealtimeAPI) -> dict[str, Any]:
+    """What a replica runs of the spec: predictor, compute, project and its concurrency limit.
+
+    The runtime ignores the concurrency target; it is set to a value the limit allows, so this
+    part validates on its own and changing the target changes no pod.
+    """
+    spec = api.model_dump(mode="json", by_alias=True, include={"predictor", "compute", "project"})
+    limit = api.autoscaling.max_replica_concurrency
+    predictor = api.predictor
+    target = min(limit, predictor.processes_per_replica * predictor.threads_per_process)
+    spec["autoscaling"] = {"max_replica_concurrency": limit, "target_replica_concurrency": target}
+    return spec
 
 
 def _verbatim(value: str) -> str:
@@ -83,9 +107,7 @@ def _verbatim(value: str) -> str:
 
 
 def _env(api: RealtimeAPI) -> list[dict[str, str]]:
-    spec = json.dumps(
-        api.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":")
-    )
+    spec = json.dumps(pod_spec(api), sort_keys=True, separators=(",", ":"))
     env = [{"name": SPEC_ENV, "value": _verbatim(spec)}]
     # Sorted: a resource read back from the API server has its map keys in sorted order anyway.
     env += [{"name": k, "value": _verbatim(v)} for k, v in sorted(api.predictor.env.items())]
@@ -204,17 +226,28 @@ def _pod_spec(api: RealtimeAPI, settings: context.OperatorSettings) -> dict[str,
     return pod
 
 
+def pod_hash(pod: dict[str, Any]) -> str:
+    """16 hex digits of the SHA-256 of a rendered pod spec: equal pod specs, equal hashes."""
+    text = json.dumps(pod, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 def render_deployment(
-    api: RealtimeAPI, owner: context.Owner, settings: context.OperatorSettings
+    api: RealtimeAPI,
+    owner: context.Owner,
+    settings: context.OperatorSettings,
+    replicas: int | None = None,
 ) -> dict[str, Any]:
-    """The ``apps/v1`` Deployment ``api-<name>``; ``spec.replicas`` is for creation only."""
+    """The ``apps/v1`` Deployment ``api-<name>`` with ``replicas`` (None: ``init_replicas``)."""
     rolling = api.update_strategy
+    pod = _pod_spec(api, settings)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": labels.metadata(api, owner),
         "spec": {
-            "replicas": api.init_replicas,
+            "replicas": api.init_replicas if replicas is None else replicas,
+            "progressDeadlineSeconds": PROGRESS_DEADLINE_SECONDS,
             "selector": {"matchLabels": labels.selector(api)},
             "strategy": {
                 "type": "RollingUpdate",
@@ -230,10 +263,10 @@ def render_deployment(
                         "prometheus.io/scrape": "true",
                         "prometheus.io/port": str(labels.PORT),
                         "prometheus.io/path": "/metrics",
-                        labels.ANNOTATION_SPEC_HASH: spec_hash(api),
+                        labels.ANNOTATION_SPEC_HASH: pod_hash(pod),
                     },
                 },
-                "spec": _pod_spec(api, settings),
+                "spec": pod,
             },
         },
     }

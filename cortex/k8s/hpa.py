@@ -124,7 +124,11 @@ def _metric(api: RealtimeAPI, settings: context.OperatorSettings) -> dict[str, A
 def render_hpa(
     api: RealtimeAPI, owner: context.Owner, settings: context.OperatorSettings
 ) -> dict[str, Any]:
-    """The HorizontalPodAutoscaler ``api-<name>`` scaling the Deployment of the same name.
+    """The HorizontalPodAutoscaler ``api-<name>`` scaling the ``RealtimeAPI`` itself.
+
+    It writes the resource's ``/scale`` (``spec.replicas``), which the operator passes on to the
+    Deployment: one writer of the Deployment's replicas, and ``kubectl scale rapi`` or KEDA can
+    take the HPA's place.
 
     Raises :class:`cortex.errors.SpecError` when the HPA would scale on CPU utilisation
     (``settings.custom_metrics`` off) and ``compute.cpu`` is null: nothing to measure against.
@@ -136,9 +140,9 @@ def render_hpa(
         "metadata": labels.metadata(api, owner),
         "spec": {
             "scaleTargetRef": {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "name": labels.child_name(api.name),
+                "apiVersion": owner.api_version,
+                "kind": owner.kind,
+                "name": owner.name,
             },
             "minReplicas": scaling.min_replicas,
             "maxReplicas": scaling.max_replicas,

@@ -73,7 +73,14 @@ def test_crd_names_the_realtimeapi_resource() -> None:
     assert spec["names"]["shortNames"] == ["rapi"]
     version = _version()
     assert (version["name"], version["served"], version["storage"]) == ("v1alpha1", True, True)
-    assert version["subresources"] == {"status": {}}
+    assert version["subresources"] == {
+        "status": {},
+        "scale": {
+            "specReplicasPath": ".spec.replicas",
+            "statusReplicasPath": ".status.replicas",
+            "labelSelectorPath": ".status.selector",
+        },
+    }
 
 
 def test_printer_columns_show_status_replicas_endpoint_and_age() -> None:
@@ -155,7 +162,8 @@ def test_spec_schema_has_every_field_of_the_api_spec() -> None:
     ):
         assert isinstance(model, type) and issubclass(model, BaseModel)
         fields = [info.alias or name for name, info in model.model_fields.items()]
-        assert list(schema["properties"]) == fields
+        extra = ["replicas"] if model is APISpec else []  # the /scale subresource's field
+        assert list(schema["properties"]) == fields + extra
 
 
 def test_free_form_config_and_string_env() -> None:
@@ -321,7 +329,8 @@ def test_status_schema_accepts_what_the_operator_writes() -> None:
                 "observedGeneration": 3,
             }
         ],
-        "kopf": {"progress": {"create": {"retries": 1}}},
+        "replicas": 2,
+        "selector": "cortex.dev/api-name=iris",
     }
 
     assert list(cr_validator(_open_api()).iter_errors(resource)) == []

@@ -14,7 +14,7 @@ import pytest
 
 from cortex.k8s import ANNOTATION_SPEC_HASH, PROJECT_ARCHIVE_KEY, SPEC_ENV, OperatorSettings
 from cortex.k8s import render_deployment as _render_deployment
-from cortex.spec import RealtimeAPI
+from cortex.spec import RealtimeAPI, parse_api_spec
 from tests.k8s.conftest import container, make_api, owner_of
 
 GPU = "nvidia.com/gpu"
@@ -115,20 +115,69 @@ def test_container_runs_the_runtime_with_the_spec_from_the_environment() -> None
         "/mnt/project",
         "--port",
         "8888",
+        "--any-path",
     ]
     assert api_container["ports"] == [{"name": "http", "containerPort": 8888, "protocol": "TCP"}]
 
 
-def test_spec_env_parses_back_to_the_same_api() -> None:
+def test_spec_env_holds_what_the_pod_runs_and_parses_back() -> None:
     api = make_api(
-        predictor={"config": {"threshold": 0.5}, "env": {"A": "1"}},
-        autoscaling={"window": "20s"},
+        predictor={"config": {"threshold": 0.5}, "env": {"A": "1"}, "threads_per_process": 4},
+        compute={"cpu": "1", "mem": "1Gi"},
+        autoscaling={
+            "window": "20s",
+            "max_replica_concurrency": 3,
+            "target_replica_concurrency": 2,
+        },
         project={"configMap": "iris-project"},
     )
 
     spec = json.loads(env_of(render_deployment(api))[SPEC_ENV])
 
-    assert RealtimeAPI.model_validate(spec) == api
+    assert set(spec) == {"predictor", "compute", "project", "autoscaling"}
+    parsed = parse_api_spec(api.name, spec)
+    assert (parsed.predictor, parsed.compute, parsed.project) == (
+        api.predictor,
+        api.compute,
+        api.project,
+    )
+    assert parsed.autoscaling.max_replica_concurrency == 3
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"autoscaling": {"max_replicas": 7, "min_replicas": 2, "target_replica_concurrency": 3}},
+        {"networking": {"endpoint": "/v2/elsewhere"}},
+        {"update_strategy": {"max_surge": 3, "max_unavailable": 1}},
+    ],
+)
+def test_scaling_networking_and_rollout_changes_leave_the_pod_template_alone(
+    change: dict[str, Any],
+) -> None:
+    before = render_deployment(make_api("iris"))
+    after = render_deployment(make_api("iris", **change))
+
+    assert after["spec"]["template"] == before["spec"]["template"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"predictor": {"config": {"threshold": 0.9}}},
+        {"predictor": {"env": {"A": "2"}}},
+        {"predictor": {"image": "me/api:2"}},
+        {"compute": {"cpu": "2"}},
+        {"project": {"configMap": "iris-project-2", "sha256": "ab" * 32}},
+        {"autoscaling": {"max_replica_concurrency": 9}},
+    ],
+)
+def test_what_the_pod_runs_changes_the_template_and_its_hash(change: dict[str, Any]) -> None:
+    before = render_deployment(make_api("iris"))
+    after = render_deployment(make_api("iris", **change))
+
+    old, new = (d["spec"]["template"]["metadata"]["annotations"] for d in (before, after))
+    assert old[ANNOTATION_SPEC_HASH] != new[ANNOTATION_SPEC_HASH]
 
 
 def test_user_env_is_passed_sorted_after_the_spec() -> None:

@@ -23,13 +23,13 @@ def render_hpa(api: RealtimeAPI, settings: OperatorSettings | None = None) -> di
     return _render_hpa(api, owner_of(api), settings or OperatorSettings())
 
 
-def test_hpa_scales_the_deployment_between_min_and_max_replicas() -> None:
+def test_hpa_scales_the_realtimeapi_between_min_and_max_replicas() -> None:
     spec = render_hpa(make_api("iris", autoscaling={"min_replicas": 2, "max_replicas": 8}))["spec"]
 
     assert spec["scaleTargetRef"] == {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "name": "api-iris",
+        "apiVersion": "cortex.dev/v1alpha1",
+        "kind": "RealtimeAPI",
+        "name": "iris",
     }
     assert (spec["minReplicas"], spec["maxReplicas"]) == (2, 8)
 

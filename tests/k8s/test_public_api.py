@@ -17,6 +17,7 @@ PUBLIC = {
     "LABEL_API_NAME",
     "PROJECT_ARCHIVE_KEY",
     "PROJECT_DIR",
+    "REPLICAS_FIELD",
     "SPEC_ENV",
     "OperatorSettings",
     "Owner",

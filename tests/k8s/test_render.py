@@ -14,7 +14,7 @@ from cortex.k8s import (
     render,
 )
 from cortex.spec import spec_hash
-from tests.k8s.conftest import OWNER_UID, by_kind, make_api, render_api, validate_k8s
+from tests.k8s.conftest import OWNER_UID, by_kind, make_api, owner_of, render_api, validate_k8s
 
 
 def test_render_returns_deployment_service_ingress_hpa_in_order() -> None:
@@ -142,3 +142,14 @@ def test_the_longest_api_name_gives_valid_child_names() -> None:
     for obj in render_api(api):
         assert len(obj["metadata"]["name"]) <= 63  # a DNS label: Service names
         validate_k8s(obj, "1.29.0")
+
+
+def test_the_deployment_takes_the_replicas_the_scale_subresource_asks_for() -> None:
+    api = make_api("iris", autoscaling={"min_replicas": 2, "max_replicas": 5})
+
+    settings = OperatorSettings()
+    unset = render(api, owner_of(api), settings)
+    scaled = render(api, owner_of(api), settings, replicas=4)
+
+    assert unset[0]["spec"]["replicas"] == 2  # init_replicas
+    assert scaled[0]["spec"]["replicas"] == 4
