@@ -141,9 +141,7 @@ def serve(
     logs.configure(api.name, api.predictor.log_level)
     runtime = ProcessState(api, project_dir, shared=shared, slot=slot, limits=options.limits)
     config = uvicorn.Config(
-        app.create_app(
-            runtime, load_before_serving=load_before_serving, any_path=options.any_path
-        ),
+        app.create_app(runtime, load_before_serving=load_before_serving, any_path=options.any_path),
         loop="uvloop",
         http="httptools",
         log_config=None,
