@@ -6,8 +6,9 @@ Run it with ``python -m cortex.operator``. Embed it (tests, benchmarks) with::
     await kopf.operator(registry=build_registry(settings), settings=kopf_settings(settings),
                         **run_options(settings))
 
-Modules: ``kube`` (the only one talking to the API server) and ``status`` (pure summaries)
-<- ``state`` (per-operator memory) <- ``handlers`` (kopf glue) ; ``config`` (kopf settings).
+Modules: ``kube`` (the only one talking to the API server), ``status`` (pure summaries) and
+``drift`` (pure: does a live object hold what we apply?) <- ``state`` (per-operator memory, the
+work queue) <- ``handlers`` (kopf glue, one reconcile pass) ; ``config`` (kopf settings).
 """
 
 from __future__ import annotations

@@ -1,23 +1,25 @@
-"""The only module that talks to the Kubernetes API server: create-or-patch children, write status.
+"""The only module that talks to the Kubernetes API server: apply children, read one, write status.
 
-``apply(manifest)`` creates the object (POST) and, on 409, patches it: a JSON merge patch computed
-three-way like ``kubectl apply`` from the manifest last applied (kept in the annotation
-``cortex.dev/last-applied``), the new one and the live object. When the new manifest equals the
-last applied one nothing is sent, so a restarted operator writes nothing. Fields the manifest
-leaves out stay untouched: ``spec.replicas`` of a Deployment is sent only on creation (the HPA
-owns it afterwards), ``spec.clusterIP`` and other server-filled fields are never contested.
+``apply(manifest)`` is a server-side apply (``PATCH`` with ``application/apply-patch+yaml``) as
+the field manager ``cortex-operator`` with ``force``: the API server merges our configuration
+field by field, takes back the fields someone else changed (drift), and drops the ones we stop
+sending. There is no last-applied annotation: the server's managedFields remember what we own.
 
-Errors: connection failures, timeouts, 429 and 5xx are :class:`cortex.errors.TemporaryError`
-(retry later); 400/422 (the server rejects what we rendered) are
-:class:`cortex.errors.PermanentError`; a child's name taken by an object that is not ours is a
-:class:`ForeignObjectError` (temporary: it heals once that object is gone). Credentials come
-from kopf's login handlers (a :class:`kopf.ConnectionInfo`): the in-cluster service account or
-a kubeconfig.
+Errors, by what retrying can do about them:
+
+- :class:`RejectedError` (400, 403, 422): the server refuses what we send (admission, quota, a
+  webhook, RBAC). Retrying the same request later may work once the cluster is fixed, so the
+  caller shows it in the status and retries slowly.
+- :class:`NotFoundError` (404), :class:`ConflictError` (409) and any other
+  :class:`cortex.errors.TemporaryError` (connection failures, timeouts, 429, 5xx): retried with
+  backoff.
+
+Credentials come from kopf's login handlers (a :class:`kopf.ConnectionInfo`): the in-cluster
+service account or a kubeconfig.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import warnings
 from typing import Any
@@ -28,16 +30,15 @@ import kopf
 from cortex import contracts, errors
 
 __all__ = [
-    "LAST_APPLIED",
+    "FIELD_MANAGER",
     "ConflictError",
-    "ForeignObjectError",
     "Kube",
     "NotFoundError",
+    "RejectedError",
     "object_path",
-    "three_way_patch",
 ]
 
-LAST_APPLIED = f"{contracts.GROUP}/last-applied"
+FIELD_MANAGER = "cortex-operator"
 _PLURALS = {
     "Deployment": "deployments",
     "Service": "services",
@@ -45,20 +46,26 @@ _PLURALS = {
     "HorizontalPodAutoscaler": "horizontalpodautoscalers",
     contracts.KIND: contracts.PLURAL,
 }
+_APPLY = "application/apply-patch+yaml"  # JSON is YAML
 _MERGE_PATCH = "application/merge-patch+json"
 Manifest = dict[str, Any]
 
 
 class NotFoundError(errors.TemporaryError):
-    """404: the object (or its kind) is not there (yet)."""
+    """404: the object (or its kind, or its namespace) is not there (yet)."""
 
 
 class ConflictError(errors.TemporaryError):
-    """409: the object exists, or changed since we read it."""
+    """409: the object changed since we read it, or exists already."""
 
 
-class ForeignObjectError(errors.TemporaryError):
-    """A child's name is taken by an object cortex does not manage (heals when it is removed)."""
+class RejectedError(errors.PermanentError):
+    """400, 403 or 422: the server refuses the request; ``reason`` is its Status reason."""
+
+    def __init__(self, message: str, code: int, reason: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
 
 
 def object_path(
@@ -73,47 +80,23 @@ def object_path(
     return f"{path}/{subresource}" if subresource else path
 
 
-def three_way_patch(last: Any, desired: Any, live: Any) -> dict[str, Any]:
-    """A JSON merge patch turning ``live`` into ``desired``, deleting what ``last`` had set.
-
-    Maps merge key by key; lists and scalars are replaced whole when they differ from ``live``.
-    """
-    last = last if isinstance(last, dict) else {}
-    live = live if isinstance(live, dict) else {}
-    patch: dict[str, Any] = {key: None for key in last if key not in desired and key in live}
-    for key, value in desired.items():
-        current = live.get(key)
-        if isinstance(value, dict) and isinstance(current, dict):
-            sub = three_way_patch(last.get(key), value, current)
-            if sub:
-                patch[key] = sub
-        elif value != current or key not in live:
-            patch[key] = copy.deepcopy(value)
-    return patch
-
-
-def _applied(manifest: Manifest) -> Manifest:
-    """What we own of a manifest: all of it but a Deployment's replicas and our annotation."""
-    applied = copy.deepcopy(manifest)
-    applied.get("metadata", {}).get("annotations", {}).pop(LAST_APPLIED, None)
-    if applied.get("kind") == "Deployment":
-        applied.get("spec", {}).pop("replicas", None)
-    return applied
-
-
-def _owner_uid(manifest: Manifest) -> str | None:
-    refs = manifest.get("metadata", {}).get("ownerReferences") or []
-    return next((ref.get("uid") for ref in refs if ref.get("controller")), None)
+def manifest_path(manifest: Manifest) -> str:
+    meta = manifest["metadata"]
+    return object_path(manifest["apiVersion"], manifest["kind"], meta["namespace"], meta["name"])
 
 
 class Kube:
-    """An API client bound to one server and its credentials (kopf's ``ConnectionInfo``)."""
+    """An API client bound to one server and its credentials (kopf's ``ConnectionInfo``).
+
+    ``calls`` counts the requests sent, by method (for logs and benchmarks).
+    """
 
     def __init__(self, info: kopf.ConnectionInfo, *, timeout: float = 30.0) -> None:
         self._info = info
         self._server = info.server.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
+        self.calls: dict[str, int] = {}
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -122,7 +105,7 @@ class Kube:
                 auth = self._info.as_aiohttp_basic_auth()
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=32, ssl=self._info.as_ssl_context()),
-                headers={**self._info.as_http_headers(), "User-Agent": "cortex-operator"},
+                headers={**self._info.as_http_headers(), "User-Agent": FIELD_MANAGER},
                 auth=auth,
                 timeout=self._timeout,
             )
@@ -137,8 +120,9 @@ class Kube:
         self, method: str, path: str, body: Any = None, content_type: str = "application/json"
     ) -> Manifest:
         """One API call; returns the decoded JSON answer or raises a cortex error."""
-        data = None if body is None else json.dumps(body)
+        data = None if body is None else json.dumps(body, separators=(",", ":"))
         headers = {"Content-Type": content_type} if data is not None else {}
+        self.calls[method] = self.calls.get(method, 0) + 1
         try:
             async with self._client().request(
                 method, self._server + path, data=data, headers=headers
@@ -151,44 +135,27 @@ class Kube:
         answer = _decode(text)
         if status < 400:
             return answer
-        message = f"{method} {path}: {status} {answer.get('message') or text[:200]}"
+        said = answer.get("message") or text[:300]
+        message = f"{method} {path}: {status} {said}"
         if status == 404:
             raise NotFoundError(message)
         if status == 409:
             raise ConflictError(message)
-        if status in (400, 422):
-            raise errors.PermanentError(message)
+        if status in (400, 403, 422):
+            raise RejectedError(str(said), status, str(answer.get("reason") or status))
         raise errors.TemporaryError(message)
 
-    async def apply(self, manifest: Manifest) -> str:
-        """Create or patch a namespaced child; returns ``created``, ``patched`` or ``unchanged``."""
-        applied = _applied(manifest)
-        record = json.dumps(applied, sort_keys=True, separators=(",", ":"))
-        meta = manifest["metadata"]
-        body = copy.deepcopy(manifest)
-        body["metadata"].setdefault("annotations", {})[LAST_APPLIED] = record
-        kind, version, ns, name = (
-            manifest["kind"],
-            manifest["apiVersion"],
-            meta["namespace"],
-            meta["name"],
-        )
+    async def get(self, manifest: Manifest) -> Manifest | None:
+        """The live object a manifest names, or None."""
         try:
-            await self.request("POST", object_path(version, kind, ns), body)
-            return "created"
-        except ConflictError:
-            pass
-        path = object_path(version, kind, ns, name)
-        live = await self.request("GET", path)
-        _check_owner(live, _owner_uid(manifest), f"{kind} {ns}/{name}")
-        previous = live.get("metadata", {}).get("annotations", {}).get(LAST_APPLIED)
-        if previous == record:
-            return "unchanged"
-        patch = three_way_patch(_decode(previous or "{}"), applied, live)
-        patch.setdefault("metadata", {}).setdefault("annotations", {})[LAST_APPLIED] = record
-        patch["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
-        await self.request("PATCH", path, patch, _MERGE_PATCH)
-        return "patched"
+            return await self.request("GET", manifest_path(manifest))
+        except NotFoundError:
+            return None
+
+    async def apply(self, manifest: Manifest) -> Manifest:
+        """Server-side apply of a namespaced object as ``cortex-operator``, forcing conflicts."""
+        path = f"{manifest_path(manifest)}?fieldManager={FIELD_MANAGER}&force=true"
+        return await self.request("PATCH", path, manifest, _APPLY)
 
     async def patch_status(
         self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]
@@ -208,18 +175,3 @@ def _decode(text: str) -> Manifest:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
-
-
-def _check_owner(live: Manifest, uid: str | None, what: str) -> None:
-    """An existing child must be ours; an old owner's leftover waits for the GC."""
-    refs = live.get("metadata", {}).get("ownerReferences") or []
-    if uid is None or any(ref.get("uid") == uid for ref in refs):
-        return
-    if any(ref.get("kind") == contracts.KIND for ref in refs):
-        raise errors.TemporaryError(
-            f"{what} still belongs to a deleted RealtimeAPI of the same name; "
-            "waiting for the garbage collector to remove it"
-        )
-    raise ForeignObjectError(
-        f"{what} already exists and is not managed by cortex; delete it or rename the API"
-    )

@@ -1,9 +1,13 @@
-"""What one running operator keeps in memory: settings, the API client, per-API locks and timers.
+"""What one running operator keeps in memory: settings, the API client, the work queue, timers.
 
 One :class:`State` per registry (see :func:`cortex.operator.handlers.build_registry`), never a
-module global. The client is (re)built by the login handler whenever kopf logs in again. The
-last status written per resource makes repeated, unchanged summaries cost no API call; after a
-restart the status read back from the resources plays that role.
+module global. The client is (re)built by the login handler whenever kopf logs in again.
+
+The work queue is level-triggered, like a controller-runtime queue: :meth:`State.wake` marks an
+API dirty; one task per API runs the reconcile function while it is dirty, so a burst of events
+(a rollout, a status write) costs one pass, and two passes of one API never overlap. A pass
+returns how long to wait before the next one when it must be retried (None: done);
+:meth:`State.later` plans that. :meth:`State.forget` drops everything kept for an API.
 """
 
 from __future__ import annotations
@@ -20,11 +24,15 @@ from cortex import errors
 from cortex.k8s import OperatorSettings
 from cortex.operator import kube, status
 
-__all__ = ["RETRY_DELAY", "Key", "State"]
+__all__ = ["RESYNC_SECONDS", "RETRY_DELAY", "STALL_AFTER", "Key", "State"]
 
 Key = tuple[str, str]  # (namespace, name) of a RealtimeAPI
+Pass = Callable[[Key], Awaitable[float | None]]
 logger = logging.getLogger(__name__)
-RETRY_DELAY = 10.0  # seconds before a step that failed temporarily is tried again
+RETRY_DELAY = 1.0  # seconds before the first retry of a pass that failed temporarily
+MAX_RETRY_DELAY = 300.0  # the backoff doubles up to this
+RESYNC_SECONDS = 600.0  # every API is checked again this often, events or not
+STALL_AFTER = status.STALL_AFTER
 
 
 class State:
@@ -32,16 +40,25 @@ class State:
         self,
         settings: OperatorSettings,
         *,
-        stall_after: float = status.STALL_AFTER,
+        stall_after: float = STALL_AFTER,
         retry_delay: float = RETRY_DELAY,
+        resync: float = RESYNC_SECONDS,
     ) -> None:
         self.settings = settings
         self.stall_after = stall_after
         self.retry_delay = retry_delay
-        self.written: dict[str, dict[str, Any]] = {}  # resource uid -> last status written
+        self.resync = resync
+        self.written: dict[Key, dict[str, Any]] = {}  # the last status written per API
+        self.seen: dict[Key, tuple[str, int, Any]] = {}  # (uid, generation, replicas) reconciled
+        self.failures: dict[Key, int] = {}  # temporary failures in a row (backoff)
         self._kube: kube.Kube | None = None
-        self._locks: dict[Key, asyncio.Lock] = {}
+        self._dirty: set[Key] = set()
+        self._workers: dict[Key, asyncio.Task[None]] = {}
         self._timers: dict[Key, asyncio.Task[None]] = {}
+        self._run: Pass | None = None
+        self._resync: asyncio.Task[None] | None = None
+
+    # --- the API client --------------------------------------------------------------------
 
     async def connect(self, info: kopf.ConnectionInfo) -> None:
         """Use new credentials from now on (kopf logs in again when they expire)."""
@@ -54,42 +71,92 @@ class State:
             raise errors.TemporaryError("not logged in to the API server yet")
         return self._kube
 
-    def lock(self, key: Key) -> asyncio.Lock:
-        return self._locks.setdefault(key, asyncio.Lock())
+    # --- the work queue --------------------------------------------------------------------
 
-    def later(self, key: Key, delay: float, call: Callable[[], Awaitable[None]]) -> None:
-        """Run ``call`` after ``delay`` seconds, replacing what was planned for ``key``;
-        again after as long while it fails with a :class:`~cortex.errors.TemporaryError`."""
+    @property
+    def serving(self) -> bool:
+        return self._run is not None
+
+    def serve(self, run: Pass, keys: Callable[[], list[Key]]) -> None:
+        """Use ``run`` for every pass from now on (once the handlers have kopf's indexes), and
+        wake every API of ``keys()`` every ``resync`` seconds."""
+        self._run = run
+
+        async def resync() -> None:
+            while True:
+                await asyncio.sleep(self.resync)
+                for key in keys():
+                    self.wake(key)
+
+        self._resync = asyncio.get_running_loop().create_task(resync())
+
+    def wake(self, key: Key) -> None:
+        """Reconcile ``key`` soon: now, or right after the pass under way."""
+        self._dirty.add(key)
+        if key not in self._workers and self._run is not None:
+            self._workers[key] = asyncio.get_running_loop().create_task(self._work(key))
+
+    async def _work(self, key: Key) -> None:
+        assert self._run is not None
+        try:
+            while key in self._dirty:
+                self._dirty.discard(key)
+                try:
+                    delay = await self._run(key)
+                except Exception:  # a bug must not stop the queue; retry later
+                    logger.exception("%s/%s: reconcile failed", *key)
+                    delay = self.backoff(key)
+                if delay is not None:
+                    self.later(key, delay)
+        finally:
+            self._workers.pop(key, None)
+
+    def backoff(self, key: Key) -> float:
+        """The next delay after one more temporary failure in a row."""
+        failures = self.failures[key] = self.failures.get(key, 0) + 1
+        return float(min(MAX_RETRY_DELAY, self.retry_delay * 2 ** (failures - 1)))
+
+    def later(self, key: Key, delay: float) -> None:
+        """Wake ``key`` after ``delay`` seconds, replacing what was planned for it."""
         planned = self._timers.pop(key, None)
         if planned is not None:
             planned.cancel()
 
-        async def wait_and_call() -> None:
+        async def wait_and_wake() -> None:
             await asyncio.sleep(delay)
             self._timers.pop(key, None)
-            try:
-                await call()
-            except errors.TemporaryError as exc:
-                logger.warning("%s/%s: %s; trying again in %.0f s", *key, exc, delay)
-                self.later(key, delay, call)
+            self.wake(key)
 
-        self._timers[key] = asyncio.get_running_loop().create_task(wait_and_call())
+        self._timers[key] = asyncio.get_running_loop().create_task(wait_and_wake())
 
-    def forget(self, key: Key, uid: str | None) -> None:
-        """Drop what is kept for a deleted resource."""
+    def planned(self, key: Key) -> bool:
+        return key in self._timers
+
+    def tracked(self) -> int:
+        """How many APIs something is kept for (0 once every API is deleted)."""
+        keys = set(self.written) | set(self.seen) | set(self.failures)
+        return len(keys | set(self._timers) | set(self._workers) | self._dirty)
+
+    def forget(self, key: Key) -> None:
+        """Drop what is kept for a deleted API."""
         planned = self._timers.pop(key, None)
         if planned is not None:
             planned.cancel()
-        self._locks.pop(key, None)
-        self.written.pop(uid or "", None)
+        self._dirty.discard(key)
+        for kept in (self.written, self.seen, self.failures):
+            kept.pop(key, None)
 
     async def close(self) -> None:
-        for task in self._timers.values():
+        tasks = [*self._timers.values(), *self._workers.values()]
+        if self._resync is not None:
+            tasks.append(self._resync)
+        for task in tasks:
             task.cancel()
-        for task in list(self._timers.values()):
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._timers.clear()
+        self._workers.clear()
         if self._kube is not None:
             await self._kube.close()
             self._kube = None

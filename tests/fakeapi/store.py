@@ -360,6 +360,7 @@ class Store:
 
     def _admit(self, kind: Kind, obj: Obj, *, strict: bool) -> Obj:
         """A CRD's structural schema: prune unknown fields (or reject them), default, validate."""
+        _check_annotations(kind, obj)
         if kind.schema is None:
             if kind.kind == "Deployment" and isinstance(obj.get("spec"), dict):
                 # defaulted on every write: an apply that stops owning replicas gets 1 back
@@ -426,3 +427,16 @@ class Store:
         self.wake()
         for hook in list(self.hooks):
             hook(self, event)
+
+
+ANNOTATIONS_LIMIT = 256 * 1024  # apimachinery's TotalAnnotationSizeLimitB
+
+
+def _check_annotations(kind: Kind, obj: Obj) -> None:
+    """Every object's annotations, keys and values together, fit in 256 KiB."""
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    size = sum(len(k) + len(str(v)) for k, v in annotations.items())
+    if size > ANNOTATIONS_LIMIT:
+        problem = f"Too long: may not be more than {ANNOTATIONS_LIMIT} bytes"
+        name = (obj.get("metadata") or {}).get("name", "")
+        raise errors.invalid(kind.kind, name, [("metadata.annotations", problem)])

@@ -98,7 +98,7 @@ def running(**options: Any) -> Iterator[Operator]:
 @pytest.fixture
 def operator(cluster: FakeCluster) -> Iterator[Operator]:
     """The operator with quick retries and a 1 s stall threshold."""
-    with running(retry_delay=0.2, stall_after=60.0) as op:
+    with running(retry_delay=0.2, slow_retry=0.5, stall_after=60.0) as op:
         yield op
 
 

@@ -1,4 +1,4 @@
-"""The API client: create-or-patch semantics and error classes, against the fake server."""
+"""The API client: server-side apply and error classes, against the fake server."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from cortex import errors
 from cortex.operator import kube
-from tests.fakeapi import FakeCluster
+from tests.fakeapi import FakeCluster, merging
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
@@ -64,70 +64,78 @@ def cluster(tmp_path: Any) -> Any:
         yield fake
 
 
-async def test_apply_creates_then_patches_in_place_then_writes_nothing(
+async def test_apply_creates_then_updates_in_place_and_owns_what_it_sends(
     client: kube.Kube, cluster: FakeCluster
 ) -> None:
     manifest = deployment()
-    assert await client.apply(manifest) == "created"
-    cluster.patch("apps/v1/deployments", "api-iris", {"spec": {"replicas": 5}})  # the HPA
-    uid = cluster.get("apps/v1/deployments", "api-iris")["metadata"]["uid"]
+    created = await client.apply(manifest)
+    uid = created["metadata"]["uid"]
 
     changed = copy.deepcopy(manifest)
     changed["metadata"]["labels"] = {"app": "iris", "new": "yes"}
     changed["spec"]["template"]["spec"]["containers"][0]["image"] = "img:2"
-    assert await client.apply(changed) == "patched"
-    assert await client.apply(changed) == "unchanged"
+    await client.apply(changed)
+    version = cluster.get("apps/v1/deployments", "api-iris")["metadata"]["resourceVersion"]
+    await client.apply(changed)  # unchanged: the server commits nothing
 
     live = cluster.get("apps/v1/deployments", "api-iris")
     assert live["metadata"]["uid"] == uid
-    assert live["spec"]["replicas"] == 5  # never sent again after creation
+    assert live["metadata"]["resourceVersion"] == version
     assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "img:2"
     assert live["metadata"]["labels"]["new"] == "yes"
-    assert [m for m, p, _ in cluster.served() if p.endswith("/api-iris")] == ["GET", "PATCH", "GET"]
+    assert "annotations" not in live["metadata"]  # no last-applied copy of the manifest
+    managers = {(f["manager"], f["operation"]) for f in live["metadata"]["managedFields"]}
+    assert managers == {("cortex-operator", "Apply")}
 
 
-async def test_apply_removes_what_the_previous_manifest_set(
+async def test_apply_takes_back_a_field_someone_changed_and_drops_what_it_stops_sending(
     client: kube.Kube, cluster: FakeCluster
 ) -> None:
     await client.apply(deployment(minReadySeconds=5))
-    cluster.patch("apps/v1/deployments", "api-iris", {"metadata": {"labels": {"mine": "x"}}})
+    hand_edit = {
+        "metadata": {"labels": {"mine": "x"}},
+        "spec": {"template": {"spec": {"containers": [{"name": "api", "image": "evil:1"}]}}},
+    }
+    cluster.call(
+        lambda: cluster.store.update(
+            cluster.store.kind("apps/v1/deployments"),
+            "default",
+            "api-iris",
+            lambda obj: merging.strategic_merge(obj, hand_edit),
+            manager="kubectl-edit",
+        )
+    )
+
     await client.apply(deployment())
+
     live = cluster.get("apps/v1/deployments", "api-iris")
     assert "minReadySeconds" not in live["spec"]
+    assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "img:1"
     assert live["metadata"]["labels"]["mine"] == "x"  # not ours: left alone
 
 
-def test_three_way_patch_replaces_lists_and_deletes_dropped_keys() -> None:
-    last = {"a": 1, "m": {"x": 1, "y": 2}, "l": [1]}
-    desired = {"m": {"x": 1}, "l": [1, 2], "n": 3}
-    live = {"a": 1, "m": {"x": 1, "y": 2, "z": 0}, "l": [1], "server": "kept"}
-    assert kube.three_way_patch(last, desired, live) == {
-        "a": None,
-        "m": {"y": None},
-        "l": [1, 2],
-        "n": 3,
-    }
+async def test_get_answers_none_for_a_missing_object(client: kube.Kube) -> None:
+    assert await client.get(deployment()) is None
 
 
-async def test_apply_refuses_an_object_it_does_not_own(
-    client: kube.Kube, cluster: FakeCluster
-) -> None:
-    foreign = deployment()
-    foreign["metadata"]["ownerReferences"] = []
-    cluster.create("apps/v1/deployments", foreign)
-    with pytest.raises(kube.ForeignObjectError, match="not managed by cortex"):
-        await client.apply(deployment())
-
-
-async def test_server_errors_are_temporary_and_rejections_permanent(
-    client: kube.Kube, cluster: FakeCluster
-) -> None:
-    path = "post /apis/apps/v1/namespaces/default/deployments"
+async def test_errors_by_what_retrying_can_do(client: kube.Kube, cluster: FakeCluster) -> None:
+    path = "patch /apis/apps/v1/namespaces/default/deployments/api-iris"
     cluster.react(lambda fake: fake[path][:1] << 503)
     with pytest.raises(errors.TemporaryError, match="503"):
         await client.apply(deployment())
-    with pytest.raises(errors.PermanentError, match=r"422|invalid"):
-        await client.apply({**deployment(), "metadata": {"namespace": "default", "name": ""}})
+    cluster.deny("patch", "deployments.apps")
+    with pytest.raises(kube.RejectedError, match="forbidden") as refused:
+        await client.apply(deployment())
+    assert (refused.value.code, refused.value.reason) == (403, "Forbidden")
+    cluster.allow_all()
+    other = deployment()
+    other["metadata"]["name"] = "api-other"
+    cluster.react(lambda fake: fake[path.replace("api-iris", "api-other")][:1] << 422)
+    with pytest.raises(kube.RejectedError) as invalid:
+        await client.apply(other)
+    assert invalid.value.code == 422
+    with pytest.raises(kube.NotFoundError):  # a kind the server does not serve (yet)
+        await client.apply({**deployment(), "apiVersion": "apps/v2"})
     unreachable = kube.Kube(kopf.ConnectionInfo(server="http://127.0.0.1:9"))
     with pytest.raises(errors.TemporaryError, match="cannot reach"):
         await unreachable.apply(deployment())

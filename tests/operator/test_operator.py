@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from cortex.k8s import OperatorSettings
+from cortex.operator.state import State
 from tests.fakeapi import FakeCluster, wait_for
 from tests.operator.conftest import (
     CHILDREN,
@@ -42,7 +44,10 @@ def test_create_renders_gpu_deployment_service_ingress_and_hpa(
     assert children[DEPLOYMENTS]["spec"]["replicas"] == 1
     hpa = children[HPAS]["spec"]
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (1, 100)
-    assert hpa["scaleTargetRef"]["name"] == "api-gpu-api"
+    assert (hpa["scaleTargetRef"]["kind"], hpa["scaleTargetRef"]["name"]) == (
+        "RealtimeAPI",
+        "gpu-api",
+    )
     for child in children.values():
         (owner,) = child["metadata"]["ownerReferences"]
         assert (owner["kind"], owner["uid"]) == ("RealtimeAPI", api["metadata"]["uid"])
@@ -53,13 +58,17 @@ def test_create_renders_gpu_deployment_service_ingress_and_hpa(
     assert not cluster.get(RAPI, "gpu-api")["metadata"].get("finalizers")
 
 
-def test_spec_update_patches_children_in_place_and_leaves_replicas_to_the_hpa(
+def test_spec_update_patches_children_in_place_and_keeps_the_scaled_replicas(
     cluster: FakeCluster, operator: Operator
 ) -> None:
     cluster.create(RAPI, resource("iris", compute={"gpu": 1}))
     before = wait_children(cluster, "iris")
     wait_status(cluster, "iris", "updating")
-    cluster.patch(DEPLOYMENTS, "api-iris", {"spec": {"replicas": 3}})  # as the HPA would
+    cluster.patch(RAPI, "iris", {"spec": {"replicas": 3}})  # as the HPA would, through /scale
+    wait_for(
+        lambda: cluster.get(DEPLOYMENTS, "api-iris")["spec"]["replicas"] == 3,
+        what="the Deployment scaled",
+    )
 
     cluster.patch(
         RAPI, "iris", {"spec": {"compute": {"gpu": 2}, "autoscaling": {"max_replicas": 7}}}
@@ -78,7 +87,7 @@ def test_spec_update_patches_children_in_place_and_leaves_replicas_to_the_hpa(
     for res in CHILDREN:
         assert cluster.get(res, "api-iris")["metadata"]["uid"] == before[res]["metadata"]["uid"]
         assert None not in cluster.history(res, "api-iris"), f"{res} was deleted and recreated"
-    wait_for(lambda: status_of(cluster, "iris").get("observedGeneration") == 2, what="generation")
+    wait_for(lambda: status_of(cluster, "iris").get("observedGeneration") == 3, what="generation")
 
 
 def test_ready_deployment_makes_the_api_live_and_posts_events(
@@ -189,13 +198,13 @@ def test_invalid_spec_is_an_error_with_its_message_and_no_retry_loop(
 
 
 def test_transient_api_errors_are_retried(cluster: FakeCluster, operator: Operator) -> None:
-    creates = "post /apis/apps/v1/namespaces/default/deployments"
-    cluster.react(lambda fake: fake[creates][:2] << 503)
+    applies = "patch /apis/apps/v1/namespaces/default/deployments/api-flaky"
+    cluster.react(lambda fake: fake[applies][:2] << 503)
 
     cluster.create(RAPI, resource("flaky"))
 
     wait_children(cluster, "flaky")
-    assert cluster.call(lambda: len(cluster.fake[creates])) == 3
+    assert cluster.call(lambda: len(cluster.fake[applies])) == 3
     wait_status(cluster, "flaky", "updating")
 
 
@@ -225,19 +234,13 @@ def test_restart_creates_no_duplicates_and_writes_nothing(cluster: FakeCluster) 
     uids = {res: cluster.get(res, "api-steady")["metadata"]["uid"] for res in CHILDREN}
     versions = {res: len(cluster.history(res, "api-steady")) for res in (*CHILDREN, RAPI)}
     mark = len(cluster.served())
+    state = State(OperatorSettings(namespace="default"), retry_delay=0.2)
 
-    with running(retry_delay=0.2):
-        # The resumed operator tries to create each child once and finds it (409).
-        wait_for(
-            lambda: (
-                sum(1 for m, _, c in cluster.served()[mark:] if (m, c) == ("POST", 409))
-                == len(CHILDREN)
-            ),
-            what="the resumed operator to check the children",
-        )
+    with running(state=state):
+        wait_for(lambda: "steady" in {name for _, name in state.seen}, what="the API checked")
         time.sleep(0.5)  # let any (wrong) write or event land
 
-    writes = [(m, p, c) for m, p, c in cluster.served()[mark:] if m in ("PATCH", "PUT", "DELETE")]
+    writes = [(m, p, c) for m, p, c in cluster.served()[mark:] if m in ("POST", "PATCH", "PUT")]
     assert writes == []
     for res in CHILDREN:
         (child,) = cluster.select(res, labels="cortex.dev/api-name=steady")
