@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
-"""Operator convergence: 200 RealtimeAPIs created at once, the real operator process reconciling.
+"""Operator convergence: N RealtimeAPIs created at once, the real operator process reconciling.
 
 The fake API server (tests/fakeapi, kmock-based, real HTTP on 127.0.0.1) runs in this process;
-``python -m cortex.operator`` runs in its own process, as in a cluster. Per round, on a fresh
-server and operator:
+``python -m cortex.operator`` runs in its own process, as in a cluster. For each size (1, 50,
+500 and 2,000 APIs), per round, on a fresh server and operator:
 
 1. create: all APIs are created in one instant; time until every API has its four children
-   (Deployment, Service, Ingress, HPA) and a status (``updating``: no pod is ready yet);
+   (Deployment, Service, Ingress, HPA) and a status (``updating``: no pod is ready yet), and the
+   API requests per API that took;
 2. ready: every pod turns ready at once; time until every API reports ``live``;
-3. restart: a second operator process starts on the converged cluster; time until it has checked
-   every API (one create per child answered 409), and how many objects it wrote (should be 0).
+3. restart: a second operator process starts on the converged cluster; time until it logs that
+   every API had its first pass ("in sync"), the requests per API it sent (steady state: its
+   watches only) and how many objects it wrote (should be 0).
 
-    .venv/bin/python bench/operator_convergence.py     # APIS=200 ROUNDS=3 by default
+    .venv/bin/python bench/operator_convergence.py   # SIZES=1,50,500,2000 ROUNDS=3 by default
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ from cortex.k8s import custom_resource_definition
 from tests.fakeapi import FakeCluster
 from tests.fakeapi.controllers import set_pods
 
-APIS = int(os.environ.get("APIS", "200"))
+SIZES = [int(n) for n in os.environ.get("SIZES", "1,50,500,2000").split(",")]
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
+APIS = SIZES[0]  # the size being measured (set by main)
 TIMEOUT = float(os.environ.get("TIMEOUT", "300"))
 CHILDREN = (
     "apps/v1/deployments",
@@ -103,17 +106,17 @@ def start_operator(cluster: FakeCluster, log: Path) -> subprocess.Popen[bytes]:
 
 
 def breakdown(served: list[tuple[str, str, int]]) -> dict[str, float]:
-    """Requests by purpose: child creates, status writes, kopf's own writes, Events, the rest."""
-    parts = {"child_creates": 0.0, "status_writes": 0.0, "kopf_writes": 0.0, "events": 0.0}
+    """Requests by purpose: child lookups and applies, status writes, Events, the rest."""
+    parts = {"child_gets": 0.0, "child_applies": 0.0, "status_writes": 0.0, "events": 0.0}
     for method, path, _ in served:
         if method == "POST" and path.endswith("/events"):
             parts["events"] += 1
-        elif method == "POST":
-            parts["child_creates"] += 1
         elif method == "PATCH" and path.endswith("/status"):
             parts["status_writes"] += 1
-        elif method == "PATCH" and "/realtimeapis/" in path:
-            parts["kopf_writes"] += 1
+        elif method == "PATCH":
+            parts["child_applies"] += 1
+        elif method == "GET" and "/api-" in path:
+            parts["child_gets"] += 1
     parts["requests"] = float(len(served))
     return parts
 
@@ -156,24 +159,29 @@ def converge(cluster: FakeCluster, log: Path) -> dict[str, float]:
 
 def restart(cluster: FakeCluster, log: Path) -> dict[str, float]:
     """Phase 3: a new operator process on the converged cluster."""
-    mark = len(cluster.served())
+    mark, logged = len(cluster.served()), log.stat().st_size
+    synced = f"in sync: {APIS} APIs checked"
 
-    def conflicts() -> int:
-        return sum(1 for m, _, c in cluster.served()[mark:] if (m, c) == ("POST", 409))
+    def in_sync() -> bool:
+        with log.open("rb") as text:
+            text.seek(logged)
+            return synced.encode() in text.read()
 
     start = time.monotonic()
     operator = start_operator(cluster, log)
     try:
-        wait(lambda: conflicts() >= APIS * len(CHILDREN), "the restarted operator")
+        wait(in_sync, "the restarted operator")
         seconds = time.monotonic() - start
         time.sleep(1.0)  # anything it would (wrongly) write lands now
         served = cluster.served()[mark:]
     finally:
         stop(operator)
-    writes = [
-        m for m, _, c in served if m in ("PATCH", "PUT", "DELETE") or (m == "POST" and c < 300)
-    ]
-    return {"restart_s": seconds, "restart_writes": float(len(writes))}
+    writes = [m for m, _, _ in served if m in ("POST", "PATCH", "PUT", "DELETE")]
+    return {
+        "restart_s": seconds,
+        "restart_requests": float(len(served)),
+        "restart_writes": float(len(writes)),
+    }
 
 
 def one_round(folder: Path) -> dict[str, float]:
@@ -189,64 +197,74 @@ def one_round(folder: Path) -> dict[str, float]:
     return result
 
 
-def main() -> None:
+def measure(size: int) -> tuple[dict[str, float], dict[str, tuple[float, float]], list[Any]]:
+    global APIS
+    APIS = size
     runs = []
     for index in range(ROUNDS):
         with tempfile.TemporaryDirectory() as folder:
             result = one_round(Path(folder))
         runs.append(result)
-        print(
-            f"round {index + 1}: " + ", ".join(f"{k} {v:.2f}" for k, v in result.items()),
-            flush=True,
-        )
+        shown = ", ".join(f"{k} {v:.2f}" for k, v in result.items())
+        print(f"{size} APIs, round {index + 1}: {shown}", flush=True)
     med = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
-    spread = {
-        key: (min(run[key] for run in runs), max(run[key] for run in runs)) for key in runs[0]
-    }
+    spread = {key: (min(r[key] for r in runs), max(r[key] for r in runs)) for key in runs[0]}
+    return med, spread, runs
+
+
+def main() -> None:
     info = machine()
+    results = {size: measure(size) for size in SIZES}
     write_results(
-        "operator_convergence", {"machine": info, "apis": APIS, "rounds": runs, "median": med}
+        "operator_convergence",
+        {
+            "machine": info,
+            "sizes": SIZES,
+            "rounds": {size: runs for size, (_, _, runs) in results.items()},
+            "median": {size: med for size, (med, _, _) in results.items()},
+        },
     )
 
-    def per(key: str) -> str:
-        return f"{med[key] / APIS:.1f}"
-
-    def cell(key: str) -> str:
+    def cell(size: int, key: str) -> str:
+        med, spread, _ = results[size]
         low, high = spread[key]
         return f"{med[key]:.2f} s ({low:.2f}-{high:.2f})"
 
+    def per(size: int, key: str) -> str:
+        return f"{results[size][0][key] / size:.1f}"
+
     rows = [
         (
-            "create -> children + status",
-            cell("create_s"),
-            f"{per('requests')} requests per API: {per('child_creates')} creates, "
-            f"{per('status_writes')} status writes, {per('kopf_writes')} kopf annotation patches, "
-            f"{per('events')} Events",
-        ),
-        (
-            "all pods ready -> all `live`",
-            cell("ready_s"),
-            "status from Deployment/pod watch events (no polling)",
-        ),
-        (
-            "restart -> every child checked",
-            cell("restart_s"),
-            f"includes process start; objects written: {int(med['restart_writes'])}",
-        ),
+            f"{size:,}",
+            cell(size, "create_s"),
+            f"{per(size, 'requests')} ({per(size, 'child_gets')} GET, "
+            f"{per(size, 'child_applies')} apply, {per(size, 'status_writes')} status, "
+            f"{per(size, 'events')} Event)",
+            cell(size, "ready_s"),
+            cell(size, "restart_s"),
+            f"{per(size, 'restart_requests')}",
+            f"{int(results[size][0]['restart_writes'])}",
+            f"{results[size][0]['operator_cpu_s']:.1f} s",
+        )
+        for size in SIZES
     ]
     table = "\n".join(
         [
             f"### Operator convergence (`bench/operator_convergence.py`, {info['date']})",
             "",
-            f"{APIS} RealtimeAPIs (1 GPU each) created at once against the fake API server "
+            "N RealtimeAPIs (1 GPU each) created at once against the fake API server "
             "(tests/fakeapi: kmock, real HTTP on 127.0.0.1, in the benchmark's process); "
             f"`python -m cortex.operator` in its own process; {info['cpus']} CPUs shared by both. "
             f"Median of {ROUNDS} rounds (min-max), each on a fresh server and operator. "
-            f"Operator CPU time for create + ready: {med['operator_cpu_s']:.1f} s.",
+            "Create: until every API has its four children and a status; ready: every pod "
+            "turns ready at once, until every API is `live`; restart: a new operator process "
+            "on the converged cluster, until it logs that every API had its first pass "
+            "(includes the process start).",
             "",
-            "| phase | time | what it covers |",
-            "|---|---|---|",
-            *(f"| {phase} | {time_} | {what} |" for phase, time_, what in rows),
+            "| APIs | create | requests per API (create) | ready -> live | restart "
+            "| requests per API (restart) | writes on restart | operator CPU (create + ready) |",
+            "|---|---|---|---|---|---|---|---|",
+            *("| " + " | ".join(row) + " |" for row in rows),
         ]
     )
     update_readme_section("operator-convergence", table)

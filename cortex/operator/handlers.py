@@ -2,18 +2,19 @@
 
 ``build_registry(settings)`` returns a fresh :class:`kopf.OperatorRegistry` (no global one).
 kopf watches the RealtimeAPIs and, labelled ``cortex.dev/api-name``, their Deployments,
-Services, Ingresses, HPAs and pods, and keeps the latest of each in an index. Every event only
-wakes its API in the work queue (:class:`~cortex.operator.state.State`); one pass
-(:func:`reconcile`) then:
+Services, Ingresses, HPAs and pods; every event updates the operator's
+:class:`~cortex.operator.cache.Cache` and wakes its API in the work queue
+(:class:`~cortex.operator.state.State`). One pass (:func:`reconcile`) then:
 
-1. reads the resource from the index (gone: everything kept for it is dropped);
+1. reads the resource from the cache (gone: everything kept for it is dropped); the first pass
+   in a namespace lists its children and pods once (what a restart needs to know);
 2. parses the spec and renders the children (cached per generation and replica count); a spec
    that does not parse is status ``error`` (InvalidSpec), not retried until the spec changes;
-3. applies (server-side apply, :mod:`cortex.operator.kube`) each child the live object in the
-   index does not already cover (:func:`cortex.operator.drift.covers`): nothing for a converged
-   API, so a restarted operator writes nothing; a hand edit or a deleted child is an event, and
-   the pass puts it back. A child missing from the index is looked up first: a name taken by
-   an object cortex does not own is an error (NameTaken), never taken over;
+3. applies (server-side apply, :mod:`cortex.operator.kube`) each child the cached live object
+   does not already cover (:func:`cortex.operator.drift.covers`): nothing for a converged API,
+   so a restarted operator writes nothing; a hand edit or a deleted child is an event, and the
+   pass puts it back. A child missing from the cache is looked up first: a name taken by an
+   object cortex does not own is an error (NameTaken), never taken over;
 4. writes the status when it changed (:mod:`cortex.operator.status`), posting an Event when its
    word changed.
 
@@ -27,72 +28,40 @@ seconds, in case an event was lost.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import kopf
 
 from cortex import contracts, errors
 from cortex.contracts import APIState
-from cortex.k8s import LABEL_API_NAME, REPLICAS_FIELD, OperatorSettings, Owner, render
+from cortex.k8s import LABEL_API_NAME, OperatorSettings, Owner, render
 from cortex.operator import drift, kube, status
-from cortex.operator.state import RESYNC_SECONDS, RETRY_DELAY, STALL_AFTER, Key, State
+from cortex.operator.cache import Key, Resource
+from cortex.operator.state import RESYNC_SECONDS, RETRY_DELAY, STALL_AFTER, State
 from cortex.spec import parse_api_spec
 
-__all__ = ["Resource", "build_registry", "reconcile"]
+__all__ = ["Pass", "build_registry", "reconcile"]
 
 logger = logging.getLogger(__name__)
 _CHILDREN = {LABEL_API_NAME: kopf.PRESENT}
-_KINDS = {  # the index of each child kind, by the kind the renderer gives it
-    "Deployment": "cortex_deployments",
-    "Service": "cortex_services",
-    "Ingress": "cortex_ingresses",
-    "HorizontalPodAutoscaler": "cortex_hpas",
-}
-_WATCHED = (
-    ("apps", "v1", "deployments", "cortex_deployments"),
-    ("", "v1", "services", "cortex_services"),
-    ("networking.k8s.io", "v1", "ingresses", "cortex_ingresses"),
-    ("autoscaling", "v2", "horizontalpodautoscalers", "cortex_hpas"),
+_WATCHED = (  # group, version, plural, kind: the children and the pods, by their label
+    ("apps", "v1", "deployments", "Deployment"),
+    ("", "v1", "services", "Service"),
+    ("networking.k8s.io", "v1", "ingresses", "Ingress"),
+    ("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler"),
+    ("", "v1", "pods", "Pod"),
 )
 # Events on a change to these are Normal; any other state is worth a Warning.
 _NORMAL_STATES = (APIState.LIVE, APIState.UPDATING, APIState.SCALED_TO_ZERO)
 SLOW_RETRY = 60.0  # seconds before retrying what the API server refused
-Index = Mapping[Key, Any]  # a kopf index: key -> collection of values
-
-
-@dataclass(frozen=True)
-class Resource:
-    """What a pass needs of a RealtimeAPI: identity, spec, the /scale replicas, last status."""
-
-    uid: str
-    generation: int
-    spec: Mapping[str, Any]
-    replicas: int | None
-    status: Mapping[str, Any] | None
-
-    @classmethod
-    def of(cls, body: kopf.Body) -> Resource:
-        spec = dict(body.get("spec") or {})
-        replicas = spec.pop(REPLICAS_FIELD, None)
-        meta = body["metadata"]
-        current = dict(body.get("status") or {}) or None
-        return cls(meta["uid"], int(meta.get("generation") or 1), spec, replicas, current)
-
-    @property
-    def signature(self) -> tuple[str, int, int | None]:
-        return (self.uid, self.generation, self.replicas)
 
 
 class NameTakenError(errors.TemporaryError):
     """A child's name is taken by an object cortex does not manage (heals when it is removed)."""
-
-
-def _one(index: Index, key: Key) -> Any:
-    return next(iter(index.get(key, ())), None)
 
 
 def _now() -> datetime.datetime:
@@ -112,13 +81,13 @@ def _owned_by(body: Mapping[str, Any], uid: str) -> bool:
 
 
 class Pass:
-    """One reconcile pass of one API, bound to the operator's state and kopf's indexes."""
+    """The reconcile pass of one API, bound to the operator's state; renders once per spec."""
 
-    def __init__(self, state: State, indexes: Mapping[str, Index], slow_retry: float) -> None:
+    def __init__(self, state: State, slow_retry: float) -> None:
         self.state = state
-        self.indexes = indexes
         self.slow_retry = slow_retry
-        self.rendered: dict[Key, tuple[Any, list[dict[str, Any]] | errors.SpecError]] = {}
+        self.rendered: dict[Key, tuple[Any, Any]] = {}
+        self.listings: dict[str | None, asyncio.Future[None]] = {}
 
     async def __call__(self, key: Key) -> float | None:
         return await reconcile(self, key)
@@ -137,17 +106,44 @@ class Pass:
             cached = self.rendered[key] = (resource.signature, result)
         if isinstance(cached[1], errors.SpecError):
             raise cached[1]
-        return cached[1]
+        return list(cached[1])
+
+    async def prime(self, namespace: str) -> None:
+        """List the labelled children and pods of a namespace (of all: cluster-wide) once;
+        the passes that need it meanwhile wait for that one listing."""
+        cache = self.state.cache
+        scope = namespace if self.state.settings.namespace else None
+        if scope in cache.primed:
+            return
+        listing = self.listings.get(scope)
+        if listing is None:
+            listing = self.listings[scope] = asyncio.ensure_future(self._list(scope))
+        try:
+            await asyncio.shield(listing)
+        except errors.TemporaryError:
+            self.listings.pop(scope, None)  # the next pass lists again
+            raise
+        cache.primed.add(scope)
+        self.listings.pop(scope, None)
+
+    async def _list(self, scope: str | None) -> None:
+        client, cache = self.state.kube(), self.state.cache
+        for group, version, _, kind in _WATCHED:
+            api_version = f"{group}/{version}" if group else version
+            for item in await client.list(api_version, kind, scope, LABEL_API_NAME):
+                cache.observe_child(kind, None, item)
 
     def forget(self, key: Key) -> None:
+        """Drop what is kept for an API that is not (or no more) there. Its cached children
+        stay: they may have been listed before the API itself; their deletion drops them."""
         self.rendered.pop(key, None)
         self.state.forget(key)
 
 
 async def reconcile(run: Pass, key: Key) -> float | None:
     """One pass over one API; returns seconds until the next pass is due, None if none is."""
-    state, indexes = run.state, run.indexes
-    resource: Resource | None = _one(indexes["cortex_apis"], key)
+    state = run.state
+    resource = state.cache.apis.get(key)
     if resource is None:
         run.forget(key)
         return None
@@ -160,7 +156,8 @@ async def reconcile(run: Pass, key: Key) -> float | None:
         await _fail(state, key, ref, resource, str(exc), APIState.ERROR, "InvalidSpec")
         return None
     try:
-        changed = [await _ensure(state, key, resource, child, indexes) for child in children]
+        await run.prime(namespace)
+        changed = [await _ensure(state, key, resource, child) for child in children]
     except kube.RejectedError as exc:
         reason = "Forbidden" if exc.code == 403 else "Rejected"
         await _fail(state, key, ref, resource, str(exc), APIState.ERROR_REJECTED, reason)
@@ -175,34 +172,33 @@ async def reconcile(run: Pass, key: Key) -> float | None:
     if done:
         logger.info("%s/%s: %s", namespace, name, ", ".join(done))
         repaired = [what for what in done if what.endswith("repaired")]
-        if repaired and state.seen.get(key) == resource.signature:
+        if repaired:
             text = f"put back what was changed by hand: {', '.join(repaired)}"
             kopf.event(kopf.Body(ref), type="Warning", reason="DriftRepaired", message=text)
     state.seen[key] = resource.signature
     state.failures.pop(key, None)
     try:
-        return await publish(state, key, resource, indexes)
+        return await publish(state, key, resource)
     except errors.TemporaryError as exc:
         logger.warning("%s/%s: status not written: %s; retrying", namespace, name, exc)
         return state.backoff(key)
 
 
-async def _ensure(
-    state: State, key: Key, resource: Resource, child: dict[str, Any], indexes: Mapping[str, Index]
-) -> str:
+async def _ensure(state: State, key: Key, resource: Resource, child: dict[str, Any]) -> str:
     """Apply one child unless its live object covers it; returns what was done ('' if nothing)."""
     kind = child["kind"]
-    live: Mapping[str, Any] | None = _one(indexes[_KINDS[kind]], key)
+    live = state.cache.child(kind, key)
     if live is not None and not _owned_by(live, resource.uid):
-        live = None  # an old owner's leftover, or ours under a stale index: look it up
-    if live is not None and drift.covers(live, child):
+        live = None  # an old owner's leftover, or ours under a stale cache: look it up
+    desired = {k: v for k, v in child.items() if k not in ("apiVersion", "kind")}  # not in lists
+    if live is not None and drift.covers(live, desired):
         return ""
     client = state.kube()
     if live is None:
         found = await client.get(child)
         if found is not None and not _owned_by(found, resource.uid):
             _refuse(found, f"{kind} {key[0]}/{child['metadata']['name']}")
-        if found is not None and drift.covers(found, child):
+        if found is not None and drift.covers(found, desired):
             return ""
     await client.apply(child)
     if live is None:
@@ -222,18 +218,17 @@ def _refuse(found: Mapping[str, Any], what: str) -> None:
     )
 
 
-async def publish(
-    state: State, key: Key, resource: Resource, indexes: Mapping[str, Index]
-) -> float | None:
-    """Recompute the status of one API from the indexes and write it if it changed."""
-    facts: status.ApiFacts | None = _one(indexes["cortex_facts"], key)
-    if facts is None or not facts.valid:
+async def publish(state: State, key: Key, resource: Resource) -> float | None:
+    """Recompute the status of one API from the cache and write it if it changed."""
+    facts = resource.facts
+    if not facts.valid:
         return None
-    deployment = _one(indexes["cortex_deployments"], key)
-    hpa = _one(indexes["cortex_hpas"], key)
+    cache = state.cache
+    deployment = cache.child("Deployment", key)
+    hpa = cache.child("HorizontalPodAutoscaler", key)
     summary = status.summarize(
         None if deployment is None else status.DeploymentFacts.of(deployment),
-        list(indexes["cortex_pods"].get(key, ())),
+        cache.pod_facts(key),
         None if hpa is None else status.HPAFacts.of(hpa),
         min_replicas=facts.min_replicas,
         init_replicas=facts.init_replicas,
@@ -326,14 +321,13 @@ def build_registry(
     registry = kopf.OperatorRegistry()
     if state is None:
         state = State(settings, stall_after=stall_after, retry_delay=retry_delay, resync=resync)
-    resource = (contracts.GROUP, contracts.VERSION, contracts.PLURAL)
+    run = Pass(state, slow_retry)
+    cache = state.cache
 
-    def start(kwargs: Mapping[str, Any]) -> None:
-        """Hand the indexes to the work queue (on the first event: kopf has them by then)."""
-        if state.serving:
-            return
-        indexes = {name: kwargs[name] for name in (*_INDEXES,)}
-        state.serve(Pass(state, indexes, slow_retry), lambda: list(indexes["cortex_apis"]))
+    def start() -> None:
+        """Start the work queue (on the first event: it needs kopf's running loop)."""
+        if not state.serving:
+            state.serve(run, lambda: list(cache.apis))
 
     @kopf.on.login(id="login", registry=registry)
     async def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -346,62 +340,29 @@ def build_registry(
     async def close(**_: Any) -> None:
         await state.close()
 
-    @kopf.index(*resource, id="cortex_apis", registry=registry)
-    def cortex_apis(body: kopf.Body, **_: Any) -> dict[Key, Any]:
-        return {_key(body): Resource.of(body)}
-
-    @kopf.index(*resource, id="cortex_facts", registry=registry)
-    def cortex_facts(body: kopf.Body, **_: Any) -> dict[Key, Any]:
-        spec = {k: v for k, v in (body.get("spec") or {}).items() if k != REPLICAS_FIELD}
-        return {_key(body): status.ApiFacts.of({**body, "spec": spec})}
-
-    for group, version, plural, index_id in _WATCHED:
-        kopf.index(group, version, plural, id=index_id, labels=_CHILDREN, registry=registry)(
-            _index_child
-        )
-
-    @kopf.index("", "v1", "pods", id="cortex_pods", labels=_CHILDREN, registry=registry)
-    def cortex_pods(body: kopf.Body, **_: Any) -> dict[Key, Any]:
-        return {_owner_key(body): status.PodFacts.of(body)}
+    resource = (contracts.GROUP, contracts.VERSION, contracts.PLURAL)
 
     @kopf.on.event(*resource, id="api", registry=registry)
-    async def api_changed(type: str | None, body: kopf.Body, **kwargs: Any) -> None:
-        start(kwargs)
-        key = _key(body)
-        if type == "DELETED":
-            state.wake(key)  # the pass finds it gone and forgets it
-        elif state.seen.get(key) != Resource.of(body).signature:
+    async def api_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
+        start()
+        key = cache.observe_api(type, body)
+        seen = cache.apis.get(key)
+        if seen is None or state.seen.get(key) != seen.signature:
             state.wake(key)
 
-    for group, version, plural, _index_id in (*_WATCHED, ("", "v1", "pods", "cortex_pods")):
-        kopf.on.event(group, version, plural, id="child", labels=_CHILDREN, registry=registry)(
-            child_changed(state, start)
+    for group, version, plural, kind in _WATCHED:
+        kopf.on.event(group, version, plural, id=plural, labels=_CHILDREN, registry=registry)(
+            _child_changed(state, kind, start)
         )
 
     return registry
 
 
-_INDEXES = ("cortex_apis", "cortex_facts", "cortex_pods", *(_KINDS.values()))
+def _child_changed(state: State, kind: str, start: Any) -> Any:
+    """An event handler that caches a child (or pod) and wakes the API it belongs to."""
 
-
-def _index_child(body: kopf.Body, **_: Any) -> dict[Key, Any]:
-    return {_owner_key(body): dict(body)}
-
-
-def child_changed(state: State, start: Any) -> Any:
-    """An event handler that wakes the API a child belongs to."""
-
-    async def handler(body: kopf.Body, **kwargs: Any) -> None:
-        start(kwargs)
-        state.wake(_owner_key(body))
+    async def handler(type: str | None, body: kopf.Body, **_: Any) -> None:
+        start()
+        state.wake(state.cache.observe_child(kind, type, body))
 
     return handler
-
-
-def _key(body: Mapping[str, Any]) -> Key:
-    return (body["metadata"]["namespace"], body["metadata"]["name"])
-
-
-def _owner_key(body: Mapping[str, Any]) -> Key:
-    """The RealtimeAPI a child belongs to, from its ``cortex.dev/api-name`` label."""
-    return (body["metadata"]["namespace"], body["metadata"]["labels"][LABEL_API_NAME])

@@ -35,6 +35,7 @@ __all__ = [
     "Kube",
     "NotFoundError",
     "RejectedError",
+    "manifest_path",
     "object_path",
 ]
 
@@ -44,6 +45,7 @@ _PLURALS = {
     "Service": "services",
     "Ingress": "ingresses",
     "HorizontalPodAutoscaler": "horizontalpodautoscalers",
+    "Pod": "pods",
     contracts.KIND: contracts.PLURAL,
 }
 _APPLY = "application/apply-patch+yaml"  # JSON is YAML
@@ -69,12 +71,17 @@ class RejectedError(errors.PermanentError):
 
 
 def object_path(
-    api_version: str, kind: str, namespace: str, name: str | None = None, subresource: str = ""
+    api_version: str,
+    kind: str,
+    namespace: str | None,
+    name: str | None = None,
+    subresource: str = "",
 ) -> str:
-    """The REST path of a namespaced object (or of its collection when ``name`` is None)."""
+    """The REST path of a namespaced object (or of its collection when ``name`` is None, in
+    every namespace when ``namespace`` is None too)."""
     prefix = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
     plural = _PLURALS.get(kind, kind.lower() + "s")
-    path = f"{prefix}/namespaces/{namespace}/{plural}"
+    path = f"{prefix}/namespaces/{namespace}/{plural}" if namespace else f"{prefix}/{plural}"
     if name is not None:
         path += f"/{name}"
     return f"{path}/{subresource}" if subresource else path
@@ -144,6 +151,14 @@ class Kube:
         if status in (400, 403, 422):
             raise RejectedError(str(said), status, str(answer.get("reason") or status))
         raise errors.TemporaryError(message)
+
+    async def list(
+        self, api_version: str, kind: str, namespace: str | None, label_selector: str
+    ) -> list[Manifest]:
+        """The objects of a kind with a label selector, in a namespace (None: in all)."""
+        path = object_path(api_version, kind, namespace) + f"?labelSelector={label_selector}"
+        items = (await self.request("GET", path)).get("items") or []
+        return [item for item in items if isinstance(item, dict)]
 
     async def get(self, manifest: Manifest) -> Manifest | None:
         """The live object a manifest names, or None."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,10 +24,10 @@ import kopf
 from cortex import errors
 from cortex.k8s import OperatorSettings
 from cortex.operator import kube, status
+from cortex.operator.cache import Cache, Key
 
 __all__ = ["RESYNC_SECONDS", "RETRY_DELAY", "STALL_AFTER", "Key", "State"]
 
-Key = tuple[str, str]  # (namespace, name) of a RealtimeAPI
 Pass = Callable[[Key], Awaitable[float | None]]
 logger = logging.getLogger(__name__)
 RETRY_DELAY = 1.0  # seconds before the first retry of a pass that failed temporarily
@@ -45,6 +46,7 @@ class State:
         resync: float = RESYNC_SECONDS,
     ) -> None:
         self.settings = settings
+        self.cache = Cache()
         self.stall_after = stall_after
         self.retry_delay = retry_delay
         self.resync = resync
@@ -57,6 +59,8 @@ class State:
         self._timers: dict[Key, asyncio.Task[None]] = {}
         self._run: Pass | None = None
         self._resync: asyncio.Task[None] | None = None
+        self._keys: Callable[[], list[Key]] = list
+        self._serving_since: float | None = None  # until the first pass over every API is done
 
     # --- the API client --------------------------------------------------------------------
 
@@ -81,6 +85,8 @@ class State:
         """Use ``run`` for every pass from now on (once the handlers have kopf's indexes), and
         wake every API of ``keys()`` every ``resync`` seconds."""
         self._run = run
+        self._keys = keys
+        self._serving_since = time.monotonic()
 
         async def resync() -> None:
             while True:
@@ -110,6 +116,17 @@ class State:
                     self.later(key, delay)
         finally:
             self._workers.pop(key, None)
+            if self._serving_since is not None and not self._workers:
+                self._announce_sync()
+
+    def _announce_sync(self) -> None:
+        """Log once when every API has had its first pass (how long a start takes to settle)."""
+        assert self._serving_since is not None
+        keys = self._keys()
+        if keys and all(key in self.seen for key in keys):
+            seconds = time.monotonic() - self._serving_since
+            logger.info("in sync: %d APIs checked %.1f s after the first event", len(keys), seconds)
+            self._serving_since = None
 
     def backoff(self, key: Key) -> float:
         """The next delay after one more temporary failure in a row."""
@@ -134,7 +151,7 @@ class State:
 
     def tracked(self) -> int:
         """How many APIs something is kept for (0 once every API is deleted)."""
-        keys = set(self.written) | set(self.seen) | set(self.failures)
+        keys = set(self.written) | set(self.seen) | set(self.failures) | self.cache.keys()
         return len(keys | set(self._timers) | set(self._workers) | self._dirty)
 
     def forget(self, key: Key) -> None:

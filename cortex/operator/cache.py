@@ -1,0 +1,122 @@
+"""The operator's view of the cluster: the latest RealtimeAPIs, children and pods it was told of.
+
+Fed by kopf's watch events (:meth:`Cache.observe`), read by the reconcile passes. Not kopf's
+indexes: kopf holds every event handler until every indexed object is indexed, each object
+waking all the others (quadratic: minutes for a restart with thousands of APIs).
+
+What the watches do not say yet, a pass learns by listing (:meth:`Cache.prime`): the first pass
+in a namespace lists the labelled children and pods of that namespace once, so a restarted
+operator needs no request per API to see that all is well. Of two versions of an object, the
+one with the higher ``resourceVersion`` wins (a list may answer after a newer watch event).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cortex.k8s import LABEL_API_NAME, REPLICAS_FIELD
+from cortex.operator.status import ApiFacts, PodFacts
+
+__all__ = ["CHILD_KINDS", "Cache", "Key", "Resource"]
+
+Key = tuple[str, str]  # (namespace, name) of a RealtimeAPI
+Body = Mapping[str, Any]
+CHILD_KINDS = ("Deployment", "Service", "Ingress", "HorizontalPodAutoscaler")
+
+
+@dataclass(frozen=True)
+class Resource:
+    """What a pass needs of a RealtimeAPI: identity, spec, the /scale replicas, last status."""
+
+    uid: str
+    generation: int
+    spec: Mapping[str, Any]
+    replicas: int | None
+    status: Mapping[str, Any] | None
+    facts: ApiFacts
+
+    @classmethod
+    def of(cls, body: Body) -> Resource:
+        spec = dict(body.get("spec") or {})
+        replicas = spec.pop(REPLICAS_FIELD, None)
+        meta = body["metadata"]
+        current = dict(body.get("status") or {}) or None
+        facts = ApiFacts.of({**body, "spec": spec})
+        generation = int(meta.get("generation") or 1)
+        return cls(meta["uid"], generation, spec, replicas, current, facts)
+
+    @property
+    def signature(self) -> tuple[str, int, int | None]:
+        return (self.uid, self.generation, self.replicas)
+
+
+def _version(body: Body) -> int:
+    text = str(body.get("metadata", {}).get("resourceVersion") or "0")
+    return int(text) if text.isdigit() else 0
+
+
+def owner_key(body: Body) -> Key:
+    """The RealtimeAPI a child belongs to, from its ``cortex.dev/api-name`` label."""
+    return (body["metadata"]["namespace"], body["metadata"]["labels"][LABEL_API_NAME])
+
+
+@dataclass
+class Cache:
+    apis: dict[Key, Resource] = field(default_factory=dict)
+    children: dict[str, dict[Key, dict[str, Any]]] = field(
+        default_factory=lambda: {kind: {} for kind in CHILD_KINDS}
+    )
+    pods: dict[Key, dict[str, tuple[int, PodFacts]]] = field(default_factory=dict)
+    primed: set[str | None] = field(default_factory=set)  # namespaces listed (None: all)
+
+    def observe_api(self, event: str | None, body: Body) -> Key:
+        key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        if event == "DELETED":
+            self.apis.pop(key, None)
+        else:
+            self.apis[key] = Resource.of(body)
+        return key
+
+    def observe_child(self, kind: str, event: str | None, body: Body) -> Key:
+        """A Deployment, Service, Ingress, HPA or Pod of an API, as a watch or a list says
+        (list items carry no ``kind``: the caller says it)."""
+        key = owner_key(body)
+        if kind == "Pod":
+            pods = self.pods.setdefault(key, {})
+            name = body["metadata"]["name"]
+            known = pods.get(name)
+            if event == "DELETED":
+                pods.pop(name, None)
+            elif known is None or known[0] <= _version(body):
+                pods[name] = (_version(body), PodFacts.of(body))
+            if not pods:
+                del self.pods[key]
+            return key
+        objects = self.children[kind]
+        known_body = objects.get(key)
+        if event == "DELETED":
+            if known_body is not None and _same(known_body, body):
+                del objects[key]
+        elif known_body is None or _version(known_body) <= _version(body):
+            objects[key] = dict(body)
+        return key
+
+    def child(self, kind: str, key: Key) -> dict[str, Any] | None:
+        return self.children[kind].get(key)
+
+    def pod_facts(self, key: Key) -> list[PodFacts]:
+        return [facts for _, facts in self.pods.get(key, {}).values()]
+
+    def keys(self) -> set[Key]:
+        """Every API something is cached for."""
+        keys = set(self.apis) | set(self.pods)
+        for objects in self.children.values():
+            keys |= set(objects)
+        return keys
+
+
+
+def _same(a: Body, b: Body) -> bool:
+    return bool(a.get("metadata", {}).get("uid") == b.get("metadata", {}).get("uid"))
