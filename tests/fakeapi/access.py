@@ -11,7 +11,8 @@
   word for word, since clients and our error handling read it.
 - Admission: a write's new ownerReferences go through ``rbac.owner_references`` as the
   requesting user (:meth:`Access.admit`, called by the store).
-- The request log: one :class:`Record` per resource request answered.
+- The logs: one :class:`Record` per resource request answered, and one per permission the
+  admission plugin checked (code 200 allowed, 403 denied): both are what a user needs.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ class Access:
     users: dict[str, rbac.User] = field(default_factory=dict)  # by token
     denied: list[tuple[str, str, str | None]] = field(default_factory=list)
     acting: rbac.User | None = None  # the user of the write being served, for admission
+    checks: list[Record] = field(default_factory=list)  # what admission asked RBAC about
 
     def user(self, request: kmock.Request) -> rbac.User | None:
         """Who the request is; None when it must be refused with a 401."""
@@ -119,26 +121,33 @@ class Access:
         """The admission check of the request's own write (raises its 403). Only the first
         write of a request is the user's: what controllers write in reaction is the cluster's."""
         user, self.acting = self.acting, None
-        if user is not None:
-            refused = rbac.owner_references(store, user, kind, old, new, subresource)
-            if refused is not None:
-                raise refused
+        if user is None:
+            return
+        checked: list[tuple[rbac.Attributes, bool]] = []
+        refused = rbac.owner_references(store, user, kind, old, new, subresource, checked)
+        for asked, allowed in checked:
+            self.checks.append(_record(user, asked, 200 if allowed else 403))
+        if refused is not None:
+            raise refused
 
     def record(self, request: kmock.Request, code: int) -> Record | None:
         """The log entry of a resource request (None for discovery and other paths)."""
         if request.resource is None or request.resource.plural is None:
             return None
-        asked, user = attributes(request), self.user(request)
-        return Record(
-            user=user.name if user is not None else "",
-            verb=asked.verb,
-            group=asked.group,
-            resource=asked.resource,
-            subresource=asked.subresource,
-            namespace=asked.namespace,
-            name=asked.name,
-            code=code,
-        )
+        return _record(self.user(request), attributes(request), code)
+
+
+def _record(user: rbac.User | None, asked: rbac.Attributes, code: int) -> Record:
+    return Record(
+        user=user.name if user is not None else "",
+        verb=asked.verb,
+        group=asked.group,
+        resource=asked.resource,
+        subresource=asked.subresource,
+        namespace=asked.namespace,
+        name=asked.name,
+        code=code,
+    )
 
 
 def forbidden(user: rbac.User, asked: rbac.Attributes, reason: str = "") -> ApiError:

@@ -277,6 +277,11 @@ class FakeCluster:
         group, resource, subresource, namespace, name, and the HTTP code."""
         return self.call(lambda: list(self.fake.requests))
 
+    def admission_checks(self) -> list[Record]:
+        """The permissions admission checked for requests (e.g. ``update`` on an owner's
+        ``<plural>/finalizers`` for a ``blockOwnerDeletion``): code 200 allowed, 403 denied."""
+        return self.call(lambda: list(self.fake.access.checks))
+
     # --- identities -------------------------------------------------------------------------
 
     def add_user(self, token: str, user: str, groups: tuple[str, ...] | list[str] = ()) -> None:

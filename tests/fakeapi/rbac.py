@@ -160,8 +160,12 @@ def owner_references(
     old: Obj | None,
     new: Obj,
     subresource: str | None,
+    checked: list[tuple[Attributes, bool]] | None = None,
 ) -> ApiError | None:
-    """The plugin's 403 for a create (``old`` None) or update by ``user``, or None."""
+    """The plugin's 403 for a create (``old`` None) or update by ``user``, or None; the
+    permissions it asks the authorizer about (but its "finalize anything" probe) go to
+    ``checked`` with their answers."""
+    checked = [] if checked is None else checked
     if user.privileged or (kind.resource.plural, subresource) == ("pods", "status"):
         return None
     before, after = _refs(old), _refs(new)
@@ -174,7 +178,8 @@ def owner_references(
         delete = Attributes(
             "delete", group, str(kind.resource.plural), subresource or "", namespace, name
         )
-        if not authorize(store, user, delete)[0]:
+        checked.append((delete, authorize(store, user, delete)[0]))
+        if not checked[-1][1]:
             return _forbidden(kind, name, "cannot set an ownerRef on a resource you can't delete")
     blocking = _new_blocking(before, after)
     anything = Attributes("update", "*", "*", "finalizers", None, "*")
@@ -200,6 +205,7 @@ def owner_references(
             ref.get("name"),
         )
         allowed, reason = authorize(store, user, finalize)
+        checked.append((finalize, allowed))
         if not allowed:
             why = "cannot set blockOwnerDeletion if an ownerReference refers to a resource you "
             return _forbidden(kind, name, why + "can't set finalizers on", reason)

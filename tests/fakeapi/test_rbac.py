@@ -286,6 +286,12 @@ def test_blocking_an_owners_deletion_needs_update_on_its_finalizers(roles: FakeC
         # the Deployment controller's pods block the Deployment's deletion: the cluster's write
     pods = roles.select("v1/pods", labels="app=applied")
     assert pods and pods[0]["metadata"]["ownerReferences"][0]["blockOwnerDeletion"] is True
+    finalize = ("update", "", "configmaps", "finalizers", "default", "settings")
+    assert roles.admission_checks() == [
+        Record(BOT, *finalize, 403),
+        Record(BOT, "delete", "apps", "deployments", "", "default", "web", 403),
+        Record(BOT, *finalize, 200),
+    ]
 
 
 def test_the_request_log_names_user_verb_resource_and_code(roles: FakeCluster) -> None:
