@@ -54,10 +54,39 @@ def test_the_chart_crd_is_the_generated_one() -> None:
     assert committed == crd_yaml(), "run `python scripts/gen_crd.py`"
 
 
-def test_rbac_matches_the_plain_manifests() -> None:
+def test_watching_all_namespaces_the_rbac_is_the_plain_manifests_cluster_role() -> None:
     plain = {d["kind"]: d for d in yaml.safe_load_all((OPERATOR_DIR / "rbac.yaml").read_text())}
-    chart = render()["ClusterRole/cortex-operator"]
+    objects = render()
+    chart = objects["ClusterRole/cortex-operator"]
     assert chart["rules"] == plain["ClusterRole"]["rules"]
+    binding = objects["ClusterRoleBinding/cortex-operator"]
+    assert binding["roleRef"]["kind"] == "ClusterRole"
+    assert binding["subjects"] == plain["ClusterRoleBinding"]["subjects"]
+    assert not [key for key in objects if key.startswith(("Role/", "RoleBinding/"))]
+
+
+def test_watching_one_namespace_the_rbac_is_a_role_there_only() -> None:
+    objects = render("operator.watchNamespace=ml")
+    role, binding = objects["Role/cortex-operator"], objects["RoleBinding/cortex-operator"]
+    cluster_wide = render()["ClusterRole/cortex-operator"]["rules"]
+
+    assert "ClusterRole/cortex-operator" not in objects
+    assert "ClusterRoleBinding/cortex-operator" not in objects
+    assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == "ml"
+    assert operator_env(objects)["CORTEX_OPERATOR_NAMESPACE"] == "ml"
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": "cortex-operator",
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "cortex-operator", "namespace": "cortex-system"}
+    ]
+    # the same rules but those of cluster-scoped resources, which a Role cannot grant
+    assert all(rule in cluster_wide for rule in role["rules"])
+    assert all("customresourcedefinitions" not in rule["resources"] for rule in role["rules"])
+    for obj in (role, binding):
+        validate_k8s(obj, KUBERNETES_VERSIONS[0])
 
 
 def test_operator_settings_come_from_values_and_parse() -> None:

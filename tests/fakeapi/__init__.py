@@ -11,15 +11,20 @@ What it emulates:
 - server-side apply (``apply-patch+yaml``: ``fieldManager``, ``force``, conflicts, removal of
   fields no longer applied, no-op re-applies, ``/status``) and ``managedFields`` for every
   write (``Update`` entries by ``fieldManager`` or the User-Agent);
-- list/watch with resourceVersions, label and field selectors, ``kubectl get`` tables;
+- list/watch with resourceVersions, label and field selectors, ``kubectl get`` tables, watch
+  expiry (410 ``Expired`` outside the window or after ``compact``);
 - finalizers, garbage collection by ownerReferences, namespace deletion, and a tiny
   Deployment controller with pods that tests drive (``set_pods``);
 - pod logs (``append_log``; ``container``, ``follow``, ``tailLines``, ``sinceSeconds``,
   ``timestamps``) and the service proxy to upstreams tests name (``route_service``);
-- bearer-token authentication (``token=``: 401) and RBAC-worded 403s (``deny``/``allow_all``).
+- users by bearer token (``add_user``, ``kubeconfig_for``; no token: the admin; ``token=``:
+  401 without one), RBAC from the installed Roles/ClusterRoles and their bindings, the
+  OwnerReferencesPermissionEnforcement admission plugin, RBAC-worded 403s (also ``deny``), and
+  a log of every resource request by user (``requests``).
 
 Layers: ``errors``, ``selectors``, ``merging``, ``schemas``, ``fieldsets`` <- ``apply`` <-
-``store`` <- ``controllers`` <- ``access``, ``streams``, ``proxy`` <- ``server`` <- ``cluster``.
+``store`` <- ``controllers``, ``rbac`` <- ``access``, ``streams``, ``proxy`` <- ``server`` <-
+``cluster``.
 """
 
 from tests.fakeapi.cluster import FakeCluster, kubeconfig, wait_for

@@ -2,7 +2,8 @@
 
 ``FakeCluster`` serves over real HTTP, writes a kubeconfig for kubectl and kopf, and offers
 thread-safe helpers that run on the server's loop: read and write objects, drive the pods of a
-Deployment, list the requests served, and poll until a condition holds.
+Deployment, add users with their own kubeconfigs, list the requests served, expire watches,
+and poll until a condition holds.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import Any, Self, TypeVar
 import kmock
 import yaml
 
-from tests.fakeapi import controllers, merging
+from tests.fakeapi import access, controllers, merging
+from tests.fakeapi.access import Record
 from tests.fakeapi.selectors import label_selector
 from tests.fakeapi.server import FakeKubernetes
 from tests.fakeapi.store import Kind, Obj, Store
@@ -50,7 +52,9 @@ def kubeconfig(
 class FakeCluster:
     """``with FakeCluster(tmp_path) as cluster:``; ``cluster.kubeconfig`` is the file to use.
 
-    With ``token``, every request needs ``Authorization: Bearer <token>`` (the kubeconfig has it).
+    ``cluster.kubeconfig`` and the helpers act as the admin (``system:masters``). With ``token``,
+    every request needs a token: ``Authorization: Bearer <token>`` for the admin (the kubeconfig
+    has it), or a user's (:meth:`add_user`).
     """
 
     def __init__(self, folder: Path, *, namespace: str = "default", token: str | None = None):
@@ -267,6 +271,65 @@ class FakeCluster:
     def served(self) -> list[tuple[str, str, int]]:
         """The resource requests answered so far: (method, path, status code)."""
         return self.call(lambda: list(self.fake.served))
+
+    def requests(self) -> list[Record]:
+        """The resource requests answered so far over HTTP, as RBAC sees them: user, verb, API
+        group, resource, subresource, namespace, name, and the HTTP code."""
+        return self.call(lambda: list(self.fake.requests))
+
+    def admission_checks(self) -> list[Record]:
+        """The permissions admission checked for requests (e.g. ``update`` on an owner's
+        ``<plural>/finalizers`` for a ``blockOwnerDeletion``): code 200 allowed, 403 denied."""
+        return self.call(lambda: list(self.fake.access.checks))
+
+    # --- identities -------------------------------------------------------------------------
+
+    def add_user(self, token: str, user: str, groups: tuple[str, ...] | list[str] = ()) -> None:
+        """Requests with ``token`` act as ``user`` in ``groups``: authorised by the RBAC objects
+        installed (a ServiceAccount is ``system:serviceaccount:<namespace>:<name>``, with its
+        groups; every user is in ``system:authenticated``)."""
+        identity = access.authenticated(user, groups)
+        self.call(lambda: self.fake.access.users.__setitem__(token, identity))
+
+    def kubeconfig_for(self, token: str, path: Path, namespace: str = "default") -> Path:
+        """Write a kubeconfig that authenticates with ``token`` to ``path``; returns it.
+
+        kopf, the ``kubernetes`` client and httpx send the token; kubectl does not (client-go
+        reads credentials only for https servers), so kubectl acts as the admin here."""
+        path = Path(path)
+        path.write_text(yaml.safe_dump(kubeconfig(self.url, namespace, token)))
+        return path
+
+    def install(self, objects: list[Obj]) -> list[Obj]:
+        """Create each manifest (a Role, a ServiceAccount, ...) as the cluster, in order;
+        namespaced ones without a namespace go to the default one."""
+
+        def install() -> list[Obj]:
+            created = []
+            for obj in objects:
+                kind = self._kind_of(obj["apiVersion"], obj["kind"])
+                ns = (
+                    (obj["metadata"].get("namespace") or self.namespace)
+                    if kind.namespaced
+                    else None
+                )
+                created.append(self.store.create(kind, ns, obj))
+            return created
+
+        return self.call(install)
+
+    def _kind_of(self, api_version: str, kind: str) -> Kind:
+        for served in self.store.kinds.values():
+            if (served.api_version, served.kind) == (api_version, kind):
+                return served
+        raise LookupError(f"the fake serves no {kind} in {api_version}")
+
+    # --- watches ------------------------------------------------------------------------------
+
+    def compact(self) -> None:
+        """Expire every resourceVersion so far: a watch that resumes from one gets a 410
+        ``Expired`` ERROR event and its client must list again (running watches go on)."""
+        self.call(lambda: self.store.compact())
 
     def react(self, add: Callable[[FakeKubernetes], Any]) -> None:
         """Add kmock reactions that take priority over the fake, on the server's loop, e.g. fail

@@ -21,8 +21,8 @@ import kmock
 import yaml
 from kmock._internal import parsing
 
-from tests.fakeapi import controllers, merging, proxy, schemas, streams
-from tests.fakeapi.access import Access
+from tests.fakeapi import controllers, merging, proxy, rbac, schemas, streams
+from tests.fakeapi.access import Access, Record
 from tests.fakeapi.errors import ApiError, bad_request, not_found, unsupported_media_type
 from tests.fakeapi.selectors import field_selector, label_selector
 from tests.fakeapi.store import Event, Kind, Obj, Store
@@ -37,6 +37,7 @@ BUILTIN = (
     ("v1/pods", "Pod", True, ("status", "log", "proxy"), ("po",)),
     ("v1/services", "Service", True, ("status", "proxy"), ("svc",)),
     ("v1/configmaps", "ConfigMap", True, (), ("cm",)),
+    ("v1/serviceaccounts", "ServiceAccount", True, (), ("sa",)),
     ("v1/events", "Event", True, (), ("ev",)),
     ("apps/v1/deployments", "Deployment", True, ("status",), ("deploy",)),
     ("networking.k8s.io/v1/ingresses", "Ingress", True, ("status",), ("ing",)),
@@ -54,6 +55,7 @@ BUILTIN = (
         ("status",),
         ("crd", "crds"),
     ),
+    *((f"{rbac.GROUP}/v1/{plural}", kind, ns, (), ()) for plural, kind, ns in rbac.KINDS),
 )
 
 
@@ -84,6 +86,7 @@ class FakeKubernetes(kmock.KubernetesScaffold):
 
     store: Store = attrs.field(factory=Store, init=False)
     served: list[tuple[str, str, int]] = attrs.field(factory=list, init=False)  # method, path, code
+    requests: list[Record] = attrs.field(factory=list, init=False)
     closing: bool = attrs.field(default=False, init=False)
     access: Access = attrs.field(factory=Access, init=False)
     logs: streams.PodLogs = attrs.field(factory=streams.PodLogs, init=False)
@@ -97,6 +100,7 @@ class FakeKubernetes(kmock.KubernetesScaffold):
             self.store.kinds[res] = Kind(res, kind, namespaced, frozenset(subresources), short)
         self.store.hooks.extend(controllers.hooks())
         self.store.hooks.append(self._on_crd)
+        self.store.admission.append(self.access.admit)
         self._sync_discovery()
         namespaces = self.store.kinds[controllers.NAMESPACES]
         for name in ("default", "kube-system"):
@@ -214,7 +218,7 @@ class FakeKubernetes(kmock.KubernetesScaffold):
         return request.resource is not None and request.resource.plural is not None
 
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
-        refused = self.access.check(request)
+        refused = self.access.check(request, self.store)
         if refused is not None:
             return self._refuse(request, refused)
         if self._is_resource(request):
@@ -225,9 +229,11 @@ class FakeKubernetes(kmock.KubernetesScaffold):
                 return await streams.logs(self, request)
             if plural in ("services", "pods") and sub.split("/")[0] == "proxy" and request.name:
                 try:
-                    return await proxy.forward(self.store, self.routes, request, plural)
+                    response = await proxy.forward(self.store, self.routes, request, plural)
                 except ApiError as exc:
                     return self._refuse(request, exc)
+                self.answered(request, response.status)
+                return response
             # kmock matches a reaction by scanning every request seen so far (quadratic): go
             # straight to the store unless a test has added reactions of its own.
             if len(self._payloads) == self._own_reactions:
@@ -235,16 +241,27 @@ class FakeKubernetes(kmock.KubernetesScaffold):
                 return await response(request)
         return await super()._handle(request)
 
+    def answered(self, request: kmock.Request, code: int) -> None:
+        """Log a request answered with ``code`` (``served``, and ``requests`` for resources)."""
+        self.served.append((str(request.method.value).upper(), request.url.path, code))
+        record = self.access.record(request, code)
+        if record is not None:
+            self.requests.append(record)
+
     def _refuse(self, request: kmock.Request, error: ApiError) -> aiohttp.web.Response:
-        self.served.append((str(request.method.value).upper(), request.url.path, error.code))
+        self.answered(request, error.code)
         return aiohttp.web.json_response(error.status(), status=error.code)
 
     async def _serve(self, request: kmock.Request) -> kmock.Response:
+        if str(request.method.value).upper() in ("POST", "PUT", "PATCH"):
+            self.access.acting = self.access.user(request)  # for the admission of its write
         try:
             code, payload = self._dispatch(request)
         except ApiError as exc:
             code, payload = exc.code, exc.status()
-        self.served.append((str(request.method.value).upper(), request.url.path, code))
+        finally:
+            self.access.acting = None
+        self.answered(request, code)
         return kmock.Response(status=code, payload=payload)
 
     def _dispatch(self, request: kmock.Request) -> tuple[int, Obj]:

@@ -6,7 +6,9 @@ kube-apiserver where operators and kubectl notice: uid/resourceVersion/creationT
 stamping, ``generateName``, resourceVersion preconditions (409), the status subresource (main
 writes ignore ``status``, status writes ignore the rest), finalizers and ``deletionTimestamp``,
 dry runs, CRD schemas (prune/default/validate), server-side apply and managedFields (the
-field manager's part is in ``apply``), and hooks for controllers (GC, Deployments).
+field manager's part is in ``apply``), admission checks, and hooks for controllers (GC,
+Deployments). The event log is a window (the last ``WINDOW`` events; ``compact`` expires all
+until now), so a watch from an older resourceVersion expires as on a real server.
 """
 
 from __future__ import annotations
@@ -67,6 +69,10 @@ class Event:
 
 
 Hook = Callable[["Store", Event], None]
+# Validating admission of a write: (store, kind, old object or None, new object, subresource);
+# raises an ``ApiError`` to refuse it.
+Admission = Callable[["Store", Kind, Obj | None, Obj, str | None], None]
+WINDOW = 5000  # events a watch can resume from, like the watch cache's window
 
 
 def now() -> str:
@@ -86,8 +92,11 @@ class Store:
         self.objects = kmock.ObjectsArray()  # every version, for assertions
         self._live: dict[kmock.resource, dict[tuple[str | None, str], Obj]] = {}
         self.kinds: dict[kmock.resource, Kind] = {}
-        self.log: list[Event] = []
+        self.log: list[Event] = []  # the watch window: the last ``window`` events
+        self.window = WINDOW
+        self.compacted = 0  # new watches from an older resourceVersion expire (410)
         self.hooks: list[Hook] = []
+        self.admission: list[Admission] = []
         self.rv = 0
         self._wakeup = asyncio.Event()
 
@@ -131,7 +140,17 @@ class Store:
         return items, str(self.rv)
 
     def events_after(self, rv: int) -> list[Event]:
+        """The events since ``rv``; all of them unless :meth:`lost` says otherwise."""
         return self.log[bisect.bisect_right(self.log, rv, key=lambda e: e.rv) :]
+
+    def lost(self, rv: int) -> bool:
+        """Whether events after ``rv`` have left the window (a running watch there expires)."""
+        return bool(self.log) and self.log[0].rv > rv + 1
+
+    def compact(self) -> None:
+        """Expire every resourceVersion so far for new watches, as etcd's compaction does;
+        running watches still get the events they have not read yet."""
+        self.compacted = self.rv
 
     def wake(self) -> None:
         """Wake every watcher (to notice a change, or that the server is closing)."""
@@ -190,6 +209,8 @@ class Store:
         if "status" in kind.subresources and kind.custom:
             obj.pop("status", None)
         obj = self._admit(kind, obj, strict=strict)
+        for admit in self.admission:
+            admit(self, kind, None, obj, None)
         self._manage(kind, None, obj, sent, manager=manager, subresource=None, applied=applied)
         if dry_run:
             return obj
@@ -247,6 +268,8 @@ class Store:
                     meta.pop(key, None)
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
         new = self._admit(kind, new, strict=strict)
+        for admit in self.admission:
+            admit(self, kind, old, new, subresource)
         self._manage(
             kind, old, new, sent, manager=manager, subresource=subresource, applied=applied
         )
@@ -424,6 +447,9 @@ class Store:
 
     def _emit(self, event: Event) -> None:
         self.log.append(event)
+        if len(self.log) > self.window:
+            self.compacted = max(self.compacted, self.log[-self.window - 1].rv)
+            del self.log[: -self.window]
         self.wake()
         for hook in list(self.hooks):
             hook(self, event)

@@ -1,7 +1,10 @@
 """The fake API server's streaming answers: watches and pod logs.
 
 - ``?watch=true`` replays after ``resourceVersion`` (or the current state), then streams events
-  until ``timeoutSeconds``, the client leaving or the server closing.
+  until ``timeoutSeconds``, the client leaving or the server closing. A ``resourceVersion`` the
+  store has compacted (``Store.compacted``), or a watch whose unread events left the window,
+  gets what a real server sends: an ``ERROR`` event with a 410 ``Expired`` Status (``too old
+  resource version: X (Y)``), and the stream ends; clients relist.
 - ``pods/{name}/log`` serves the lines tests append (``FakeCluster.append_log``), with
   ``container``, ``tailLines``, ``sinceSeconds``, ``timestamps`` and ``follow`` (which streams
   new lines and ends when the pod is deleted), and a real server's 400s for container names.
@@ -30,13 +33,14 @@ PODS = kmock.resource("v1/pods")
 
 class Server(Protocol):
     store: Store
-    served: list[tuple[str, str, int]]
     closing: bool
     logs: PodLogs
 
+    def answered(self, request: kmock.Request, code: int) -> None: ...
+
 
 def _error(server: Server, request: kmock.Request, exc: ApiError) -> aiohttp.web.Response:
-    server.served.append(("GET", request.url.path, exc.code))
+    server.answered(request, exc.code)
     return aiohttp.web.json_response(exc.status(), status=exc.code)
 
 
@@ -59,7 +63,7 @@ async def watch(server: Server, request: kmock.Request) -> aiohttp.web.StreamRes
     if request.name:
         selectors.append(field_selector(f"metadata.name={request.name}"))
     table = "as=Table" in request.headers.get("Accept", "")
-    server.served.append(("GET", request.url.path, 200))
+    server.answered(request, 200)
     response = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json"})
     await response.prepare(raw)
     loop = asyncio.get_running_loop()
@@ -77,15 +81,21 @@ async def watch(server: Server, request: kmock.Request) -> aiohttp.web.StreamRes
         return json.dumps({"type": type_, "object": obj}).encode() + b"\n"
 
     rv = params.get("resourceVersion")
+    chunks: list[bytes] = []
+    oldest = 0  # the newest resourceVersion whose successors are not all there any more
     if rv and rv != "0":
-        position = int(rv)
-        chunks = []
+        position, oldest = int(rv), store.compacted
     else:
         items, current = store.select(kind, request.namespace, *selectors)
         position = int(current)
         chunks = [line("ADDED", item) for item in items]
     try:
         while not server.closing and loop.time() < deadline:
+            if store.lost(position):  # more unread events than the window holds
+                oldest = store.log[0].rv - 1
+            if position < oldest:
+                await response.write(_expired(position, oldest))
+                break
             for event in store.events_after(position):
                 position = event.rv
                 if event.resource == kind.resource and matches(event.object):
@@ -100,6 +110,13 @@ async def watch(server: Server, request: kmock.Request) -> aiohttp.web.StreamRes
     except (ConnectionError, RuntimeError):
         pass
     return response
+
+
+def _expired(asked: int, oldest: int) -> bytes:
+    """The watch cache's answer to a resourceVersion it no longer has."""
+    message = f"too old resource version: {asked} ({oldest})"
+    status = ApiError(410, "Expired", message).status()
+    return json.dumps({"type": "ERROR", "object": status}).encode() + b"\n"
 
 
 # --- pod logs ------------------------------------------------------------------------------
@@ -174,7 +191,7 @@ async def logs(server: Server, request: kmock.Request) -> aiohttp.web.StreamResp
         return _error(server, request, bad_request("tailLines and sinceSeconds must be integers"))
     except ApiError as exc:
         return _error(server, request, exc)
-    server.served.append(("GET", request.url.path, 200))
+    server.answered(request, 200)
     key, uid = (namespace, name, container), pod["metadata"]["uid"]
     stamps = params.get("timestamps") in ("true", "1")
     entries = server.logs.lines.get(key, [])

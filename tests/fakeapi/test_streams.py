@@ -97,6 +97,7 @@ def test_the_service_proxy_forwards_to_the_routed_upstream(
     assert unrouted.json()["message"] == 'no endpoints available for service "web"'
     assert unrouted.json()["reason"] == "ServiceUnavailable"
     cluster.route_service("default", "web", 8080, upstream)
+    cluster.add_user("for-the-apiserver", "someone", groups=["system:masters"])
     answer = http_.post(
         f"{SVC}/web:8080/proxy/predict",
         params={"debug": "1"},

@@ -1,20 +1,33 @@
-"""A fake cluster with the RealtimeAPI CRD, the operator embedded in a thread, CR factories."""
+"""A fake cluster with the RealtimeAPI CRD, the operator embedded in a thread, CR factories.
+
+The operator runs as its ServiceAccount (``OPERATOR_USER``), authorised by the RBAC objects the
+Helm chart renders for a namespaced install (``operator.watchNamespace=default``), installed in
+the fake; test code keeps acting as the cluster's admin. Every request the operator's identity
+makes (and every permission admission checks for it) goes to the session's
+:class:`OperatorCalls`, which ``test_zz_rbac`` compares with the RBAC files.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import kopf
 import pytest
+import yaml
 
 from cortex.k8s import OperatorSettings, custom_resource_definition
 from cortex.operator import build_registry, kopf_settings, run_options
 from tests.fakeapi import FakeCluster, wait_for
+from tests.fakeapi.access import Record
+from tests.fakeapi.rbac import service_account
 
 RAPI = "cortex.dev/v1alpha1/realtimeapis"
 DEPLOYMENTS = "apps/v1/deployments"
@@ -23,6 +36,15 @@ INGRESSES = "networking.k8s.io/v1/ingresses"
 HPAS = "autoscaling/v2/horizontalpodautoscalers"
 CHILDREN = (DEPLOYMENTS, SERVICES, INGRESSES, HPAS)
 CRDS = "apiextensions.k8s.io/v1/customresourcedefinitions"
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "deploy" / "helm" / "cortex"
+HELM = Path(sys.executable).parent / "helm"  # scripts/get_helm.sh puts it in the venv
+OPERATOR_NAMESPACE = "cortex-system"
+OPERATOR_USER = service_account(OPERATOR_NAMESPACE, "cortex-operator")
+OPERATOR_TOKEN = "cortex-operator-token"
+RBAC_KINDS = ("ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
+NAMESPACED, CLUSTER_WIDE = "namespaced", "cluster-wide"
 
 
 def resource(name: str, **spec: Any) -> dict[str, Any]:
@@ -38,10 +60,16 @@ def resource(name: str, **spec: Any) -> dict[str, Any]:
 
 
 class Operator:
-    """The operator running ``kopf.operator`` in its own thread and event loop."""
+    """The operator running ``kopf.operator`` in its own thread and event loop.
 
-    def __init__(self, settings: OperatorSettings, **options: Any) -> None:
+    ``watch_timeout``: the seconds each watch asks the server to last (kopf's
+    ``server_timeout``), for tests of what happens when watches reconnect."""
+
+    def __init__(
+        self, settings: OperatorSettings, *, watch_timeout: float | None = None, **options: Any
+    ) -> None:
         self._settings = settings
+        self._watch_timeout = watch_timeout
         self._options = options
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -50,11 +78,14 @@ class Operator:
 
     def _run(self) -> None:
         settings = self._settings
+        options = kopf_settings(settings)
+        if self._watch_timeout is not None:
+            options.watching.server_timeout = self._watch_timeout
         try:
             asyncio.run(
                 kopf.operator(
                     registry=build_registry(settings, **self._options),
-                    settings=kopf_settings(settings),
+                    settings=options,
                     stop_flag=self._stop,
                     ready_flag=self._ready,
                     **run_options(settings),
@@ -76,19 +107,98 @@ class Operator:
         assert not self._errors, self._errors
 
 
-@pytest.fixture
-def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeCluster]:
-    """A fake API server with the RealtimeAPI CRD; ``KUBECONFIG`` points at it."""
-    with FakeCluster(tmp_path) as fake:
+def documents(text: str) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def render_chart(*sets: str) -> list[dict[str, Any]]:
+    """``helm template`` of the chart, released in ``cortex-system``, with ``--set`` values."""
+    args = [str(HELM), "template", "cortex", str(CHART), "--namespace", OPERATOR_NAMESPACE]
+    for value in sets:
+        args += ["--set", value]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    return documents(done.stdout)
+
+
+def rbac_objects(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The operator's ServiceAccount, roles and bindings among manifests."""
+    return [
+        o for o in objects if o["kind"] in RBAC_KINDS and o["metadata"]["name"] == "cortex-operator"
+    ]
+
+
+@pytest.fixture(scope="session")
+def namespaced_rbac() -> list[dict[str, Any]]:
+    """The operator's RBAC as the chart renders it for ``operator.watchNamespace=default``."""
+    return rbac_objects(render_chart("operator.watchNamespace=default"))
+
+
+@dataclass
+class OperatorCalls:
+    """What the operator's identity asked for over the session, per way of watching."""
+
+    requests: dict[str, list[Record]] = field(default_factory=dict)
+    clusters: dict[str, int] = field(default_factory=dict)
+
+    def add(self, mode: str, cluster: FakeCluster) -> None:
+        mine = [
+            r for r in cluster.requests() + cluster.admission_checks() if r.user == OPERATOR_USER
+        ]
+        self.requests.setdefault(mode, []).extend(mine)
+        self.clusters[mode] = self.clusters.get(mode, 0) + bool(mine)
+
+
+@pytest.fixture(scope="session")
+def operator_calls() -> OperatorCalls:
+    return OperatorCalls()
+
+
+def as_operator(cluster: FakeCluster, rbac: list[dict[str, Any]], folder: Path) -> Path:
+    """Install the operator's namespace and ``rbac``; the kubeconfig of its ServiceAccount."""
+    [namespace] = documents((ROOT / "operator" / "namespace.yaml").read_text())
+    cluster.install([namespace, *rbac])
+    cluster.add_user(OPERATOR_TOKEN, OPERATOR_USER)
+    return cluster.kubeconfig_for(OPERATOR_TOKEN, folder / "operator-kubeconfig")
+
+
+@contextlib.contextmanager
+def operator_cluster(
+    folder: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    rbac: list[dict[str, Any]],
+    calls: OperatorCalls,
+    mode: str,
+) -> Iterator[FakeCluster]:
+    """A fake API server with the RealtimeAPI CRD and ``rbac`` installed; ``KUBECONFIG`` (what
+    kopf reads) authenticates as the operator's ServiceAccount; its calls go to ``calls``."""
+    with FakeCluster(folder) as fake:
         fake.create(CRDS, custom_resource_definition())
-        monkeypatch.setenv("KUBECONFIG", str(fake.kubeconfig))
+        monkeypatch.setenv("KUBECONFIG", str(as_operator(fake, rbac, folder)))
+        try:
+            yield fake
+        finally:
+            calls.add(mode, fake)
+
+
+@pytest.fixture
+def cluster(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    namespaced_rbac: list[dict[str, Any]],
+    operator_calls: OperatorCalls,
+) -> Iterator[FakeCluster]:
+    """The fake cluster of the operator tests, with the chart's namespaced RBAC."""
+    with operator_cluster(
+        tmp_path, monkeypatch, namespaced_rbac, operator_calls, NAMESPACED
+    ) as fake:
         yield fake
 
 
 @contextlib.contextmanager
-def running(**options: Any) -> Iterator[Operator]:
-    """The operator, watching namespace ``default``, for the duration of the block."""
-    operator = Operator(OperatorSettings(namespace="default"), **options).start()
+def running(namespace: str | None = "default", **options: Any) -> Iterator[Operator]:
+    """The operator, watching ``namespace`` (None: all), for the duration of the block."""
+    operator = Operator(OperatorSettings(namespace=namespace), **options).start()
     try:
         yield operator
     finally:
@@ -102,25 +212,29 @@ def operator(cluster: FakeCluster) -> Iterator[Operator]:
         yield op
 
 
-def status_of(cluster: FakeCluster, name: str) -> dict[str, Any]:
-    body = cluster.get(RAPI, name) or {}
+def status_of(cluster: FakeCluster, name: str, namespace: str | None = None) -> dict[str, Any]:
+    body = cluster.get(RAPI, name, namespace) or {}
     return body.get("status") or {}
 
 
-def wait_status(cluster: FakeCluster, name: str, word: str, timeout: float = 30) -> dict[str, Any]:
+def wait_status(
+    cluster: FakeCluster, name: str, word: str, timeout: float = 30, namespace: str | None = None
+) -> dict[str, Any]:
     """Poll until the resource's ``status.status`` is ``word``; returns the status."""
     return wait_for(
-        lambda: (s := status_of(cluster, name)).get("status") == word and s,
+        lambda: (s := status_of(cluster, name, namespace)).get("status") == word and s,
         timeout=timeout,
-        what=f"status {word!r} of {name} (last: {status_of(cluster, name)})",
+        what=f"status {word!r} of {name} (last: {status_of(cluster, name, namespace)})",
     )
 
 
-def wait_children(cluster: FakeCluster, name: str) -> dict[str, dict[str, Any]]:
+def wait_children(
+    cluster: FakeCluster, name: str, namespace: str | None = None
+) -> dict[str, dict[str, Any]]:
     """Poll until all four children of an API exist; returns them by resource."""
 
     def children() -> dict[str, dict[str, Any]] | None:
-        found = {res: cluster.get(res, f"api-{name}") for res in CHILDREN}
+        found = {res: cluster.get(res, f"api-{name}", namespace) for res in CHILDREN}
         return found if all(found.values()) else None  # type: ignore[return-value]
 
     return wait_for(children, what=f"the children of {name}")

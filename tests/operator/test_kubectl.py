@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from tests.fakeapi import FakeCluster, wait_for
-from tests.operator.conftest import CHILDREN, DEPLOYMENTS
+from tests.operator.conftest import (
+    CHILDREN,
+    CLUSTER_WIDE,
+    DEPLOYMENTS,
+    OPERATOR_TOKEN,
+    OPERATOR_USER,
+    OperatorCalls,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [
@@ -36,9 +43,10 @@ spec:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[FakeCluster]:
+def cluster(tmp_path: Path, operator_calls: OperatorCalls) -> Iterator[FakeCluster]:
     with FakeCluster(tmp_path) as fake:
         yield fake
+        operator_calls.add(CLUSTER_WIDE, fake)
 
 
 def kubectl(
@@ -55,11 +63,14 @@ def kubectl(
 
 @pytest.fixture
 def operator_process(cluster: FakeCluster, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
-    """``python -m cortex.operator`` watching all namespaces, stopped with SIGTERM."""
-    kubectl(cluster, "apply", "-f", str(ROOT / "operator" / "crd.yaml"))
+    """``python -m cortex.operator`` watching all namespaces as its ServiceAccount (installed
+    with operator/'s manifests), stopped with SIGTERM."""
+    for manifest in ("namespace.yaml", "crd.yaml", "rbac.yaml"):
+        kubectl(cluster, "apply", "-f", str(ROOT / "operator" / manifest))
+    cluster.add_user(OPERATOR_TOKEN, OPERATOR_USER)
     env = {
         **os.environ,
-        "KUBECONFIG": str(cluster.kubeconfig),
+        "KUBECONFIG": str(cluster.kubeconfig_for(OPERATOR_TOKEN, tmp_path / "operator-config")),
         "CORTEX_OPERATOR_NAMESPACE": "",  # all namespaces, as operator/deployment.yaml
         "PYTHONPATH": str(ROOT),
     }

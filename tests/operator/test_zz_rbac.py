@@ -1,0 +1,143 @@
+"""RBAC = what the code uses: the rules of operator/rbac.yaml and of the rendered chart equal the
+(verb, API group, resource[/subresource]) the operator's identity asked for in this session.
+
+Named to run after the other operator tests: every cluster fixture hands the requests its
+operator made (and the permissions admission checked for it, e.g. ``realtimeapis/finalizers``
+for the children's ``blockOwnerDeletion``) to the session's ``OperatorCalls``. A way of watching
+(one namespace, all namespaces) that no earlier test exercised runs a short scenario here, so
+the file alone proves something too. The rules live in the YAML files only: when the operator's
+calls change, edit operator/rbac.yaml and deploy/helm/cortex/templates/rbac.yaml.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakeapi import FakeCluster, wait_for
+from tests.fakeapi.access import Record
+from tests.operator.conftest import (
+    CLUSTER_WIDE,
+    HPAS,
+    NAMESPACED,
+    RAPI,
+    ROOT,
+    OperatorCalls,
+    documents,
+    operator_cluster,
+    rbac_objects,
+    render_chart,
+    resource,
+    running,
+    wait_children,
+    wait_status,
+)
+
+pytestmark = pytest.mark.timeout(120)
+
+Rule = tuple[str, str, str]  # verb, API group, resource[/subresource]
+
+
+def plain_rbac() -> list[dict[str, Any]]:
+    return rbac_objects(documents((ROOT / "operator" / "rbac.yaml").read_text()))
+
+
+def granted(objects: list[dict[str, Any]]) -> set[Rule]:
+    """Every (verb, group, resource) the operator's Role or ClusterRole grants."""
+    [role] = [o for o in objects if o["kind"] in ("Role", "ClusterRole")]
+    return {
+        (verb, group, name)
+        for rule in role["rules"]
+        for verb in rule["verbs"]
+        for group in rule["apiGroups"]
+        for name in rule["resources"]
+    }
+
+
+def show(record: Record) -> str:
+    return record.resource + (f"/{record.subresource}" if record.subresource else "")
+
+
+def used(records: list[Record]) -> set[Rule]:
+    return {(r.verb, r.group, show(r)) for r in records}
+
+
+def differences(asked: set[Rule], rules: set[Rule]) -> list[str]:
+    """What a file's rules miss and what they grant beyond what was asked for."""
+    lines = [
+        f"  missing: {verb} {group or '(core)'} {name}"
+        for verb, group, name in sorted(asked - rules)
+    ]
+    lines += [
+        f"  extra:   {verb} {group or '(core)'} {name}"
+        for verb, group, name in sorted(rules - asked)
+    ]
+    return lines
+
+
+def scenario(cluster: FakeCluster, namespace: str | None, where: str = "default") -> None:
+    """What the operator does for one API: create, status from pods, update, delete."""
+    if where != "default":
+        cluster.create("v1/namespaces", {"metadata": {"name": where}})
+    with running(namespace=namespace, retry_delay=0.2):
+        cluster.create(RAPI, resource("rbac"), namespace=where)
+        wait_children(cluster, "rbac", namespace=where)
+        cluster.set_pods("api-rbac", "ready", namespace=where)
+        wait_status(cluster, "rbac", "live", namespace=where)
+        cluster.patch(RAPI, "rbac", {"spec": {"autoscaling": {"max_replicas": 7}}}, namespace=where)
+        wait_for(
+            lambda: cluster.get(HPAS, "api-rbac", namespace=where)["spec"]["maxReplicas"] == 7,
+            what="the HPA updated",
+        )
+        cluster.delete(RAPI, "rbac", namespace=where)
+
+
+def test_the_operator_watches_all_namespaces_with_the_cluster_role_of_operator_rbac_yaml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, operator_calls: OperatorCalls
+) -> None:
+    with operator_cluster(
+        tmp_path, monkeypatch, plain_rbac(), operator_calls, CLUSTER_WIDE
+    ) as cluster:
+        scenario(cluster, namespace=None, where="ml")
+        assert cluster.get(HPAS, "api-rbac", namespace="ml") is None  # collected with its API
+
+
+def test_rbac_is_exactly_what_the_operator_uses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, operator_calls: OperatorCalls
+) -> None:
+    chart = {
+        NAMESPACED: rbac_objects(render_chart("operator.watchNamespace=default")),
+        CLUSTER_WIDE: rbac_objects(render_chart()),
+    }
+    report = []
+    for mode, namespace in ((NAMESPACED, "default"), (CLUSTER_WIDE, None)):
+        if not operator_calls.requests.get(mode):
+            (tmp_path / mode).mkdir()
+            with operator_cluster(
+                tmp_path / mode, monkeypatch, chart[mode], operator_calls, mode
+            ) as cluster:
+                try:
+                    scenario(cluster, namespace=namespace)
+                except AssertionError as exc:  # e.g. refused: what it asked for says why
+                    report.append(f"the {mode} scenario failed: {exc}")
+    files = {
+        "the chart with operator.watchNamespace=default": (NAMESPACED, chart[NAMESPACED]),
+        "the chart watching all namespaces": (CLUSTER_WIDE, chart[CLUSTER_WIDE]),
+        "operator/rbac.yaml": (CLUSTER_WIDE, plain_rbac()),
+    }
+    for name, (mode, objects) in files.items():
+        lines = differences(used(operator_calls.requests[mode]), granted(objects))
+        if lines:
+            report += [f"{name} (vs. {operator_calls.clusters[mode]} {mode} cluster(s)):", *lines]
+    refused = {
+        f"  {r.verb} {r.group or '(core)'} {show(r)} in {r.namespace or 'the cluster'}"
+        for records in operator_calls.requests.values()
+        for r in records
+        if r.code == 403
+    }
+    if refused:
+        report += ["answered 403 to the operator:", *sorted(refused)]
+    if report:
+        pytest.fail("RBAC is not what the operator uses:\n" + "\n".join(report), pytrace=False)
