@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import kmock
@@ -129,6 +130,19 @@ class Access:
             self.checks.append(_record(user, asked, 200 if allowed else 403))
         if refused is not None:
             raise refused
+
+    def check_apply_create(self, request: kmock.Request, store: Store) -> None:
+        """A server-side apply that creates the object also needs ``create`` on it
+        (``createAuthorizerAttributes`` in the apiserver's patch handler); raises the 403."""
+        user = self.user(request)
+        if user is None:
+            return
+        asked = dataclasses.replace(attributes(request), verb="create")
+        allowed, reason = rbac.authorize(store, user, asked)
+        if user is not ADMIN:
+            self.checks.append(_record(user, asked, 200 if allowed else 403))
+        if not allowed:
+            raise forbidden(user, asked, reason)
 
     def record(self, request: kmock.Request, code: int) -> Record | None:
         """The log entry of a resource request (None for discovery and other paths)."""

@@ -304,6 +304,8 @@ class FakeKubernetes(kmock.KubernetesScaffold):
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise bad_request(f"error decoding YAML: {exc}") from None
         existed = self.store.find(kind, request.namespace, request.name) is not None
+        if not existed and request.subresource is None:
+            self.access.check_apply_create(request, self.store)
         obj = self.store.apply(
             kind,
             request.namespace,
