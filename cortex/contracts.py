@@ -104,6 +104,8 @@ class APIState(enum.StrEnum):
     ERROR = "error"
     ERROR_IMAGE_PULL = "error (image pull)"
     ERROR_OOM = "error (out of memory)"
+    ERROR_INIT = "error (init)"
+    ERROR_CONFIG = "error (config)"
     ERROR_REJECTED = "error (rejected)"
     ERROR_ROLLOUT_STUCK = "error (rollout stuck)"
     COMPUTE_UNAVAILABLE = "compute unavailable"
