@@ -45,6 +45,8 @@ _FAILED = frozenset(
         APIState.ERROR_OOM,
         APIState.ERROR_REJECTED,
         APIState.ERROR_ROLLOUT_STUCK,
+        APIState.ERROR_INIT,
+        APIState.ERROR_CONFIG,
         APIState.COMPUTE_UNAVAILABLE,
     }
 )
