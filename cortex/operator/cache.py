@@ -117,6 +117,5 @@ class Cache:
         return keys
 
 
-
 def _same(a: Body, b: Body) -> bool:
     return bool(a.get("metadata", {}).get("uid") == b.get("metadata", {}).get("uid"))

@@ -131,7 +131,7 @@ def test_config_or_code_changes_roll_the_pods(
 
 
 def test_a_300_kib_predictor_config_deploys(cluster: FakeCluster, operator: Operator) -> None:
-    config = {"vocabulary": ["w%06d" % i for i in range(300 * 1024 // 10)]}
+    config = {"vocabulary": [f"w{i:06d}" for i in range(300 * 1024 // 10)]}
     cluster.create(RAPI, resource("big-config", predictor={"config": config}))
 
     wait_children(cluster, "big-config")
