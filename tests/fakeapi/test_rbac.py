@@ -290,6 +290,8 @@ def test_blocking_an_owners_deletion_needs_update_on_its_finalizers(roles: FakeC
     assert roles.admission_checks() == [
         Record(BOT, *finalize, 403),
         Record(BOT, "delete", "apps", "deployments", "", "default", "web", 403),
+        # an apply that creates is also authorized as a create of that name
+        Record(BOT, "create", "apps", "deployments", "", "default", "applied", 200),
         Record(BOT, *finalize, 200),
     ]
 
@@ -307,3 +309,45 @@ def test_the_request_log_names_user_verb_resource_and_code(roles: FakeCluster) -
         Record(BOT, "watch", "apps", "deployments", "", "default", None, 200),
         Record(BOT, "create", "", "configmaps", "", "default", None, 403),
     ]
+
+
+def test_an_apply_that_creates_needs_create_and_one_that_updates_only_patch(
+    cluster: FakeCluster,
+) -> None:
+    patch_only = {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["patch"]}
+    cluster.install(
+        [
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": "patcher", "namespace": "default"},
+                "rules": [patch_only],
+            },
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": "patcher", "namespace": "default"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "Role",
+                    "name": "patcher",
+                },
+                "subjects": [{"kind": "User", "name": "pat"}],
+            },
+        ]
+    )
+    cluster.add_user("pat-token", "pat")
+    apply = {"Content-Type": "application/apply-patch+yaml"}
+    body = yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "new"}})
+    with as_user(cluster, "pat-token") as pat:
+        refused = pat.patch(
+            f"{CMS}/new", params={"fieldManager": "pat"}, content=body, headers=apply
+        )
+        cluster.create("v1/configmaps", {"metadata": {"name": "new"}})
+        allowed = pat.patch(
+            f"{CMS}/new", params={"fieldManager": "pat"}, content=body, headers=apply
+        )
+
+    assert refused.status_code == 403
+    assert 'User "pat" cannot create resource "configmaps"' in refused.json()["message"]
+    assert allowed.status_code == 200, allowed.text
