@@ -23,7 +23,7 @@ Layers: ``errors``, ``selectors``, ``merging``, ``schemas``, ``fieldsets`` <- ``
 """
 
 from tests.fakeapi.cluster import FakeCluster, kubeconfig, wait_for
-from tests.fakeapi.controllers import POD_STATES
+from tests.fakeapi.pods import POD_STATES
 from tests.fakeapi.server import FakeKubernetes
 
 __all__ = ["POD_STATES", "FakeCluster", "FakeKubernetes", "kubeconfig", "wait_for"]

@@ -25,7 +25,7 @@ from typing import Any
 
 import kmock
 
-from tests.fakeapi import apply, errors, schemas
+from tests.fakeapi import admission, apply, clock, errors, schemas, validation
 from tests.fakeapi.selectors import Predicate
 
 Obj = dict[str, Any]
@@ -90,6 +90,8 @@ class Store:
         self.hooks: list[Hook] = []
         self.rv = 0
         self._wakeup = asyncio.Event()
+        self.clock = clock.Clock()  # the controllers' time, which tests move
+        self.admission = admission.Admission()  # the rejections tests inject
 
     # --- reading -------------------------------------------------------------------------
 
@@ -223,9 +225,16 @@ class Store:
                 "and try again",
             )
         if subresource == "status":
+            sent_meta = new.get("metadata") or {}
             new = {**old, "status": new.get("status")}
             if new["status"] is None:
                 new.pop("status")
+            if (
+                not kind.custom
+            ):  # built-in status strategies keep annotations (a Deployment's revision)
+                new["metadata"] = {**old["metadata"], "annotations": sent_meta.get("annotations")}
+                if new["metadata"]["annotations"] is None:
+                    del new["metadata"]["annotations"]
         else:
             self._check_type(kind, new)
             if "status" in kind.subresources:
@@ -246,7 +255,7 @@ class Store:
                 else:
                     meta.pop(key, None)
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
-        new = self._admit(kind, new, strict=strict)
+        new = self._admit(kind, new, strict=strict, old=old, subresource=subresource)
         self._manage(
             kind, old, new, sent, manager=manager, subresource=subresource, applied=applied
         )
@@ -314,6 +323,7 @@ class Store:
         obj = self.get(kind, namespace, name)
         if uid and obj["metadata"]["uid"] != uid:
             raise errors.conflict(kind.what, name, "the UID in the precondition does not match")
+        self.admission.check(kind.what, "delete", obj, None)
         if dry_run:
             return obj
         if propagation == "Orphan":
@@ -358,25 +368,35 @@ class Store:
         if self.find(namespaces, None, namespace) is None:
             raise errors.not_found("namespaces", namespace)
 
-    def _admit(self, kind: Kind, obj: Obj, *, strict: bool) -> Obj:
-        """A CRD's structural schema: prune unknown fields (or reject them), default, validate."""
+    def _admit(
+        self,
+        kind: Kind,
+        obj: Obj,
+        *,
+        strict: bool,
+        old: Obj | None = None,
+        subresource: str | None = None,
+    ) -> Obj:
+        """Built-in workloads are defaulted and validated on every write (``validation``: an
+        apply that stops owning ``replicas`` gets 1 back); a CRD's structural schema prunes
+        unknown fields (or rejects them), defaults and validates. Then the injected rejections."""
         if kind.schema is None:
-            if kind.kind == "Deployment" and isinstance(obj.get("spec"), dict):
-                # defaulted on every write: an apply that stops owning replicas gets 1 back
-                obj["spec"].setdefault("replicas", 1)
-            return obj
-        obj = schemas.prune_object(obj, kind.schema, strict=strict)
-        root = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
-        root = schemas.default(root, kind.schema)
-        causes = schemas.validate(root, kind.schema)
-        if causes:
-            raise errors.invalid(kind.kind, obj["metadata"].get("name", ""), causes)
-        return {
-            "apiVersion": obj["apiVersion"],
-            "kind": obj["kind"],
-            "metadata": obj["metadata"],
-            **root,
-        }
+            obj = validation.admit(kind.kind, obj, old, subresource)
+        else:
+            obj = schemas.prune_object(obj, kind.schema, strict=strict)
+            root = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
+            root = schemas.default(root, kind.schema)
+            causes = schemas.validate(root, kind.schema)
+            if causes:
+                raise errors.invalid(kind.kind, obj["metadata"].get("name", ""), causes)
+            obj = {
+                "apiVersion": obj["apiVersion"],
+                "kind": obj["kind"],
+                "metadata": obj["metadata"],
+                **root,
+            }
+        self.admission.check(kind.what, "update" if old else "create", obj, subresource)
+        return obj
 
     def _commit(self, kind: Kind, obj: Obj, type_: str) -> Obj:
         self.rv += 1
