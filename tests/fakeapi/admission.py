@@ -87,7 +87,7 @@ def _rejection(rule: Rule, what: str, obj: Obj) -> ApiError | None:
         text = f'admission webhook "{rule.webhook}" denied the request: {message}'
         return ApiError(403, "Forbidden", text)
     if rule.kind == "quota":
-        counted = "pods" if what == "pods" else f"count/{what}"
+        counted = what if "." not in what else f"count/{what}"  # core kinds have own names
         usage = f"requested: {counted}=1, used: {counted}=10, limited: {counted}=10"
         why = f"exceeded quota: {rule.message or f'compute-resources, {usage}'}"
     else:
