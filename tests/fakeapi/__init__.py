@@ -12,14 +12,21 @@ What it emulates:
   fields no longer applied, no-op re-applies, ``/status``) and ``managedFields`` for every
   write (``Update`` entries by ``fieldManager`` or the User-Agent);
 - list/watch with resourceVersions, label and field selectors, ``kubectl get`` tables;
-- finalizers, garbage collection by ownerReferences, namespace deletion, and a tiny
-  Deployment controller with pods that tests drive (``set_pods``);
+- defaulting and validation of Deployments, ReplicaSets and Pods (the real messages, canonical
+  quantities), and admission rejections tests inject (``reject``: quota, pod-security, webhook);
+- finalizers, garbage collection by ownerReferences, namespace deletion; Deployment and
+  ReplicaSet controllers (rollouts, history, the real status and conditions) on a clock tests
+  move (``advance``), with pods tests drive (``set_pods``); the ``scale`` subresource
+  (Deployments, ReplicaSets, CRDs); HPA statuses tests set (``set_hpa_status``);
 - pod logs (``append_log``; ``container``, ``follow``, ``tailLines``, ``sinceSeconds``,
   ``timestamps``) and the service proxy to upstreams tests name (``route_service``);
 - bearer-token authentication (``token=``: 401) and RBAC-worded 403s (``deny``/``allow_all``).
 
-Layers: ``errors``, ``selectors``, ``merging``, ``schemas``, ``fieldsets`` <- ``apply`` <-
-``store`` <- ``controllers`` <- ``access``, ``streams``, ``proxy`` <- ``server`` <- ``cluster``.
+Layers: ``errors``, ``selectors``, ``merging``, ``schemas``, ``fieldsets``, ``clock``,
+``quantity`` <- ``apply``, ``defaults`` <- ``validation``, ``admission`` <- ``store`` <-
+``owners``, ``rollout``, ``pods`` <- ``progress`` <- ``deployments``, ``replicasets`` <-
+``workloads`` <- ``controllers``, ``scale``, ``hpa`` <- ``access``, ``streams``, ``proxy`` <-
+``server`` <- ``cluster``.
 """
 
 from tests.fakeapi.cluster import FakeCluster, kubeconfig, wait_for

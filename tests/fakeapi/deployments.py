@@ -66,8 +66,9 @@ def _write_rs(ctx: Workloads, rs: Obj) -> Obj:
     return copy.deepcopy(written)
 
 
-def _scale(ctx: Workloads, rs: Obj, size: int, d: Obj) -> tuple[bool, Obj]:
-    """``scaleReplicaSet``: the new size and the replica annotations."""
+def _resize(ctx: Workloads, rs: Obj, size: int, d: Obj) -> tuple[bool, Obj]:
+    """``scaleReplicaSet``: the size and the replica annotations, if either is not as wanted;
+    (whether the size changed, the ReplicaSet now)."""
     desired, most = replicas(d), replicas(d) + rollout.max_surge(d)
     annotations = rs["metadata"].get("annotations") or {}
     stale = annotations.get(rollout.DESIRED) != str(desired) or annotations.get(rollout.MAX) != str(
@@ -81,10 +82,11 @@ def _scale(ctx: Workloads, rs: Obj, size: int, d: Obj) -> tuple[bool, Obj]:
     return replicas(rs) != size, _write_rs(ctx, changed)
 
 
-def _scale_and_record(ctx: Workloads, rs: Obj, size: int, d: Obj) -> tuple[bool, Obj]:
+def _scale_to(ctx: Workloads, rs: Obj, size: int, d: Obj) -> tuple[bool, Obj]:
+    """``scaleReplicaSetAndRecordEvent`` (without the Normal event): nothing at the same size."""
     if replicas(rs) == size:
         return False, rs
-    return _scale(ctx, rs, size, d)
+    return _resize(ctx, rs, size, d)
 
 
 # --- the ReplicaSets of a Deployment ----------------------------------------------------------
@@ -105,7 +107,10 @@ def _new_replica_set(
     new_revision = max((rollout.revision(rs) for rs in old), default=0) + 1
     annotations = d["metadata"].setdefault("annotations", {})
     if existing is not None:
-        rs = copy.deepcopy(existing)
+        meta = existing["metadata"]  # what may change: annotations, minReadySeconds
+        annotations_now = dict(meta.get("annotations") or {})
+        rs = {**existing, "metadata": {**meta, "annotations": annotations_now}}
+        rs["spec"] = dict(existing["spec"])
         changed = rollout.set_new_rs_annotations(d, rs, new_revision, exists=True)
         min_ready = d["spec"].get("minReadySeconds", 0)
         if changed or rs["spec"].get("minReadySeconds", 0) != min_ready:
@@ -159,11 +164,14 @@ def _create_replica_set(ctx: Workloads, d: Obj, old: list[Obj], new_revision: in
     rollout.set_new_rs_annotations(d, rs, new_revision, exists=False)
     kind = ctx.store.kinds[REPLICASETS]
     try:
-        created = copy.deepcopy(ctx.store.create(kind, d["metadata"]["namespace"], rs))
+        created, existed = (
+            copy.deepcopy(ctx.store.create(kind, d["metadata"]["namespace"], rs)),
+            False,
+        )
     except ApiError as exc:
-        created = _collision(ctx, d, name, exc)
+        created, existed = _create_failed(ctx, d, name, exc), True
     d["metadata"].setdefault("annotations", {})[rollout.REVISION] = str(new_revision)
-    if rollout.has_deadline(d):
+    if rollout.has_deadline(d) and not existed:
         message = f'Created new replica set "{name}"'
         cond = rollout.condition(
             "Progressing", "True", "NewReplicaSetCreated", message, ctx.stamp()
@@ -173,7 +181,7 @@ def _create_replica_set(ctx: Workloads, d: Obj, old: list[Obj], new_revision: in
     return created
 
 
-def _collision(ctx: Workloads, d: Obj, name: str, error: ApiError) -> Obj:
+def _create_failed(ctx: Workloads, d: Obj, name: str, error: ApiError) -> Obj:
     """A ReplicaSet of that name exists: it is ours if it has our template; otherwise the hash
     collides (``collisionCount`` goes up, the next sync hashes anew). Any other refusal is in
     the ``Progressing`` condition (``ReplicaSetCreateError``) and a Warning Event."""
@@ -204,25 +212,25 @@ def _collision(ctx: Workloads, d: Obj, name: str, error: ApiError) -> Obj:
 
 
 def _rolling(ctx: Workloads, d: Obj, rss: list[Obj]) -> None:
+    """Scale the new ReplicaSet up if it may grow, else the old ones down if they may shrink;
+    once complete, trim the history."""
     new, old = _get_all(ctx, d, rss, create=True)
-    assert new is not None
+    assert new is not None  # or _get_all raised Requeue
     all_rss = [*old, new]
-    if _reconcile_new(ctx, all_rss, new, d) or _reconcile_old(
+    scaled = _reconcile_new(ctx, all_rss, new, d) or _reconcile_old(
         ctx, all_rss, rollout.active(old), new, d
-    ):
-        progress.sync_rollout_status(ctx, _fresh(ctx, d), _fresh_one(ctx, new), d)
-        return
-    if rollout.complete(d, d.get("status") or {}):
+    )
+    if not scaled and rollout.complete(d, d.get("status") or {}):
         _cleanup(ctx, old, d)
-    progress.sync_rollout_status(ctx, _fresh(ctx, d), _fresh_one(ctx, new), d)
+    progress.sync_rollout_status(ctx, ctx.owned(REPLICASETS, d), _reread(ctx, new), d)
 
 
 def _reconcile_new(ctx: Workloads, all_rss: list[Obj], new: Obj, d: Obj) -> bool:
     if replicas(new) == replicas(d):
         return False
     if replicas(new) > replicas(d):
-        return _scale_and_record(ctx, new, replicas(d), d)[0]
-    return _scale_and_record(ctx, new, rollout.new_rs_new_replicas(d, all_rss, new), d)[0]
+        return _scale_to(ctx, new, replicas(d), d)[0]
+    return _scale_to(ctx, new, rollout.new_rs_new_replicas(d, all_rss, new), d)[0]
 
 
 def _reconcile_old(ctx: Workloads, all_rss: list[Obj], old: list[Obj], new: Obj, d: Obj) -> bool:
@@ -248,7 +256,7 @@ def _cleanup_unhealthy(ctx: Workloads, old: list[Obj], d: Obj, most: int) -> tup
         if replicas(rs) == 0 or replicas(rs) == available:
             continue
         count = min(most - total, replicas(rs) - available)
-        old[i] = _scale_and_record(ctx, rs, replicas(rs) - count, d)[1]
+        old[i] = _scale_to(ctx, rs, replicas(rs) - count, d)[1]
         total += count
     return old, total
 
@@ -265,7 +273,7 @@ def _scale_down_old(ctx: Workloads, all_rss: list[Obj], old: list[Obj], d: Obj) 
         if replicas(rs) == 0:
             continue
         count = min(replicas(rs), wanted - total)
-        _scale_and_record(ctx, rs, replicas(rs) - count, d)
+        _scale_to(ctx, rs, replicas(rs) - count, d)
         total += count
     return total
 
@@ -275,17 +283,17 @@ def _recreate(ctx: Workloads, d: Obj, rss: list[Obj]) -> None:
     new, old = _get_all(ctx, d, rss, create=False)
     scaled = False
     for rs in rollout.active(old):
-        scaled = _scale_and_record(ctx, rs, 0, d)[0] or scaled
+        scaled = _scale_to(ctx, rs, 0, d)[0] or scaled
     if scaled or _old_pods_running(ctx, old):
-        progress.sync_rollout_status(ctx, _fresh(ctx, d), _fresh_one(ctx, new), d)
+        progress.sync_rollout_status(ctx, ctx.owned(REPLICASETS, d), _reread(ctx, new), d)
         return
     if new is None:
         new, old = _get_all(ctx, d, ctx.owned(REPLICASETS, d), create=True)
         assert new is not None
-    _scale_and_record(ctx, new, replicas(d), d)
+    _scale_to(ctx, new, replicas(d), d)
     if rollout.complete(d, d.get("status") or {}):
         _cleanup(ctx, old, d)
-    progress.sync_rollout_status(ctx, _fresh(ctx, d), _fresh_one(ctx, new), d)
+    progress.sync_rollout_status(ctx, ctx.owned(REPLICASETS, d), _reread(ctx, new), d)
 
 
 def _old_pods_running(ctx: Workloads, old: list[Obj]) -> bool:
@@ -295,17 +303,11 @@ def _old_pods_running(ctx: Workloads, old: list[Obj]) -> bool:
     return any(phase not in ("Failed", "Succeeded") for phase in phases)
 
 
-def _fresh(ctx: Workloads, d: Obj) -> list[Obj]:
-    return ctx.owned(REPLICASETS, d)
-
-
-def _fresh_one(ctx: Workloads, rs: Obj | None) -> Obj | None:
+def _reread(ctx: Workloads, rs: Obj | None) -> Obj | None:
     if rs is None:
         return None
-    found = ctx.store.find(
-        ctx.store.kinds[REPLICASETS], rs["metadata"]["namespace"], rs["metadata"]["name"]
-    )
-    return copy.deepcopy(found) if found is not None else None
+    meta = rs["metadata"]
+    return ctx.store.find(ctx.store.kinds[REPLICASETS], meta["namespace"], meta["name"])
 
 
 # --- scaling --------------------------------------------------------------------------------
@@ -326,20 +328,20 @@ def _scale_only(ctx: Workloads, d: Obj, rss: list[Obj]) -> None:
     _scale_replica_sets(ctx, d, new, old)
     if d["spec"].get("paused"):
         _cleanup(ctx, old, d)
-    progress.sync_status(ctx, _fresh(ctx, d), _fresh_one(ctx, new), d)
+    progress.sync_status(ctx, ctx.owned(REPLICASETS, d), _reread(ctx, new), d)
 
 
 def _scale_replica_sets(ctx: Workloads, d: Obj, new: Obj | None, old: list[Obj]) -> None:
     latest = rollout.active_or_latest(new, old)
     if latest is not None:
         if replicas(latest) != replicas(d):
-            _scale_and_record(ctx, latest, replicas(d), d)
+            _scale_to(ctx, latest, replicas(d), d)
     elif rollout.saturated(d, new):
         for rs in rollout.active(old):
-            _scale_and_record(ctx, rs, 0, d)
+            _scale_to(ctx, rs, 0, d)
     elif rollout.is_rolling(d):
         for rs, size in rollout.proportional_sizes(d, rollout.active([*old, new])):
-            _scale(ctx, rs, size, d)
+            _resize(ctx, rs, size, d)
 
 
 def _cleanup(ctx: Workloads, old: list[Obj], d: Obj) -> None:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from tests.fakeapi.workloads import Workloads
 
 BURST = 500  # the most pods one sync creates or deletes
+_COPIED = ("labels", "annotations", "finalizers")  # from the template's metadata
 COMPONENT = "replicaset-controller"
 
 
@@ -32,8 +33,7 @@ def sync(ctx: Workloads, namespace: str, name: str) -> None:
     found = store.find(store.kinds[REPLICASETS], namespace, name)
     if found is None:
         return
-    rs = copy.deepcopy(found)
-    error = None
+    rs, error = found, None
     if not rs["metadata"].get("deletionTimestamp"):
         error = _manage(ctx, rs, active_pods(ctx, rs))
     status = calculate_status(ctx, rs, active_pods(ctx, rs), error)
@@ -46,7 +46,7 @@ def sync(ctx: Workloads, namespace: str, name: str) -> None:
 
 
 def active_pods(ctx: Workloads, rs: Obj | None) -> list[Obj]:
-    """Copies of the pods the ReplicaSet controls that neither ended nor are being deleted."""
+    """The pods the ReplicaSet controls that neither ended nor are being deleted (as stored)."""
     if rs is None:
         return []
     return [
@@ -93,14 +93,11 @@ def _create(ctx: Workloads, rs: Obj, count: int) -> ApiError | None:
             body = {
                 "metadata": {
                     "generateName": f"{rs['metadata']['name']}-",
-                    "labels": dict(meta.get("labels") or {}),
-                    "annotations": dict(meta.get("annotations") or {}),
+                    **{k: copy.deepcopy(meta[k]) for k in _COPIED if meta.get(k)},
                     "ownerReferences": [controller_ref(rs)],
                 },
                 "spec": copy.deepcopy(template.get("spec") or {}),
             }
-            if meta.get("finalizers"):
-                body["metadata"]["finalizers"] = list(meta["finalizers"])
             body["status"] = pods.initial(body, ctx.stamp())
             try:
                 ctx.store.create(ctx.store.kinds[PODS], namespace, body)

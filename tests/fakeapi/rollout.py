@@ -56,11 +56,10 @@ def pod_template_hash(template: Obj, collisions: int | None) -> str:
 
 
 def without_hash(template: Obj) -> Obj:
-    template = copy.deepcopy(template)
-    labels = (template.get("metadata") or {}).get("labels")
-    if labels:
-        labels.pop(HASH_LABEL, None)
-    return template
+    """The template but for the hash label (a shallow copy: do not modify it)."""
+    meta = template.get("metadata") or {}
+    labels = {k: v for k, v in (meta.get("labels") or {}).items() if k != HASH_LABEL}
+    return {**template, "metadata": {**meta, "labels": labels}}
 
 
 def by_creation(rss: list[Obj]) -> list[Obj]:

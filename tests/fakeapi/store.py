@@ -4,9 +4,11 @@ Every operation is synchronous, so it is atomic on the server's event loop; watc
 through an ``asyncio.Event`` that is swapped on each change. The semantics follow a real
 kube-apiserver where operators and kubectl notice: uid/resourceVersion/creationTimestamp/generation
 stamping, ``generateName``, resourceVersion preconditions (409), the status subresource (main
-writes ignore ``status``, status writes ignore the rest), finalizers and ``deletionTimestamp``,
-dry runs, CRD schemas (prune/default/validate), server-side apply and managedFields (the
-field manager's part is in ``apply``), and hooks for controllers (GC, Deployments).
+writes ignore ``status``, status writes ignore the rest but a built-in object's annotations),
+finalizers and ``deletionTimestamp``, dry runs, CRD schemas (prune/default/validate), built-in
+defaulting and validation (``validation``), injected admission rejections (``admission``),
+server-side apply and managedFields (the field manager's part is in ``apply``), and hooks for
+controllers (GC, workloads), which share the store's clock.
 """
 
 from __future__ import annotations

@@ -14,7 +14,6 @@ controllers then scale ReplicaSets and write statuses as the real ones would.
 from __future__ import annotations
 
 import contextlib
-import copy
 import datetime
 from collections.abc import Iterator
 from typing import Any
@@ -100,8 +99,8 @@ class Workloads:
         return self.store.clock.stamp()
 
     def owned(self, resource: Any, owner: Obj) -> list[Obj]:
-        """Copies of what ``owner`` controls."""
-        return [copy.deepcopy(o) for o in self.owners.owned(self.store, resource, owner)]
+        """What ``owner`` controls, as stored: read them, copy before changing."""
+        return self.owners.owned(self.store, resource, owner)
 
     def record(self, obj: Obj, reason: str, message: str, component: str) -> None:
         """A Warning Event about ``obj``; a repeat of the same one counts up, as the event
