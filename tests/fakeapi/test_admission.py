@@ -74,6 +74,9 @@ def test_refused_pods_are_a_replica_failure_until_the_refusal_ends(cluster: Fake
     mirrored = condition(cluster.get(DEPLOYMENTS, "web"), "ReplicaFailure")
     assert mirrored is not None
     assert (mirrored["reason"], mirrored["message"]) == ("FailedCreate", failure["message"])
+    created = condition(cluster.get(DEPLOYMENTS, "web"), "Progressing")  # no progress since
+    assert created is not None and created["reason"] == "NewReplicaSetCreated"
+    assert created["message"] == f'Created new replica set "{rs["metadata"]["name"]}"'
     events = [e for e in cluster.select("v1/events") if e["reason"] == "FailedCreate"]
     assert events  # one per attempt: each tried another generated name
     for event in events:

@@ -256,6 +256,11 @@ def test_the_selector_cannot_change(http: httpx.Client) -> None:
     }
     answer = http.patch(f"{DEPLOYS}/web", json=moved, headers=MERGE)
     assert answer.status_code == 422
+    replaced = http.get(f"{DEPLOYS}/web").json()  # a PUT is checked the same way
+    replaced["spec"]["selector"] = moved["spec"]["selector"]
+    replaced["spec"]["template"]["metadata"] = moved["spec"]["template"]["metadata"]
+    put = http.put(f"{DEPLOYS}/web", json=replaced)
+    assert (put.status_code, put.json()["message"]) == (422, answer.json()["message"])
     assert answer.json()["message"] == (
         'Deployment.apps "web" is invalid: spec.selector: Invalid value: '
         'v1.LabelSelector{MatchLabels:map[string]string{"app":"web2"}, '

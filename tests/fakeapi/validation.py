@@ -328,7 +328,9 @@ def _invalid(field: str, shown: Any, detail: str) -> Cause:
 
 
 def _go(value: Any) -> str:
-    return json.dumps(value) if isinstance(value, str) else "null" if value is None else str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return "null" if value is None else str(value)
 
 
 def _go_map(labels: dict[str, str] | None) -> str:
