@@ -8,7 +8,9 @@ clock or changing its admission rules resyncs every object: that is how a deadli
 how a refused pod creation is retried.
 
 Tests drive pods with :func:`set_pods` (the scheduler and the kubelet are not emulated); the
-controllers then scale ReplicaSets and write statuses as the real ones would.
+controllers then scale ReplicaSets and write statuses as the real ones would. Of their Events
+only the Warnings are recorded (``FailedCreate``, ``ReplicaSetCreateError``): the Normal ones
+would double the objects of a large cluster and nothing reads them.
 """
 
 from __future__ import annotations
