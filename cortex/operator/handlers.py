@@ -159,7 +159,7 @@ async def reconcile(run: Pass, key: Key) -> float | None:
         await run.prime(namespace)
         changed = [await _ensure(state, key, resource, child) for child in children]
     except kube.RejectedError as exc:
-        reason = "Forbidden" if exc.code == 403 else "Rejected"
+        reason = exc.reason if exc.reason.isalpha() else "Rejected"  # Forbidden, Invalid, ...
         await _fail(state, key, ref, resource, str(exc), APIState.ERROR_REJECTED, reason)
         return run.slow_retry
     except NameTakenError as exc:

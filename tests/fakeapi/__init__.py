@@ -13,8 +13,12 @@ What it emulates:
   write (``Update`` entries by ``fieldManager`` or the User-Agent);
 - list/watch with resourceVersions, label and field selectors, ``kubectl get`` tables, watch
   expiry (410 ``Expired`` outside the window or after ``compact``);
-- finalizers, garbage collection by ownerReferences, namespace deletion, and a tiny
-  Deployment controller with pods that tests drive (``set_pods``);
+- defaulting and validation of Deployments, ReplicaSets and Pods (the real messages, canonical
+  quantities), and admission rejections tests inject (``reject``: quota, pod-security, webhook);
+- finalizers, garbage collection by ownerReferences, namespace deletion; Deployment and
+  ReplicaSet controllers (rollouts, history, the real status and conditions) on a clock tests
+  move (``advance``), with pods tests drive (``set_pods``); the ``scale`` subresource
+  (Deployments, ReplicaSets, CRDs); HPA statuses tests set (``set_hpa_status``);
 - pod logs (``append_log``; ``container``, ``follow``, ``tailLines``, ``sinceSeconds``,
   ``timestamps``) and the service proxy to upstreams tests name (``route_service``);
 - users by bearer token (``add_user``, ``kubeconfig_for``; no token: the admin; ``token=``:
@@ -22,13 +26,15 @@ What it emulates:
   OwnerReferencesPermissionEnforcement admission plugin, RBAC-worded 403s (also ``deny``), and
   a log of every resource request by user (``requests``).
 
-Layers: ``errors``, ``selectors``, ``merging``, ``schemas``, ``fieldsets`` <- ``apply`` <-
-``store`` <- ``controllers``, ``rbac`` <- ``access``, ``streams``, ``proxy`` <- ``server`` <-
-``cluster``.
+Layers: ``errors``, ``selectors``, ``merging``, ``schemas``, ``fieldsets``, ``clock``,
+``quantity`` <- ``apply``, ``defaults`` <- ``validation``, ``admission`` <- ``store`` <-
+``owners``, ``rollout``, ``pods`` <- ``progress`` <- ``deployments``, ``replicasets`` <-
+``workloads`` <- ``controllers``, ``scale``, ``hpa``, ``rbac`` <- ``access``, ``streams``,
+``proxy`` <- ``server`` <- ``cluster``.
 """
 
 from tests.fakeapi.cluster import FakeCluster, kubeconfig, wait_for
-from tests.fakeapi.controllers import POD_STATES
+from tests.fakeapi.pods import POD_STATES
 from tests.fakeapi.server import FakeKubernetes
 
 __all__ = ["POD_STATES", "FakeCluster", "FakeKubernetes", "kubeconfig", "wait_for"]

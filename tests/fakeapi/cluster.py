@@ -22,7 +22,7 @@ from typing import Any, Self, TypeVar
 import kmock
 import yaml
 
-from tests.fakeapi import access, controllers, merging
+from tests.fakeapi import access, admission, hpa, merging, workloads
 from tests.fakeapi.access import Record
 from tests.fakeapi.selectors import label_selector
 from tests.fakeapi.server import FakeKubernetes
@@ -68,6 +68,7 @@ class FakeCluster:
         self._stop: asyncio.Event | None = None
         self._fake: FakeKubernetes | None = None
         self._error: BaseException | None = None
+        self.refusing = False  # a test made it refuse requests (deny, reject) at some point
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -236,12 +237,70 @@ class FakeCluster:
         since: datetime.datetime | None = None,
         namespace: str | None = None,
     ) -> list[str]:
-        """Put the pods of a Deployment in a state: ``ready``, ``image-pull``, ``oom``, ``crash``,
-        ``unschedulable`` (since ``since``) or ``pending``; the Deployment's status follows."""
+        """Put the active pods of a Deployment's current ReplicaSet (the first ``count`` by name)
+        in a state of ``POD_STATES`` (``ready``, ``image-pull``, ``oom``, ``crash``,
+        ``unschedulable``, ``init-crash``, ``config-error``, ``evicted``, ``pending``), dated
+        ``since`` or now; the controllers follow (a rollout moves on as new pods get ready)."""
         ns = namespace or self.namespace
         return self.call(
-            controllers.set_pods, self.store, ns, deployment, state, count=count, since=since
+            workloads.set_pods, self.store, ns, deployment, state, count=count, since=since
         )
+
+    def advance(self, seconds: float) -> None:
+        """Move the cluster's clock on; the controllers re-evaluate their deadlines
+        (``progressDeadlineSeconds``, ``minReadySeconds``) at once."""
+        self.call(self.store.clock.advance, seconds)
+
+    def set_hpa_status(
+        self,
+        name: str,
+        *,
+        current: int | None = None,
+        desired: int | None = None,
+        scaling_active: hpa.Condition | None = None,
+        able_to_scale: hpa.Condition | None = None,
+        scaling_limited: hpa.Condition | None = None,
+        namespace: str | None = None,
+    ) -> Obj:
+        """Write an HPA's status as its controller would; each condition is (status, reason,
+        message), e.g. ``scaling_active=(False, "FailedGetPodsMetric", "the HPA was unable to
+        compute the replica count: unable to get metric ...")``. See ``hpa.set_status``."""
+        return self.call(
+            lambda: hpa.set_status(
+                self.store,
+                namespace or self.namespace,
+                name,
+                current=current,
+                desired=desired,
+                scaling_active=scaling_active,
+                able_to_scale=able_to_scale,
+                scaling_limited=scaling_limited,
+            )
+        )
+
+    def reject(
+        self,
+        resource: str,
+        *,
+        kind: str,
+        message: str | None = None,
+        webhook: str = "validate.policy.example.com",
+        namespace: str | None = None,
+        verbs: tuple[str, ...] = ("create",),
+    ) -> None:
+        """Refuse ``verbs`` (``create``, ``update``, ``delete``) on ``resource`` (as RBAC names
+        it: ``pods``, ``deployments.apps``) as admission ``kind`` would: ``quota``,
+        ``pod-security`` or ``webhook`` (named ``webhook``); ``message`` replaces the default
+        reason after the plugin's own words. The controllers' writes are refused too (a
+        ReplicaSet whose pods are refused says ``ReplicaFailure``) and retried when the rules
+        change."""
+        self.refusing = True
+        rule = admission.Rule(resource, kind, message, webhook, namespace, tuple(verbs))
+        self.call(self.store.admission.add, rule)
+
+    def admit_all(self) -> None:
+        """Forget every :meth:`reject`; refused pods are created now."""
+        self.call(self.store.admission.clear)
 
     def append_log(self, namespace: str, pod: str, line: str, container: str | None = None) -> None:
         """Add a line to a container's log (the pod's first container by default); ``follow``
@@ -262,6 +321,7 @@ class FakeCluster:
         ``patch``, ``delete``, ``deletecollection`` or ``*``) on ``resource`` as RBAC names it
         (``configmaps``, ``deployments.apps``, ``realtimeapis.cortex.dev``, ``pods/log``,
         ``services/proxy``), in ``namespace`` or everywhere."""
+        self.refusing = True
         self.call(lambda: self.fake.access.denied.append((verb, resource, namespace)))
 
     def allow_all(self) -> None:

@@ -46,15 +46,31 @@ def already_exists(what: str, name: str) -> ApiError:
     return ApiError(409, "AlreadyExists", f'{what} "{name}" already exists', {"name": name})
 
 
-def invalid(kind: str, name: str, causes: list[tuple[str, str]]) -> ApiError:
-    """422 with one cause per (field, problem), which kubectl lists under the message."""
-    message = f'{kind} "{name}" is invalid: ' + ", ".join(f"{f}: {m}" for f, m in causes)
-    details = {
-        "name": name,
-        "kind": kind,
-        "causes": [{"reason": "FieldValueInvalid", "field": f, "message": m} for f, m in causes],
-    }
-    return ApiError(422, "Invalid", message, details)
+_CAUSES = {
+    "Required value": "FieldValueRequired",
+    "Duplicate value": "FieldValueDuplicate",
+    "Unsupported value": "FieldValueNotSupported",
+    "Forbidden": "FieldValueForbidden",
+    "Too long": "FieldValueTooLong",
+}
+
+
+def invalid(kind: str, name: str, causes: list[tuple[str, str]], group: str = "") -> ApiError:
+    """422 with one cause per (field, problem), which kubectl lists under the message; several
+    are bracketed, as Go's aggregate error prints them (``Deployment.apps "x" is invalid: [...]``).
+    """
+    errors = [f"{f}: {m}" for f, m in causes]
+    listed = errors[0] if len(errors) == 1 else "[" + ", ".join(errors) + "]"
+    qualified = f"{kind}.{group}" if group else kind
+    details: dict[str, Any] = {"name": name, "kind": kind}
+    if group:
+        details["group"] = group
+    details["causes"] = [{"reason": _reason(m), "field": f, "message": m} for f, m in causes]
+    return ApiError(422, "Invalid", f'{qualified} "{name}" is invalid: {listed}', details)
+
+
+def _reason(message: str) -> str:
+    return next((r for p, r in _CAUSES.items() if message.startswith(p)), "FieldValueInvalid")
 
 
 def bad_request(message: str) -> ApiError:

@@ -21,7 +21,7 @@ import kmock
 import yaml
 from kmock._internal import parsing
 
-from tests.fakeapi import controllers, merging, proxy, rbac, schemas, streams
+from tests.fakeapi import controllers, merging, proxy, rbac, scale, schemas, streams
 from tests.fakeapi.access import Access, Record
 from tests.fakeapi.errors import ApiError, bad_request, not_found, unsupported_media_type
 from tests.fakeapi.selectors import field_selector, label_selector
@@ -39,7 +39,8 @@ BUILTIN = (
     ("v1/configmaps", "ConfigMap", True, (), ("cm",)),
     ("v1/serviceaccounts", "ServiceAccount", True, (), ("sa",)),
     ("v1/events", "Event", True, (), ("ev",)),
-    ("apps/v1/deployments", "Deployment", True, ("status",), ("deploy",)),
+    ("apps/v1/deployments", "Deployment", True, ("status", "scale"), ("deploy",)),
+    ("apps/v1/replicasets", "ReplicaSet", True, ("status", "scale"), ("rs",)),
     ("networking.k8s.io/v1/ingresses", "Ingress", True, ("status",), ("ing",)),
     (
         "autoscaling/v2/horizontalpodautoscalers",
@@ -98,9 +99,9 @@ class FakeKubernetes(kmock.KubernetesScaffold):
         for resource, kind, namespaced, subresources, short in BUILTIN:
             res = kmock.resource(resource)
             self.store.kinds[res] = Kind(res, kind, namespaced, frozenset(subresources), short)
-        self.store.hooks.extend(controllers.hooks())
+        controllers.install(self.store)
         self.store.hooks.append(self._on_crd)
-        self.store.admission.append(self.access.admit)
+        self.store.admission_hooks.append(self.access.admit)
         self._sync_discovery()
         namespaces = self.store.kinds[controllers.NAMESPACES]
         for name in ("default", "kube-system"):
@@ -159,15 +160,16 @@ class FakeKubernetes(kmock.KubernetesScaffold):
                 }
             )
             for sub in sorted(kind.subresources):
-                resources.append(
-                    {
-                        "name": f"{plural}/{sub}",
-                        "singularName": "",
-                        "namespaced": kind.namespaced,
-                        "kind": kind.kind,
-                        "verbs": ["get", "patch", "update"],
-                    }
-                )
+                entry = {
+                    "name": f"{plural}/{sub}",
+                    "singularName": "",
+                    "namespaced": kind.namespaced,
+                    "kind": kind.kind,
+                    "verbs": ["get", "patch", "update"],
+                }
+                if sub == "scale":  # kubectl scale reads the Scale's group and version here
+                    entry.update(group="autoscaling", version="v1", kind="Scale")
+                resources.append(entry)
         group_version = f"{group}/{version}" if group else version
         return {
             "kind": "APIResourceList",
@@ -277,6 +279,8 @@ class FakeKubernetes(kmock.KubernetesScaffold):
             "strict": params.get("fieldValidation") == "Strict",
             "manager": params.get("fieldManager") or _manager_from(request),
         }
+        if sub == "scale" and name is not None:
+            return 200, self._scale(request, kind, method, options)
         if method == "GET":
             return 200, self._read(request, kind)
         if method == "POST" and name is None:
@@ -318,6 +322,24 @@ class FakeKubernetes(kmock.KubernetesScaffold):
             strict=options["strict"],
         )
         return (200 if existed else 201), obj
+
+    def _scale(
+        self, request: kmock.Request, kind: Kind, method: str, options: dict[str, Any]
+    ) -> Obj:
+        ns, name = request.namespace, request.name
+        assert name is not None
+        write = {k: options[k] for k in ("dry_run", "manager")}
+        if method == "GET":
+            return scale.read(self.store, kind, ns, name)
+        if method == "PUT":
+            return scale.write(self.store, kind, ns, name, self._body(request), **write)
+        content_type = _content_type(request)
+        if method == "PATCH" and content_type != APPLY:
+            body = self._body(request)
+            return scale.patch(self.store, kind, ns, name, content_type, body, **write)
+        if method == "PATCH":
+            raise unsupported_media_type(content_type)
+        raise ApiError(405, "MethodNotAllowed", f"the server does not allow this method ({method})")
 
     def _read(self, request: kmock.Request, kind: Kind) -> Obj:
         ns, name = request.namespace, request.name

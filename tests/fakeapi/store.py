@@ -4,11 +4,14 @@ Every operation is synchronous, so it is atomic on the server's event loop; watc
 through an ``asyncio.Event`` that is swapped on each change. The semantics follow a real
 kube-apiserver where operators and kubectl notice: uid/resourceVersion/creationTimestamp/generation
 stamping, ``generateName``, resourceVersion preconditions (409), the status subresource (main
-writes ignore ``status``, status writes ignore the rest), finalizers and ``deletionTimestamp``,
-dry runs, CRD schemas (prune/default/validate), server-side apply and managedFields (the
-field manager's part is in ``apply``), admission checks, and hooks for controllers (GC,
-Deployments). The event log is a window (the last ``WINDOW`` events; ``compact`` expires all
-until now), so a watch from an older resourceVersion expires as on a real server.
+writes ignore ``status``, status writes ignore the rest but a built-in object's annotations),
+finalizers and ``deletionTimestamp``, dry runs, CRD schemas (prune/default/validate), built-in
+defaulting and validation (``validation``), injected admission rejections (``admission``),
+the users' admission checks (``admission_hooks``: OwnerReferencesPermissionEnforcement),
+server-side apply and managedFields (the field manager's part is in ``apply``), and hooks for
+controllers (GC, workloads), which share the store's clock. The event log is a window (the
+last ``WINDOW`` events; ``compact`` expires all until now), so a watch from an older
+resourceVersion expires as on a real server.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Any
 
 import kmock
 
-from tests.fakeapi import apply, errors, schemas
+from tests.fakeapi import admission, apply, clock, errors, schemas, validation
 from tests.fakeapi.selectors import Predicate
 
 Obj = dict[str, Any]
@@ -96,9 +99,11 @@ class Store:
         self.window = WINDOW
         self.compacted = 0  # new watches from an older resourceVersion expire (410)
         self.hooks: list[Hook] = []
-        self.admission: list[Admission] = []
+        self.admission_hooks: list[Admission] = []
         self.rv = 0
         self._wakeup = asyncio.Event()
+        self.clock = clock.Clock()  # the controllers' time, which tests move
+        self.admission = admission.Admission()  # the rejections tests inject
 
     # --- reading -------------------------------------------------------------------------
 
@@ -209,7 +214,7 @@ class Store:
         if "status" in kind.subresources and kind.custom:
             obj.pop("status", None)
         obj = self._admit(kind, obj, strict=strict)
-        for admit in self.admission:
+        for admit in self.admission_hooks:
             admit(self, kind, None, obj, None)
         self._manage(kind, None, obj, sent, manager=manager, subresource=None, applied=applied)
         if dry_run:
@@ -244,9 +249,16 @@ class Store:
                 "and try again",
             )
         if subresource == "status":
+            sent_meta = new.get("metadata") or {}
             new = {**old, "status": new.get("status")}
             if new["status"] is None:
                 new.pop("status")
+            if (
+                not kind.custom
+            ):  # built-in status strategies keep annotations (a Deployment's revision)
+                new["metadata"] = {**old["metadata"], "annotations": sent_meta.get("annotations")}
+                if new["metadata"]["annotations"] is None:
+                    del new["metadata"]["annotations"]
         else:
             self._check_type(kind, new)
             if "status" in kind.subresources:
@@ -267,8 +279,8 @@ class Store:
                 else:
                     meta.pop(key, None)
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
-        new = self._admit(kind, new, strict=strict)
-        for admit in self.admission:
+        new = self._admit(kind, new, strict=strict, old=old, subresource=subresource)
+        for admit in self.admission_hooks:
             admit(self, kind, old, new, subresource)
         self._manage(
             kind, old, new, sent, manager=manager, subresource=subresource, applied=applied
@@ -337,6 +349,7 @@ class Store:
         obj = self.get(kind, namespace, name)
         if uid and obj["metadata"]["uid"] != uid:
             raise errors.conflict(kind.what, name, "the UID in the precondition does not match")
+        self.admission.check(kind.what, "delete", obj, None)
         if dry_run:
             return obj
         if propagation == "Orphan":
@@ -381,26 +394,36 @@ class Store:
         if self.find(namespaces, None, namespace) is None:
             raise errors.not_found("namespaces", namespace)
 
-    def _admit(self, kind: Kind, obj: Obj, *, strict: bool) -> Obj:
-        """A CRD's structural schema: prune unknown fields (or reject them), default, validate."""
+    def _admit(
+        self,
+        kind: Kind,
+        obj: Obj,
+        *,
+        strict: bool,
+        old: Obj | None = None,
+        subresource: str | None = None,
+    ) -> Obj:
+        """Built-in workloads are defaulted and validated on every write (``validation``: an
+        apply that stops owning ``replicas`` gets 1 back); a CRD's structural schema prunes
+        unknown fields (or rejects them), defaults and validates. Then the injected rejections."""
         _check_annotations(kind, obj)
         if kind.schema is None:
-            if kind.kind == "Deployment" and isinstance(obj.get("spec"), dict):
-                # defaulted on every write: an apply that stops owning replicas gets 1 back
-                obj["spec"].setdefault("replicas", 1)
-            return obj
-        obj = schemas.prune_object(obj, kind.schema, strict=strict)
-        root = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
-        root = schemas.default(root, kind.schema)
-        causes = schemas.validate(root, kind.schema)
-        if causes:
-            raise errors.invalid(kind.kind, obj["metadata"].get("name", ""), causes)
-        return {
-            "apiVersion": obj["apiVersion"],
-            "kind": obj["kind"],
-            "metadata": obj["metadata"],
-            **root,
-        }
+            obj = validation.admit(kind.kind, obj, old, subresource)
+        else:
+            obj = schemas.prune_object(obj, kind.schema, strict=strict)
+            root = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
+            root = schemas.default(root, kind.schema)
+            causes = schemas.validate(root, kind.schema)
+            if causes:
+                raise errors.invalid(kind.kind, obj["metadata"].get("name", ""), causes)
+            obj = {
+                "apiVersion": obj["apiVersion"],
+                "kind": obj["kind"],
+                "metadata": obj["metadata"],
+                **root,
+            }
+        self.admission.check(kind.what, "update" if old else "create", obj, subresource)
+        return obj
 
     def _commit(self, kind: Kind, obj: Obj, type_: str) -> Obj:
         self.rv += 1

@@ -143,7 +143,9 @@ class OperatorCalls:
 
     def add(self, mode: str, cluster: FakeCluster) -> None:
         mine = [
-            r for r in cluster.requests() + cluster.admission_checks() if r.user == OPERATOR_USER
+            r
+            for r in cluster.requests() + cluster.admission_checks()
+            if r.user == OPERATOR_USER and not (r.code == 403 and cluster.refusing)
         ]
         self.requests.setdefault(mode, []).extend(mine)
         self.clusters[mode] = self.clusters.get(mode, 0) + bool(mine)
