@@ -16,7 +16,8 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from tests.fakeapi import wait_for
 
@@ -42,7 +43,10 @@ def get(url: str) -> tuple[int, Any] | None:
 
 
 class OperatorProcess:
-    """The operator in a child process with a health endpoint; its stderr goes to ``log``."""
+    """The operator in a child process with a health endpoint; its output goes to ``log``.
+
+    ``with OperatorProcess(...) as operator:`` starts it and, whatever happens, stops it.
+    """
 
     def __init__(
         self,
@@ -63,13 +67,20 @@ class OperatorProcess:
         self.health = ""
 
     def start(self) -> OperatorProcess:
-        """Start it and wait until its health endpoint answers."""
+        """Start it and wait until its health endpoint answers (killing it if it does not)."""
+        try:
+            return self._start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+
+    def _start(self) -> OperatorProcess:
         for _ in range(_ATTEMPTS):
             self.health = f"http://127.0.0.1:{free_port()}/healthz"
             command = [sys.executable, "-m", "cortex.operator", "--liveness", self.health]
-            with self.log.open("ab") as stderr:
+            with self.log.open("ab") as output:
                 self._process = subprocess.Popen(
-                    [*command, *self._args], env=self._env, stderr=stderr
+                    [*command, *self._args], env=self._env, stdout=output, stderr=output
                 )
             wait_for(
                 lambda: self._process.poll() is not None or get(self.health),  # type: ignore[union-attr]
@@ -80,6 +91,19 @@ class OperatorProcess:
             if "address already in use" not in self.log.read_text():
                 raise AssertionError(f"the operator exited: {self.log.read_text()[-2000:]}")
         raise AssertionError(f"no free port for the health endpoint in {_ATTEMPTS} attempts")
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(30)
 
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
         """Send ``sig`` (SIGTERM: a clean stop; SIGKILL: a crash) and wait; the exit code."""

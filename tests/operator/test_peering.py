@@ -65,9 +65,7 @@ class Replicas:
         self._recorders[priority] = recorder
         log = self._folder / f"{priority}.log"
         args = ("--priority", str(priority), "--verbose")
-        process = OperatorProcess(kubeconfig, log, *args, env=self._env).start()
-        self._exit.callback(process.stop)
-        return process
+        return self._exit.enter_context(OperatorProcess(kubeconfig, log, *args, env=self._env))
 
     def writes(self, priority: int) -> list[tuple[str, str]]:
         """What that replica changed on the cluster, besides its keep-alives."""

@@ -21,36 +21,28 @@ pytestmark = pytest.mark.slow
 def test_health_endpoint_answers_from_start_until_stop(
     cluster: FakeCluster, tmp_path: Path
 ) -> None:
-    operator = OperatorProcess(cluster.kubeconfig, tmp_path / "operator.log").start()
-
-    assert get(operator.health) == (200, {})
-    assert operator.stop() == 0
-    assert get(operator.health) is None
+    with OperatorProcess(cluster.kubeconfig, tmp_path / "operator.log") as operator:
+        assert get(operator.health) == (200, {})
+        assert operator.stop() == 0
+        assert get(operator.health) is None
 
 
 def test_health_endpoint_does_not_ask_the_api_server(tmp_path: Path) -> None:
     nowhere = tmp_path / "kubeconfig"
     nowhere.write_text(yaml.safe_dump(kubeconfig(f"http://127.0.0.1:{free_port()}")))
-    operator = OperatorProcess(nowhere, tmp_path / "operator.log").start()
-    try:
+    with OperatorProcess(nowhere, tmp_path / "operator.log") as operator:
         operator.wait_logged("Connect call failed")
         assert get(operator.health) == (200, {})
-    finally:
-        operator.stop()
 
 
 def test_json_logs_are_one_object_per_line_with_the_resource_they_are_about(
     cluster: FakeCluster, tmp_path: Path
 ) -> None:
-    operator = OperatorProcess(
-        cluster.kubeconfig, tmp_path / "operator.log", "--log-format", "json"
-    )
-    operator.start()
-    try:
+    log = tmp_path / "operator.log"
+    with OperatorProcess(cluster.kubeconfig, log, "--log-format", "json") as operator:
         cluster.create(RAPI, resource("iris"))
         wait_children(cluster, "iris")
         assert get(operator.health) == (200, {})
-    finally:
         assert operator.stop() == 0
 
     records = operator.records()
