@@ -20,6 +20,13 @@ CORTEX_OPERATOR_GPU_NODE_SELECTOR   node labels GPU pods must run on: ``k=v,k2=v
                                     object (none)
 CORTEX_OPERATOR_GPU_TOLERATIONS     extra tolerations of GPU pods, a JSON list of Kubernetes
                                     tolerations (none; ``nvidia.com/gpu`` is always tolerated)
+CORTEX_OPERATOR_PEERING             the kopf peering object replicas share, so that one is
+                                    active and the others wait (a ``KopfPeering`` in the
+                                    watched namespace, else a ``ClusterKopfPeering``); empty or
+                                    unset: standalone, one replica only
+CORTEX_OPERATOR_PEERING_LIFETIME    seconds a peer that stopped sending keep-alives still
+                                    counts, i.e. how long a crashed active replica keeps the
+                                    others waiting (``60``)
 ==================================  ==========================================================
 
 Booleans read ``true/false``, ``1/0``, ``yes/no`` or ``on/off``. A bad value raises
@@ -29,6 +36,7 @@ Booleans read ``true/false``, ``1/0``, ``yes/no`` or ``on/off``. A bad value rai
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,12 +55,15 @@ ENV_VARS = {
     f"{ENV_PREFIX}HPA_TOLERANCE": "hpa_tolerance",
     f"{ENV_PREFIX}GPU_NODE_SELECTOR": "gpu_node_selector",
     f"{ENV_PREFIX}GPU_TOLERATIONS": "gpu_tolerations",
+    f"{ENV_PREFIX}PEERING": "peering",
+    f"{ENV_PREFIX}PEERING_LIFETIME": "peering_lifetime",
 }
 """Each environment variable :meth:`OperatorSettings.from_env` reads, and the field it sets."""
 
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 _TOLERATION_KEYS = ("key", "operator", "value", "effect", "tolerationSeconds")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,8 @@ class OperatorSettings:
     hpa_tolerance: bool = False
     gpu_node_selector: dict[str, str] = field(default_factory=dict)
     gpu_tolerations: tuple[dict[str, Any], ...] = ()
+    peering: str | None = None
+    peering_lifetime: int = 60
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> OperatorSettings:
@@ -151,6 +164,22 @@ def _tolerations(name: str, value: str) -> tuple[dict[str, Any], ...]:
     return tuple(data)
 
 
+def _object_name(name: str, value: str) -> str | None:
+    if not value:
+        return None
+    if len(value) > 253 or not _DNS_SUBDOMAIN.fullmatch(value):
+        raise _bad(
+            name, value, "use a Kubernetes object name such as cortex (lowercase a-z, 0-9, -)"
+        )
+    return value
+
+
+def _seconds(name: str, value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise _bad(name, value, "use a whole number of seconds, at least 1, e.g. 60")
+    return int(value)
+
+
 _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "namespace": _optional_text,
     "default_image": _image,
@@ -159,4 +188,6 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "hpa_tolerance": _boolean,
     "gpu_node_selector": _node_selector,
     "gpu_tolerations": _tolerations,
+    "peering": _object_name,
+    "peering_lifetime": _seconds,
 }

@@ -1,4 +1,6 @@
-"""How kopf runs the operator: kopf settings and run arguments from our settings. Pure.
+"""How kopf runs the operator: kopf settings and run arguments from our settings.
+
+Pure, but for the peering priority drawn at random when none is given.
 
 - Persistence under our own domain: handler progress and the last handled spec are annotations
   ``cortex.dev/*`` (nothing under ``status``, which is ours); the finalizer name is
@@ -7,12 +9,17 @@
 - One namespace (``CORTEX_OPERATOR_NAMESPACE``) or the whole cluster. Watching one namespace
   needs no cluster-wide permissions, so kopf's CRD/namespace scanning is off then (the CRD must
   exist when the operator starts).
-- Standalone: one replica (the Deployment uses ``strategy: Recreate``), no peering resources.
+- Standalone by default: one replica (the Deployment uses ``strategy: Recreate``), no peering
+  resources. With ``CORTEX_OPERATOR_PEERING`` the replicas peer through that kopf peering object
+  (it must exist, else every replica waits for it): the one with the highest priority is active,
+  the others pause until it leaves the peering (at once when it stops, after the peering lifetime
+  when it dies). Equal priorities pause every replica, hence a random one per process.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 from typing import Any
 
 import kopf
@@ -20,9 +27,11 @@ import kopf
 from cortex import contracts
 from cortex.k8s import OperatorSettings
 
-__all__ = ["DOMAIN", "kopf_settings", "run_options"]
+__all__ = ["DOMAIN", "MAX_PRIORITY", "kopf_settings", "run_options"]
 
 DOMAIN = contracts.GROUP
+MAX_PRIORITY = 2**31 - 1
+"""Priorities are drawn from 1 to this: two replicas draw the same one once in two billion."""
 
 
 def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
@@ -41,11 +50,22 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
     options.watching.connect_timeout = 30
     options.networking.request_timeout = 60
     options.scanning.disabled = settings.namespace is not None
+    options.peering.lifetime = settings.peering_lifetime
     return options
 
 
-def run_options(settings: OperatorSettings) -> dict[str, Any]:
-    """Keyword arguments of ``kopf.run``/``kopf.operator`` besides registry and settings."""
-    if settings.namespace:
-        return {"namespaces": [settings.namespace], "clusterwide": False, "standalone": True}
-    return {"clusterwide": True, "standalone": True}
+def run_options(settings: OperatorSettings, *, priority: int | None = None) -> dict[str, Any]:
+    """Keyword arguments of ``kopf.run``/``kopf.operator`` besides registry and settings.
+
+    ``priority``: this replica's rank among its peers (highest is active); random if None.
+    """
+    scope: dict[str, Any] = (
+        {"namespaces": [settings.namespace], "clusterwide": False}
+        if settings.namespace
+        else {"clusterwide": True}
+    )
+    if settings.peering is None:
+        return {**scope, "standalone": True}
+    if priority is None:
+        priority = random.randint(1, MAX_PRIORITY)
+    return {**scope, "standalone": False, "peering_name": settings.peering, "priority": priority}

@@ -32,6 +32,8 @@ def test_every_variable_sets_its_setting() -> None:
             "CORTEX_OPERATOR_HPA_TOLERANCE": "yes",
             "CORTEX_OPERATOR_GPU_NODE_SELECTOR": "nvidia.com/gpu.present=true, pool=gpu",
             "CORTEX_OPERATOR_GPU_TOLERATIONS": '[{"key": "gpu", "operator": "Exists"}]',
+            "CORTEX_OPERATOR_PEERING": "cortex",
+            "CORTEX_OPERATOR_PEERING_LIFETIME": "15",
         }
     )
 
@@ -43,6 +45,8 @@ def test_every_variable_sets_its_setting() -> None:
         hpa_tolerance=True,
         gpu_node_selector={"nvidia.com/gpu.present": "true", "pool": "gpu"},
         gpu_tolerations=({"key": "gpu", "operator": "Exists"},),
+        peering="cortex",
+        peering_lifetime=15,
     )
 
 
@@ -53,6 +57,11 @@ def test_empty_namespace_and_ingress_class_mean_all_namespaces_and_no_class() ->
 
     assert settings.namespace is None
     assert settings.ingress_class is None
+
+
+def test_no_peering_name_means_standalone() -> None:
+    assert OperatorSettings.from_env({"CORTEX_OPERATOR_PEERING": ""}).peering is None
+    assert OperatorSettings().peering is None
 
 
 def test_node_selector_may_be_json() -> None:
@@ -70,6 +79,10 @@ def test_node_selector_may_be_json() -> None:
         ("CORTEX_OPERATOR_GPU_NODE_SELECTOR", '{"gpu": 1}', "JSON object of strings"),
         ("CORTEX_OPERATOR_GPU_TOLERATIONS", "[{", "JSON list of tolerations"),
         ("CORTEX_OPERATOR_GPU_TOLERATIONS", '[{"tolerance": 1}]', "keys: key, operator"),
+        ("CORTEX_OPERATOR_PEERING", "Cortex HA", "a Kubernetes object name"),
+        ("CORTEX_OPERATOR_PEERING", "-cortex", "lowercase a-z, 0-9, -"),
+        ("CORTEX_OPERATOR_PEERING_LIFETIME", "0", "at least 1"),
+        ("CORTEX_OPERATOR_PEERING_LIFETIME", "1m", "a whole number of seconds"),
     ],
 )
 def test_bad_values_name_the_variable_and_the_fix(name: str, value: str, message: str) -> None:
