@@ -19,7 +19,7 @@ import kopf
 
 from cortex import errors
 from cortex.k8s import OperatorSettings
-from cortex.operator import build_registry, kopf_settings, run_options
+from cortex.operator import build_registry, config, kopf_settings, run_options
 
 LOG_FORMATS = {"json": kopf.LogFormat.JSON, "plain": kopf.LogFormat.FULL}
 
@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.captureWarnings(True)
     if not args.debug:
         logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    if not (args.verbose or args.debug):
+        config.quiet_handler_successes()
     try:
         settings = OperatorSettings.from_env(os.environ)
     except errors.CortexError as exc:

@@ -27,7 +27,7 @@ import kopf
 from cortex import contracts
 from cortex.k8s import OperatorSettings
 
-__all__ = ["DOMAIN", "MAX_PRIORITY", "kopf_settings", "run_options"]
+__all__ = ["DOMAIN", "MAX_PRIORITY", "kopf_settings", "quiet_handler_successes", "run_options"]
 
 DOMAIN = contracts.GROUP
 MAX_PRIORITY = 2**31 - 1
@@ -69,3 +69,19 @@ def run_options(settings: OperatorSettings, *, priority: int | None = None) -> d
     if priority is None:
         priority = random.randint(1, MAX_PRIORITY)
     return {**scope, "standalone": False, "peering_name": settings.peering, "priority": priority}
+
+
+class _HandlerSuccesses(logging.Filter):
+    """Drops kopf's "Handler '...' succeeded." lines: every handler here is an event handler,
+    run for every watch event of every API, child and pod (thousands of lines a minute on a
+    busy cluster, none of them news). Failures still log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        routine = message.startswith("Handler '") and message.endswith("' succeeded.")
+        return not (record.levelno == logging.INFO and routine)
+
+
+def quiet_handler_successes() -> None:
+    """Keep kopf's per-event success lines out of the operator's log."""
+    logging.getLogger("kopf.objects").addFilter(_HandlerSuccesses())

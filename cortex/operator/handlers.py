@@ -75,6 +75,14 @@ def _ref(namespace: str, name: str, uid: str) -> kopf.RawBody:
     return ref  # type: ignore[return-value]
 
 
+def _log(level: int, ref: kopf.RawBody, message: str, *args: Any) -> None:
+    """Log about one API: kopf's JSON log format shows it as the record's ``object``."""
+    meta = ref["metadata"]
+    about = {"apiVersion": ref["apiVersion"], "kind": ref["kind"], **meta}
+    # k8s_skip: not an Event (kopf would post a record of its own object loggers as one)
+    logger.log(level, message, *args, extra={"k8s_ref": about, "k8s_skip": True})
+
+
 def _owned_by(body: Mapping[str, Any], uid: str) -> bool:
     refs = body.get("metadata", {}).get("ownerReferences") or []
     return any(ref.get("uid") == uid for ref in refs)
@@ -166,11 +174,11 @@ async def reconcile(run: Pass, key: Key) -> float | None:
         await _fail(state, key, ref, resource, str(exc), APIState.ERROR, "NameTaken")
         return run.slow_retry
     except errors.TemporaryError as exc:
-        logger.warning("%s/%s: %s; retrying", namespace, name, exc)
+        _log(logging.WARNING, ref, "%s/%s: %s; retrying", namespace, name, exc)
         return state.backoff(key)
     done = [what for what in changed if what]
     if done:
-        logger.info("%s/%s: %s", namespace, name, ", ".join(done))
+        _log(logging.INFO, ref, "%s/%s: %s", namespace, name, ", ".join(done))
         repaired = [what for what in done if what.endswith("repaired")]
         if repaired:
             text = f"put back what was changed by hand: {', '.join(repaired)}"
@@ -180,7 +188,7 @@ async def reconcile(run: Pass, key: Key) -> float | None:
     try:
         return await publish(state, key, resource)
     except errors.TemporaryError as exc:
-        logger.warning("%s/%s: status not written: %s; retrying", namespace, name, exc)
+        _log(logging.WARNING, ref, "%s/%s: status not written: %s; retrying", namespace, name, exc)
         return state.backoff(key)
 
 
@@ -270,7 +278,7 @@ async def _fail(
     try:
         await _write(state, key, ref, new, previous)
     except errors.TemporaryError as exc:
-        logger.warning("%s/%s: status not written: %s", *key, exc)
+        _log(logging.WARNING, ref, "%s/%s: status not written: %s", *key, exc)
 
 
 def _changed(previous: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:

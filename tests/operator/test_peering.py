@@ -26,7 +26,11 @@ pytestmark = pytest.mark.slow
 
 PEERINGS = "kopf.dev/v1/kopfpeerings"
 CLUSTER_PEERINGS = "kopf.dev/v1/clusterkopfpeerings"
-CREATE_DEPLOYMENT = ("POST", "/apis/apps/v1/namespaces/default/deployments")
+
+
+def create_deployment(api: str) -> tuple[str, str]:
+    """The server-side apply that creates an API's Deployment."""
+    return ("PATCH", f"/apis/apps/v1/namespaces/default/deployments/api-{api}")
 
 
 def _documents(name: str) -> list[dict[str, Any]]:
@@ -106,7 +110,7 @@ def test_only_the_highest_priority_reconciles_and_a_stopped_one_hands_over_at_on
     cluster.create(RAPI, resource("iris"))
     wait_children(cluster, "iris")
 
-    assert CREATE_DEPLOYMENT in group.writes(2)
+    assert create_deployment("iris") in group.writes(2)
     assert group.writes(1) == []
 
     assert active.stop(signal.SIGTERM) == 0
@@ -114,7 +118,7 @@ def test_only_the_highest_priority_reconciles_and_a_stopped_one_hands_over_at_on
     # The default 60 s lifetime is longer than wait_for waits: a clean stop hands over at once.
     cluster.create(RAPI, resource("iris2"))
     wait_children(cluster, "iris2")
-    assert CREATE_DEPLOYMENT in group.writes(1)
+    assert create_deployment("iris2") in group.writes(1)
 
 
 def test_a_killed_active_replica_is_replaced_when_its_peering_lifetime_ends(
@@ -132,4 +136,4 @@ def test_a_killed_active_replica_is_replaced_when_its_peering_lifetime_ends(
     cluster.create(RAPI, resource("iris"))
     wait_children(cluster, "iris")
 
-    assert CREATE_DEPLOYMENT in group.writes(1)
+    assert create_deployment("iris") in group.writes(1)
