@@ -52,7 +52,7 @@ def test_json_logs_are_one_object_per_line_with_the_resource_they_are_about(
     assert {r["object"]["kind"] for r in about_iris} == {"RealtimeAPI"}
     assert not [r for r in records if "/healthz" in r["message"]], "probes are not logged"
     assert any("Deployment created" in r["message"] for r in about_iris)
-    routine = [r for r in records if r["message"].endswith("' succeeded.")]
+    routine = [r for r in records if r["message"].startswith("Handler '")]
     assert not routine, "kopf's line per watch event is dropped"
 
 
