@@ -2,9 +2,9 @@
 
 Pure, but for the peering priority drawn at random when none is given.
 
-- Persistence under our own domain: handler progress and the last handled spec are annotations
-  ``cortex.dev/*`` (nothing under ``status``, which is ours); the finalizer name is
-  ``cortex.dev/finalizer`` although no handler needs one.
+- Persistence under our own domain (annotations ``cortex.dev/*``, a ``cortex.dev/finalizer``),
+  should a handler ever need it: today every handler is an event handler (the reconciling is
+  level-triggered, see ``handlers``), so kopf writes nothing on the resources.
 - Events are posted (Normal and up) as ``cortex-operator``.
 - One namespace (``CORTEX_OPERATOR_NAMESPACE``) or the whole cluster. Watching one namespace
   needs no cluster-wide permissions, so kopf's CRD/namespace scanning is off then (the CRD must

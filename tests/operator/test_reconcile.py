@@ -160,6 +160,9 @@ def test_a_restarted_operator_writes_nothing(cluster: FakeCluster) -> None:
 
     writes = [(method, path) for method, path, _ in served if method in WRITES]
     assert writes == []
+    for name in names:  # kopf keeps no progress or diff-base annotations on them either
+        annotations = cluster.get(RAPI, name)["metadata"].get("annotations") or {}
+        assert not [key for key in annotations if key.startswith("cortex.dev/")]
 
 
 def test_deleting_an_api_frees_what_the_operator_kept(cluster: FakeCluster) -> None:
