@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 RETRY_DELAY = 1.0  # seconds before the first retry of a pass that failed temporarily
 MAX_RETRY_DELAY = 300.0  # the backoff doubles up to this
 RESYNC_SECONDS = 600.0  # every API is checked again this often, events or not
+STARTUP_SECONDS = 60.0  # how long a start reports when it is in sync
 STALL_AFTER = status.STALL_AFTER
 
 
@@ -60,7 +61,8 @@ class State:
         self._run: Pass | None = None
         self._resync: asyncio.Task[None] | None = None
         self._keys: Callable[[], list[Key]] = list
-        self._serving_since: float | None = None  # until the first pass over every API is done
+        self._serving_since: float | None = None  # during the first minute of serving
+        self._announced = 0  # the number of APIs last said to be in sync
 
     # --- the API client --------------------------------------------------------------------
 
@@ -120,13 +122,18 @@ class State:
                 self._announce_sync()
 
     def _announce_sync(self) -> None:
-        """Log once when every API has had its first pass (how long a start takes to settle)."""
+        """Log when every API known so far has had a pass, during the first minute (how long a
+        start takes to settle; the watches deliver the APIs bit by bit, so a start may log a
+        few times, with growing counts)."""
         assert self._serving_since is not None
-        keys = self._keys()
-        if keys and all(key in self.seen for key in keys):
-            seconds = time.monotonic() - self._serving_since
-            logger.info("in sync: %d APIs checked %.1f s after the first event", len(keys), seconds)
+        seconds = time.monotonic() - self._serving_since
+        if seconds > STARTUP_SECONDS:
             self._serving_since = None
+            return
+        keys = self._keys()
+        if len(keys) != self._announced and all(key in self.seen for key in keys):
+            logger.info("in sync: %d APIs checked %.1f s after the first event", len(keys), seconds)
+            self._announced = len(keys)
 
     def backoff(self, key: Key) -> float:
         """The next delay after one more temporary failure in a row."""
