@@ -18,47 +18,22 @@ image, a port) is drift that the next apply repairs.
 
 from __future__ import annotations
 
-import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
+
+from cortex.spec import parse_quantity
 
 __all__ = ["covers", "quantity_value"]
 
 _LIST_KEYS = ("name", "uid")
-_QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eE][+-]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$")
-_SUFFIXES = {
-    "n": Decimal("1e-9"),
-    "u": Decimal("1e-6"),
-    "m": Decimal("1e-3"),
-    "": Decimal(1),
-    "k": Decimal("1e3"),
-    "M": Decimal("1e6"),
-    "G": Decimal("1e9"),
-    "T": Decimal("1e12"),
-    "P": Decimal("1e15"),
-    "E": Decimal("1e18"),
-    "Ki": Decimal(2**10),
-    "Mi": Decimal(2**20),
-    "Gi": Decimal(2**30),
-    "Ti": Decimal(2**40),
-    "Pi": Decimal(2**50),
-    "Ei": Decimal(2**60),
-}
 
 
 def quantity_value(text: str) -> Decimal | None:
     """The value of a Kubernetes quantity (``"500m"`` -> 0.5, ``"1Gi"`` -> 1073741824), or None."""
-    match = _QUANTITY.match(text)
-    if match is None:
-        return None
-    number, suffix = match.group(1), match.group(2) or ""
     try:
-        value = Decimal(number)
-    except InvalidOperation:
+        return parse_quantity(text)
+    except (ValueError, ArithmeticError):
         return None
-    if suffix[:1] in ("e", "E") and len(suffix) > 1:
-        return value * Decimal(10) ** int(suffix[1:])
-    return value * _SUFFIXES[suffix]
 
 
 def _key(items: list[Any]) -> str | None:
