@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import subprocess
 import sys
 import threading
@@ -246,3 +247,17 @@ def events_of(cluster: FakeCluster, name: str) -> list[dict[str, Any]]:
     return [
         e for e in cluster.select("v1/events") if e.get("involvedObject", {}).get("name") == name
     ]
+
+
+def kubectl(
+    cluster: FakeCluster, *args: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """The real kubectl against the fake, as its admin; fails the test on an error unless
+    ``check`` is False."""
+    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+    result = subprocess.run(
+        ["kubectl", *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)}: {result.stderr}")
+    return result

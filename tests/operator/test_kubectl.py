@@ -20,6 +20,7 @@ from tests.operator.conftest import (
     OPERATOR_TOKEN,
     OPERATOR_USER,
     OperatorCalls,
+    kubectl,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,18 +48,6 @@ def cluster(tmp_path: Path, operator_calls: OperatorCalls) -> Iterator[FakeClust
     with FakeCluster(tmp_path) as fake:
         yield fake
         operator_calls.add(CLUSTER_WIDE, fake)
-
-
-def kubectl(
-    cluster: FakeCluster, *args: str, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
-    result = subprocess.run(
-        ["kubectl", *args], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)}: {result.stderr}")
-    return result
 
 
 @pytest.fixture

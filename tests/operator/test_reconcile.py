@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from typing import Any
 
 import pytest
@@ -20,6 +18,7 @@ from tests.operator.conftest import (
     SERVICES,
     Operator,
     events_of,
+    kubectl,
     resource,
     running,
     status_of,
@@ -29,15 +28,6 @@ from tests.operator.conftest import (
 
 pytestmark = pytest.mark.timeout(120)
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
-
-
-def kubectl(cluster: FakeCluster, *args: str) -> str:
-    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
-    done = subprocess.run(
-        ["kubectl", *args], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr}"
-    return done.stdout
 
 
 def image_of(cluster: FakeCluster, name: str) -> str:

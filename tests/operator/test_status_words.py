@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from typing import Any
 
 import pytest
@@ -13,6 +11,7 @@ from tests.operator.conftest import (
     DEPLOYMENTS,
     RAPI,
     Operator,
+    kubectl,
     resource,
     status_of,
     wait_children,
@@ -20,15 +19,6 @@ from tests.operator.conftest import (
 )
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def kubectl(cluster: FakeCluster, *args: str) -> str:
-    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
-    done = subprocess.run(
-        ["kubectl", *args], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr}"
-    return done.stdout
 
 
 def condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
