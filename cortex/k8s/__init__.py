@@ -6,7 +6,8 @@ JSON-serialisable dict with a stable key order, the same for the same input.
 ``custom_resource_definition()`` gives the CustomResourceDefinition (``crd_yaml()`` its text).
 The operator applies what these return; nothing here talks to a cluster.
 
-Modules: ``context`` (settings, owner) <- ``labels`` (names, labels, metadata, port) <-
+Modules: ``context`` (settings, owner) <- ``kinds`` (the kinds rendered, where they are served)
+and ``labels`` (names, labels, metadata, port) <-
 ``deployment``, ``service``, ``ingress``, ``hpa`` (one object each); ``schema`` (pydantic ->
 structural schema) <- ``crd``. The names shared with other packages come from
 :mod:`cortex.contracts`.
@@ -21,21 +22,26 @@ from cortex.k8s.crd import REPLICAS_FIELD, crd_yaml, custom_resource_definition
 from cortex.k8s.deployment import PROJECT_ARCHIVE_KEY, PROJECT_DIR, SPEC_ENV, render_deployment
 from cortex.k8s.hpa import IN_FLIGHT_METRIC, render_hpa
 from cortex.k8s.ingress import render_ingress
+from cortex.k8s.kinds import CHILD_KINDS, POD, ChildKind, child_kind, rendered_kinds
 from cortex.k8s.labels import ANNOTATION_SPEC_HASH, LABEL_API_KIND, LABEL_API_NAME, child_name
 from cortex.k8s.service import render_service
 from cortex.spec import RealtimeAPI
 
 __all__ = [
     "ANNOTATION_SPEC_HASH",
+    "CHILD_KINDS",
     "IN_FLIGHT_METRIC",
     "LABEL_API_KIND",
     "LABEL_API_NAME",
+    "POD",
     "PROJECT_ARCHIVE_KEY",
     "PROJECT_DIR",
     "REPLICAS_FIELD",
     "SPEC_ENV",
+    "ChildKind",
     "OperatorSettings",
     "Owner",
+    "child_kind",
     "child_name",
     "crd_yaml",
     "custom_resource_definition",
@@ -44,6 +50,7 @@ __all__ = [
     "render_hpa",
     "render_ingress",
     "render_service",
+    "rendered_kinds",
 ]
 
 

@@ -16,14 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cortex.k8s import LABEL_API_NAME, REPLICAS_FIELD
+from cortex.k8s import CHILD_KINDS, LABEL_API_NAME, REPLICAS_FIELD
 from cortex.operator.status import ApiFacts, PodFacts
 
-__all__ = ["CHILD_KINDS", "Cache", "Key", "Resource"]
+__all__ = ["Cache", "Key", "Resource"]
 
 Key = tuple[str, str]  # (namespace, name) of a RealtimeAPI
 Body = Mapping[str, Any]
-CHILD_KINDS = ("Deployment", "Service", "Ingress", "HorizontalPodAutoscaler")
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ def owner_key(body: Body) -> Key:
 class Cache:
     apis: dict[Key, Resource] = field(default_factory=dict)
     children: dict[str, dict[Key, dict[str, Any]]] = field(
-        default_factory=lambda: {kind: {} for kind in CHILD_KINDS}
+        default_factory=lambda: {child.kind: {} for child in CHILD_KINDS}
     )
     pods: dict[Key, dict[str, tuple[int, PodFacts]]] = field(default_factory=dict)
     primed: set[str | None] = field(default_factory=set)  # namespaces listed (None: all)

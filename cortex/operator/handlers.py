@@ -38,7 +38,15 @@ import kopf
 
 from cortex import contracts, errors
 from cortex.contracts import APIState
-from cortex.k8s import LABEL_API_NAME, OperatorSettings, Owner, render
+from cortex.k8s import (
+    CHILD_KINDS,
+    LABEL_API_NAME,
+    POD,
+    OperatorSettings,
+    Owner,
+    render,
+    rendered_kinds,
+)
 from cortex.operator import drift, kube, status
 from cortex.operator.cache import Key, Resource
 from cortex.operator.state import RESYNC_SECONDS, RETRY_DELAY, STALL_AFTER, State
@@ -48,13 +56,6 @@ __all__ = ["Pass", "build_registry", "reconcile"]
 
 logger = logging.getLogger(__name__)
 _CHILDREN = {LABEL_API_NAME: kopf.PRESENT}
-_WATCHED = (  # group, version, plural, kind: the children and the pods, by their label
-    ("apps", "v1", "deployments", "Deployment"),
-    ("", "v1", "services", "Service"),
-    ("networking.k8s.io", "v1", "ingresses", "Ingress"),
-    ("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler"),
-    ("", "v1", "pods", "Pod"),
-)
 # Events on a change to these are Normal; any other state is worth a Warning.
 _NORMAL_STATES = (APIState.LIVE, APIState.UPDATING, APIState.SCALED_TO_ZERO)
 SLOW_RETRY = 60.0  # seconds before retrying what the API server refused
@@ -135,11 +136,16 @@ class Pass:
         self.listings.pop(scope, None)
 
     async def _list(self, scope: str | None) -> None:
+        """Every kind we may ever have rendered (what settings no longer render is removed
+        from there), and the pods; a kind the cluster does not serve has nothing of ours."""
         client, cache = self.state.kube(), self.state.cache
-        for group, version, _, kind in _WATCHED:
-            api_version = f"{group}/{version}" if group else version
-            for item in await client.list(api_version, kind, scope, LABEL_API_NAME):
-                cache.observe_child(kind, None, item)
+        for child in (*CHILD_KINDS, POD):
+            try:
+                items = await client.list(child.api_version, child.kind, scope, LABEL_API_NAME)
+            except kube.NotFoundError:
+                continue
+            for item in items:
+                cache.observe_child(child.kind, None, item)
 
     def forget(self, key: Key) -> None:
         """Drop what is kept for an API that is not (or no more) there. Its cached children
@@ -166,6 +172,7 @@ async def reconcile(run: Pass, key: Key) -> float | None:
     try:
         await run.prime(namespace)
         changed = [await _ensure(state, key, resource, child) for child in children]
+        changed += await _prune(state, key, resource, {child["kind"] for child in children})
     except kube.RejectedError as exc:
         reason = exc.reason if exc.reason.isalpha() else "Rejected"  # Forbidden, Invalid, ...
         await _fail(state, key, ref, resource, str(exc), APIState.ERROR_REJECTED, reason)
@@ -212,6 +219,19 @@ async def _ensure(state: State, key: Key, resource: Resource, child: dict[str, A
     if live is None:
         return f"{kind} created"
     return f"{kind} updated" if state.seen.get(key) != resource.signature else f"{kind} repaired"
+
+
+async def _prune(state: State, key: Key, resource: Resource, rendered: set[str]) -> list[str]:
+    """Delete the API's objects of kinds it no longer renders (a change of settings)."""
+    done = []
+    for child in CHILD_KINDS:
+        live = state.cache.child(child.kind, key)
+        if child.kind in rendered or live is None or not _owned_by(live, resource.uid):
+            continue
+        await state.kube().delete(live, child.api_version, child.kind)
+        state.cache.observe_child(child.kind, "DELETED", live)
+        done.append(f"{child.kind} deleted")
+    return done
 
 
 def _refuse(found: Mapping[str, Any], what: str) -> None:
@@ -358,10 +378,15 @@ def build_registry(
         if seen is None or state.seen.get(key) != seen.signature:
             state.wake(key)
 
-    for group, version, plural, kind in _WATCHED:
-        kopf.on.event(group, version, plural, id=plural, labels=_CHILDREN, registry=registry)(
-            _child_changed(state, kind, start)
-        )
+    for child in (*rendered_kinds(settings), POD):
+        kopf.on.event(
+            child.group,
+            child.version,
+            child.plural,
+            id=child.plural,
+            labels=_CHILDREN,
+            registry=registry,
+        )(_child_changed(state, child.kind, start))
 
     return registry
 

@@ -20,6 +20,7 @@ service account or a kubeconfig.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
 from typing import Any
@@ -28,6 +29,7 @@ import aiohttp
 import kopf
 
 from cortex import contracts, errors
+from cortex.k8s import child_kind
 
 __all__ = [
     "FIELD_MANAGER",
@@ -40,14 +42,7 @@ __all__ = [
 ]
 
 FIELD_MANAGER = "cortex-operator"
-_PLURALS = {
-    "Deployment": "deployments",
-    "Service": "services",
-    "Ingress": "ingresses",
-    "HorizontalPodAutoscaler": "horizontalpodautoscalers",
-    "Pod": "pods",
-    contracts.KIND: contracts.PLURAL,
-}
+_PLURALS = {contracts.KIND: contracts.PLURAL}
 _APPLY = "application/apply-patch+yaml"  # JSON is YAML
 _MERGE_PATCH = "application/merge-patch+json"
 Manifest = dict[str, Any]
@@ -80,7 +75,7 @@ def object_path(
     """The REST path of a namespaced object (or of its collection when ``name`` is None, in
     every namespace when ``namespace`` is None too)."""
     prefix = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
-    plural = _PLURALS.get(kind, kind.lower() + "s")
+    plural = _PLURALS.get(kind) or child_kind(kind).plural
     path = f"{prefix}/namespaces/{namespace}/{plural}" if namespace else f"{prefix}/{plural}"
     if name is not None:
         path += f"/{name}"
@@ -166,6 +161,15 @@ class Kube:
             return await self.request("GET", manifest_path(manifest))
         except NotFoundError:
             return None
+
+    async def delete(self, live: Manifest, api_version: str, kind: str) -> None:
+        """Delete a live object, only that one (its uid as a precondition); gone is fine."""
+        meta = live["metadata"]
+        path = object_path(api_version, kind, meta["namespace"], meta["name"])
+        body = {"preconditions": {"uid": meta["uid"]}, "propagationPolicy": "Background"}
+        # gone already, or a new object of that name that is not ours to delete: fine
+        with contextlib.suppress(NotFoundError, ConflictError):
+            await self.request("DELETE", path, body)
 
     async def apply(self, manifest: Manifest) -> Manifest:
         """Server-side apply of a namespaced object as ``cortex-operator``, forcing conflicts."""

@@ -11,6 +11,11 @@ import types
 import cortex.k8s
 
 PUBLIC = {
+    "CHILD_KINDS",
+    "POD",
+    "ChildKind",
+    "child_kind",
+    "rendered_kinds",
     "ANNOTATION_SPEC_HASH",
     "IN_FLIGHT_METRIC",
     "LABEL_API_KIND",
@@ -30,7 +35,17 @@ PUBLIC = {
     "render_ingress",
     "render_service",
 }
-SUBMODULES = {"context", "crd", "deployment", "hpa", "ingress", "labels", "schema", "service"}
+SUBMODULES = {
+    "context",
+    "crd",
+    "deployment",
+    "hpa",
+    "ingress",
+    "kinds",
+    "labels",
+    "schema",
+    "service",
+}
 
 
 def test_all_lists_the_intended_public_names() -> None:

@@ -6,12 +6,14 @@ import pytest
 
 from cortex.k8s import (
     ANNOTATION_SPEC_HASH,
+    CHILD_KINDS,
     LABEL_API_KIND,
     LABEL_API_NAME,
     OperatorSettings,
     Owner,
     child_name,
     render,
+    rendered_kinds,
 )
 from cortex.spec import spec_hash
 from tests.k8s.conftest import OWNER_UID, by_kind, make_api, owner_of, render_api, validate_k8s
@@ -153,3 +155,13 @@ def test_the_deployment_takes_the_replicas_the_scale_subresource_asks_for() -> N
 
     assert unset[0]["spec"]["replicas"] == 2  # init_replicas
     assert scaled[0]["spec"]["replicas"] == 4
+
+
+def test_render_gives_one_object_of_each_rendered_kind_in_order() -> None:
+    api = make_api("iris")
+    settings = OperatorSettings()
+
+    kinds = [child["kind"] for child in render(api, owner_of(api), settings)]
+
+    assert kinds == [kind.kind for kind in rendered_kinds(settings)]
+    assert set(kinds) <= {kind.kind for kind in CHILD_KINDS}

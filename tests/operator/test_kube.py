@@ -146,3 +146,15 @@ async def test_errors_by_what_retrying_can_do(client: kube.Kube, cluster: FakeCl
 async def test_patch_status_reports_a_missing_resource(client: kube.Kube) -> None:
     done = await client.patch_status("cortex.dev/v1alpha1", "RealtimeAPI", "default", "nope", {})
     assert done is False
+
+
+async def test_delete_removes_that_object_only(client: kube.Kube, cluster: FakeCluster) -> None:
+    old = await client.apply(deployment())
+    cluster.delete("apps/v1/deployments", "api-iris")
+    await client.apply(deployment())  # a new object of the same name
+
+    await client.delete(old, "apps/v1", "Deployment")  # the old uid: a 409, nothing deleted
+    assert cluster.get("apps/v1/deployments", "api-iris") is not None
+    await client.delete(cluster.get("apps/v1/deployments", "api-iris"), "apps/v1", "Deployment")
+    assert cluster.get("apps/v1/deployments", "api-iris") is None
+    await client.delete(old, "apps/v1", "Deployment")  # gone: fine

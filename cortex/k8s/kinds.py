@@ -1,0 +1,48 @@
+"""The kinds of objects rendered for an API, and where the API server serves them. Pure.
+
+:data:`CHILD_KINDS` lists every kind :func:`cortex.k8s.render` may produce, whatever the
+settings; :func:`rendered_kinds` the ones it produces with given settings. The operator watches
+the rendered kinds, and removes an API's objects of the other kinds (what a change of settings
+left behind), so adding a kind is adding it here and to ``render``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cortex.k8s import context
+
+__all__ = ["CHILD_KINDS", "POD", "ChildKind", "child_kind", "rendered_kinds"]
+
+
+@dataclass(frozen=True)
+class ChildKind:
+    kind: str
+    group: str
+    version: str
+    plural: str
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+
+DEPLOYMENT = ChildKind("Deployment", "apps", "v1", "deployments")
+SERVICE = ChildKind("Service", "", "v1", "services")
+INGRESS = ChildKind("Ingress", "networking.k8s.io", "v1", "ingresses")
+HPA = ChildKind("HorizontalPodAutoscaler", "autoscaling", "v2", "horizontalpodautoscalers")
+POD = ChildKind("Pod", "", "v1", "pods")  # not rendered: the Deployment's, watched for the status
+
+CHILD_KINDS: tuple[ChildKind, ...] = (DEPLOYMENT, SERVICE, INGRESS, HPA)
+_BY_KIND = {k.kind: k for k in (*CHILD_KINDS, POD)}
+
+
+def child_kind(kind: str) -> ChildKind:
+    """The :class:`ChildKind` of a kind's name (``KeyError`` for one we never render)."""
+    return _BY_KIND[kind]
+
+
+def rendered_kinds(settings: context.OperatorSettings) -> tuple[ChildKind, ...]:
+    """The kinds ``render`` produces with these settings, in the order it renders them."""
+    del settings  # every setting renders all four today
+    return CHILD_KINDS
