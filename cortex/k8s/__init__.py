@@ -1,14 +1,16 @@
 """Kubernetes manifests of an API: spec in, plain dicts out. Pure: no cluster I/O.
 
 ``render(api, owner, settings)`` gives the children of one ``RealtimeAPI`` resource, in the
-order to apply them: Deployment, Service, Ingress, HPA (``autoscaling/v2``). Every object is a
+order to apply them: Deployment, Service, Ingress, and its autoscaler (the settings'
+``autoscaler``): an HPA (``autoscaling/v2``), or KEDA's ScaledObject. Every object is a
 JSON-serialisable dict with a stable key order, the same for the same input.
 ``custom_resource_definition()`` gives the CustomResourceDefinition (``crd_yaml()`` its text).
 The operator applies what these return; nothing here talks to a cluster.
 
 Modules: ``context`` (settings, owner) <- ``kinds`` (the kinds rendered, where they are served)
 and ``labels`` (names, labels, metadata, port) <-
-``deployment``, ``service``, ``ingress``, ``hpa`` (one object each); ``schema`` (pydantic ->
+``deployment``, ``service``, ``ingress``, ``hpa`` (one object each) <- ``scaledobject``
+(KEDA's, with the HPA's behaviour); ``schema`` (pydantic ->
 structural schema) <- ``crd``. The names shared with other packages come from
 :mod:`cortex.contracts`.
 """
@@ -17,18 +19,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from cortex.k8s.context import OperatorSettings, Owner
+from cortex.k8s.context import Autoscaler, OperatorSettings, Owner
 from cortex.k8s.crd import REPLICAS_FIELD, crd_yaml, custom_resource_definition
 from cortex.k8s.deployment import PROJECT_ARCHIVE_KEY, PROJECT_DIR, SPEC_ENV, render_deployment
 from cortex.k8s.hpa import IN_FLIGHT_METRIC, render_hpa
 from cortex.k8s.ingress import render_ingress
-from cortex.k8s.kinds import CHILD_KINDS, POD, ChildKind, child_kind, rendered_kinds
+from cortex.k8s.kinds import (
+    AUTOSCALER_KINDS,
+    CHILD_KINDS,
+    POD,
+    ChildKind,
+    child_kind,
+    rendered_kinds,
+)
 from cortex.k8s.labels import ANNOTATION_SPEC_HASH, LABEL_API_KIND, LABEL_API_NAME, child_name
+from cortex.k8s.scaledobject import render_scaled_object
 from cortex.k8s.service import render_service
 from cortex.spec import RealtimeAPI
 
 __all__ = [
     "ANNOTATION_SPEC_HASH",
+    "AUTOSCALER_KINDS",
     "CHILD_KINDS",
     "IN_FLIGHT_METRIC",
     "LABEL_API_KIND",
@@ -38,6 +49,7 @@ __all__ = [
     "PROJECT_DIR",
     "REPLICAS_FIELD",
     "SPEC_ENV",
+    "Autoscaler",
     "ChildKind",
     "OperatorSettings",
     "Owner",
@@ -49,6 +61,7 @@ __all__ = [
     "render_deployment",
     "render_hpa",
     "render_ingress",
+    "render_scaled_object",
     "render_service",
     "rendered_kinds",
 ]
@@ -57,7 +70,7 @@ __all__ = [
 def render(
     api: RealtimeAPI, owner: Owner, settings: OperatorSettings, replicas: int | None = None
 ) -> list[dict[str, Any]]:
-    """Deployment, Service, Ingress and HPA of ``api``, owned by the resource ``owner``.
+    """Deployment, Service, Ingress and autoscaler of ``api``, owned by the resource ``owner``.
 
     ``replicas``: the resource's ``spec.replicas`` (its /scale subresource), None until the
     autoscaler or ``kubectl scale`` set it (then ``init_replicas``). Raises
@@ -65,10 +78,11 @@ def render(
     (CPU-based scaling without ``compute.cpu``), and ``ValueError`` when ``owner.name`` is not
     ``api.name``.
     """
+    autoscaler = render_scaled_object if settings.autoscaler == Autoscaler.KEDA else render_hpa
     return [
         render_deployment(api, owner, settings, replicas),
         *(
             renderer(api, owner, settings)
-            for renderer in (render_service, render_ingress, render_hpa)
+            for renderer in (render_service, render_ingress, autoscaler)
         ),
     ]

@@ -12,8 +12,13 @@ CORTEX_OPERATOR_DEFAULT_IMAGE       runtime image for APIs without ``predictor.i
                                     (``cortex-serving/runtime:0.1.0``)
 CORTEX_OPERATOR_INGRESS_CLASS       ``ingressClassName`` of every Ingress (``nginx``); set it
                                     empty to leave the field out (the cluster's default class)
-CORTEX_OPERATOR_CUSTOM_METRICS      ``true``: the HPA scales on in-flight requests (needs the
-                                    prometheus-adapter rule); ``false``: on CPU use (``true``)
+CORTEX_OPERATOR_AUTOSCALER          what scales each API (``hpa``): ``keda``, a KEDA
+                                    ScaledObject with a Prometheus trigger on in-flight
+                                    requests over ``autoscaling.window``; ``hpa``, an HPA on the
+                                    in-flight Pods metric of the prometheus-adapter rule;
+                                    ``cpu``, an HPA on CPU utilisation (docs/autoscaling.md)
+CORTEX_OPERATOR_PROMETHEUS_URL      the Prometheus KEDA queries, ``keda`` only
+                                    (``http://prometheus-operated.monitoring.svc:9090``)
 CORTEX_OPERATOR_HPA_TOLERANCE       ``true`` only on Kubernetes >= 1.35: per-HPA tolerances
                                     from the spec (``false``: the cluster-wide 10 %)
 CORTEX_OPERATOR_GPU_NODE_SELECTOR   node labels GPU pods must run on: ``k=v,k2=v2`` or a JSON
@@ -30,11 +35,14 @@ CORTEX_OPERATOR_PEERING_LIFETIME    seconds a peer that stopped sending keep-ali
 ==================================  ==========================================================
 
 Booleans read ``true/false``, ``1/0``, ``yes/no`` or ``on/off``. A bad value raises
-:class:`cortex.errors.CortexError` naming the variable, the value and what is allowed.
+:class:`cortex.errors.CortexError` naming the variable, the value and what is allowed; so does
+``CORTEX_OPERATOR_CUSTOM_METRICS``, replaced by ``CORTEX_OPERATOR_AUTOSCALER`` (not an alias:
+an operator started with the old manifests says what to write instead of guessing).
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -43,15 +51,27 @@ from typing import Any
 
 from cortex import contracts, errors
 
-__all__ = ["DEFAULT_IMAGE", "ENV_PREFIX", "ENV_VARS", "OperatorSettings", "Owner"]
+__all__ = [
+    "DEFAULT_IMAGE",
+    "DEFAULT_PROMETHEUS_URL",
+    "ENV_PREFIX",
+    "ENV_VARS",
+    "Autoscaler",
+    "OperatorSettings",
+    "Owner",
+]
 
 DEFAULT_IMAGE = "cortex-serving/runtime:0.1.0"
+# The Service the Prometheus Operator makes for every Prometheus (kube-prometheus-stack's
+# usual namespace).
+DEFAULT_PROMETHEUS_URL = "http://prometheus-operated.monitoring.svc:9090"
 ENV_PREFIX = "CORTEX_OPERATOR_"
 ENV_VARS = {
     f"{ENV_PREFIX}NAMESPACE": "namespace",
     f"{ENV_PREFIX}DEFAULT_IMAGE": "default_image",
     f"{ENV_PREFIX}INGRESS_CLASS": "ingress_class",
-    f"{ENV_PREFIX}CUSTOM_METRICS": "custom_metrics",
+    f"{ENV_PREFIX}AUTOSCALER": "autoscaler",
+    f"{ENV_PREFIX}PROMETHEUS_URL": "prometheus_url",
     f"{ENV_PREFIX}HPA_TOLERANCE": "hpa_tolerance",
     f"{ENV_PREFIX}GPU_NODE_SELECTOR": "gpu_node_selector",
     f"{ENV_PREFIX}GPU_TOLERATIONS": "gpu_tolerations",
@@ -59,11 +79,25 @@ ENV_VARS = {
     f"{ENV_PREFIX}PEERING_LIFETIME": "peering_lifetime",
 }
 """Each environment variable :meth:`OperatorSettings.from_env` reads, and the field it sets."""
+_RETIRED = {
+    f"{ENV_PREFIX}CUSTOM_METRICS": (
+        f"it is replaced by {ENV_PREFIX}AUTOSCALER: set that to hpa (what true meant), cpu "
+        "(what false meant) or keda, and remove this variable"
+    ),
+}
 
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 _TOLERATION_KEYS = ("key", "operator", "value", "effect", "tolerationSeconds")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+class Autoscaler(enum.StrEnum):
+    """What scales an API's replicas (docs/autoscaling.md)."""
+
+    KEDA = "keda"  # a KEDA ScaledObject, Prometheus trigger on in-flight requests
+    HPA = "hpa"  # an HPA on the prometheus-adapter's averaged in-flight Pods metric
+    CPU = "cpu"  # an HPA on CPU utilisation
 
 
 @dataclass(frozen=True)
@@ -73,7 +107,8 @@ class OperatorSettings:
     namespace: str | None = None
     default_image: str = DEFAULT_IMAGE
     ingress_class: str | None = "nginx"
-    custom_metrics: bool = True
+    autoscaler: Autoscaler = Autoscaler.HPA
+    prometheus_url: str = DEFAULT_PROMETHEUS_URL
     hpa_tolerance: bool = False
     gpu_node_selector: dict[str, str] = field(default_factory=dict)
     gpu_tolerations: tuple[dict[str, Any], ...] = ()
@@ -83,6 +118,9 @@ class OperatorSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> OperatorSettings:
         """Settings from ``CORTEX_OPERATOR_*`` variables; unset ones keep their defaults."""
+        for name, why in _RETIRED.items():
+            if name in env:
+                raise errors.CortexError(f"{name} is no longer read: {why}")
         values: dict[str, Any] = {}
         for name, attribute in ENV_VARS.items():
             if name in env:
@@ -122,6 +160,20 @@ def _boolean(name: str, value: str) -> bool:
     if value.lower() in _FALSE:
         return False
     raise _bad(name, value, "use true or false")
+
+
+def _autoscaler(name: str, value: str) -> Autoscaler:
+    try:
+        return Autoscaler(value.lower())
+    except ValueError:
+        raise _bad(name, value, f"use one of {', '.join(a.value for a in Autoscaler)}") from None
+
+
+def _url(name: str, value: str) -> str:
+    scheme, sep, rest = value.partition("://")
+    if scheme not in ("http", "https") or not sep or not rest or " " in value:
+        raise _bad(name, value, f"use an http(s) URL such as {DEFAULT_PROMETHEUS_URL}")
+    return value.rstrip("/")
 
 
 def _json(name: str, value: str, allowed: str) -> Any:
@@ -184,7 +236,8 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "namespace": _optional_text,
     "default_image": _image,
     "ingress_class": _optional_text,
-    "custom_metrics": _boolean,
+    "autoscaler": _autoscaler,
+    "prometheus_url": _url,
     "hpa_tolerance": _boolean,
     "gpu_node_selector": _node_selector,
     "gpu_tolerations": _tolerations,

@@ -1,12 +1,14 @@
 """Renders the HPA (``autoscaling/v2``) that reproduces Cortex's autoscaler. No I/O here.
 
-The metric is ``cortex_in_flight_requests_avg`` per pod (:data:`IN_FLIGHT_METRIC`, from
+With the ``hpa`` autoscaler (the operator's settings) the metric is
+``cortex_in_flight_requests_avg`` per pod (:data:`IN_FLIGHT_METRIC`, from
 :class:`cortex.contracts.Metric`): the runtime's ``cortex_in_flight_requests`` gauge averaged
-over a window by the prometheus-adapter rule that ships with the Helm chart (its own name,
-because the adapter's default catch-all rule already exposes the raw gauge). Target:
-``averageValue`` = ``target_replica_concurrency``. With custom metrics switched off in the
-operator's settings, the HPA scales on CPU utilisation instead (:data:`CPU_TARGET_UTILIZATION`
-percent of the CPU request, which must then be set).
+over a window by the prometheus-adapter rule in ``deploy/prometheus-adapter/values.yaml`` (its
+own name, because the adapter's default catch-all rule already exposes the raw gauge). Target:
+``averageValue`` = ``target_replica_concurrency``. With ``cpu`` the HPA scales on CPU
+utilisation instead (:data:`CPU_TARGET_UTILIZATION` percent of the CPU request, which must
+then be set). With ``keda`` KEDA makes the HPA (:mod:`cortex.k8s.scaledobject`), with the same
+:func:`behavior`.
 
 ``behavior`` reproduces Cortex's step limits (notes/autoscaling.md section 1.3): each sync (15 s)
 may scale up to ``ceil(cur * max_upscale_factor)`` or by one pod, whichever is more, and down to
@@ -15,8 +17,8 @@ periods (at most 1 h, the HPA's limit). Percentages are whole numbers >= 1, so f
 1.333 round to the nearest percent. Per-HPA tolerances exist only from Kubernetes 1.35 and are
 emitted only when the settings say so; otherwise the cluster-wide 10 % applies.
 
-What the HPA cannot do: ``autoscaling.window`` (the adapter rule's window is fixed), and
-``min_replicas: 0``.
+What this HPA cannot do: ``autoscaling.window`` (the adapter rule's window is fixed; KEDA's query
+honours it), and ``min_replicas: 0``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ __all__ = [
     "IN_FLIGHT_METRIC",
     "MAX_STABILIZATION_SECONDS",
     "POLICY_PERIOD_SECONDS",
+    "behavior",
     "quantity",
     "render_hpa",
 ]
@@ -78,7 +81,8 @@ def _rules(percent: int, window: float, tolerance: float | None) -> dict[str, An
     return rules
 
 
-def _behavior(scaling: Autoscaling, settings: context.OperatorSettings) -> dict[str, Any]:
+def behavior(scaling: Autoscaling, settings: context.OperatorSettings) -> dict[str, Any]:
+    """The HPA's ``behavior``: Cortex's step limits and stabilization windows."""
     up = _percent(Decimal(str(scaling.max_upscale_factor)) - 1)
     down = _percent(1 - Decimal(str(scaling.max_downscale_factor)))
     tolerances = settings.hpa_tolerance
@@ -97,7 +101,7 @@ def _behavior(scaling: Autoscaling, settings: context.OperatorSettings) -> dict[
 
 
 def _metric(api: RealtimeAPI, settings: context.OperatorSettings) -> dict[str, Any]:
-    if settings.custom_metrics:
+    if settings.autoscaler != context.Autoscaler.CPU:
         target = api.target_replica_concurrency
         return {
             "type": "Pods",
@@ -108,9 +112,9 @@ def _metric(api: RealtimeAPI, settings: context.OperatorSettings) -> dict[str, A
         }
     if api.compute.cpu is None:
         raise errors.SpecError(
-            f"api '{api.name}': compute.cpu is null, but this cluster's operator runs without "
-            "custom metrics, so the autoscaler scales on CPU utilisation, which needs a CPU "
-            "request; set compute.cpu (e.g. 200m)"
+            f"api '{api.name}': compute.cpu is null, but this cluster's operator runs with the "
+            "cpu autoscaler, which scales on CPU utilisation and needs a CPU request; set "
+            "compute.cpu (e.g. 200m)"
         )
     return {
         "type": "Resource",
@@ -131,7 +135,7 @@ def render_hpa(
     take the HPA's place.
 
     Raises :class:`cortex.errors.SpecError` when the HPA would scale on CPU utilisation
-    (``settings.custom_metrics`` off) and ``compute.cpu`` is null: nothing to measure against.
+    (``settings.autoscaler`` ``cpu``) and ``compute.cpu`` is null: nothing to measure against.
     """
     scaling = api.autoscaling
     return {
@@ -147,6 +151,6 @@ def render_hpa(
             "minReplicas": scaling.min_replicas,
             "maxReplicas": scaling.max_replicas,
             "metrics": [_metric(api, settings)],
-            "behavior": _behavior(scaling, settings),
+            "behavior": behavior(scaling, settings),
         },
     }

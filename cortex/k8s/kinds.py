@@ -4,6 +4,10 @@
 settings; :func:`rendered_kinds` the ones it produces with given settings. The operator watches
 the rendered kinds, and removes an API's objects of the other kinds (what a change of settings
 left behind), so adding a kind is adding it here and to ``render``.
+
+:data:`AUTOSCALER_KINDS` are the kinds of which an API has one at most: two autoscalers would
+fight over its ``/scale``, and KEDA's admission webhook refuses a ScaledObject whose target an
+HPA already scales; so the operator deletes the old one before it applies the new one.
 """
 
 from __future__ import annotations
@@ -12,7 +16,16 @@ from dataclasses import dataclass
 
 from cortex.k8s import context
 
-__all__ = ["CHILD_KINDS", "POD", "ChildKind", "child_kind", "rendered_kinds"]
+__all__ = [
+    "AUTOSCALER_KINDS",
+    "CHILD_KINDS",
+    "HPA",
+    "POD",
+    "SCALED_OBJECT",
+    "ChildKind",
+    "child_kind",
+    "rendered_kinds",
+]
 
 
 @dataclass(frozen=True)
@@ -31,9 +44,11 @@ DEPLOYMENT = ChildKind("Deployment", "apps", "v1", "deployments")
 SERVICE = ChildKind("Service", "", "v1", "services")
 INGRESS = ChildKind("Ingress", "networking.k8s.io", "v1", "ingresses")
 HPA = ChildKind("HorizontalPodAutoscaler", "autoscaling", "v2", "horizontalpodautoscalers")
+SCALED_OBJECT = ChildKind("ScaledObject", "keda.sh", "v1alpha1", "scaledobjects")
 POD = ChildKind("Pod", "", "v1", "pods")  # not rendered: the Deployment's, watched for the status
 
-CHILD_KINDS: tuple[ChildKind, ...] = (DEPLOYMENT, SERVICE, INGRESS, HPA)
+CHILD_KINDS: tuple[ChildKind, ...] = (DEPLOYMENT, SERVICE, INGRESS, HPA, SCALED_OBJECT)
+AUTOSCALER_KINDS: tuple[ChildKind, ...] = (HPA, SCALED_OBJECT)
 _BY_KIND = {k.kind: k for k in (*CHILD_KINDS, POD)}
 
 
@@ -44,5 +59,5 @@ def child_kind(kind: str) -> ChildKind:
 
 def rendered_kinds(settings: context.OperatorSettings) -> tuple[ChildKind, ...]:
     """The kinds ``render`` produces with these settings, in the order it renders them."""
-    del settings  # every setting renders all four today
-    return CHILD_KINDS
+    autoscaler = SCALED_OBJECT if settings.autoscaler == context.Autoscaler.KEDA else HPA
+    return (DEPLOYMENT, SERVICE, INGRESS, autoscaler)

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cortex.k8s import CHILD_KINDS, LABEL_API_NAME, REPLICAS_FIELD
+from cortex.k8s import CHILD_KINDS, LABEL_API_NAME, REPLICAS_FIELD, child_name
 from cortex.operator.status import ApiFacts, PodFacts
 
 __all__ = ["Cache", "Key", "Resource"]
@@ -92,6 +92,10 @@ class Cache:
                 pods[name] = (_version(body), PodFacts.of(body))
             if not pods:
                 del self.pods[key]
+            return key
+        if body["metadata"]["name"] != child_name(key[1]):
+            # Not one we render: e.g. the HPA KEDA makes for a ScaledObject, which copies its
+            # labels (keda-hpa-api-<name>), and would pass for ours in the cache.
             return key
         objects = self.children[kind]
         known_body = objects.get(key)

@@ -2,8 +2,8 @@
 
 ``build_registry(settings)`` returns a fresh :class:`kopf.OperatorRegistry` (no global one).
 kopf watches the RealtimeAPIs and, labelled ``cortex.dev/api-name``, their Deployments,
-Services, Ingresses, HPAs and pods; every event updates the operator's
-:class:`~cortex.operator.cache.Cache` and wakes its API in the work queue
+Services, Ingresses, autoscalers (HPAs or KEDA ScaledObjects) and pods; every event updates the
+operator's :class:`~cortex.operator.cache.Cache` and wakes its API in the work queue
 (:class:`~cortex.operator.state.State`). One pass (:func:`reconcile`) then:
 
 1. reads the resource from the cache (gone: everything kept for it is dropped); the first pass
@@ -39,9 +39,11 @@ import kopf
 from cortex import contracts, errors
 from cortex.contracts import APIState
 from cortex.k8s import (
+    AUTOSCALER_KINDS,
     CHILD_KINDS,
     LABEL_API_NAME,
     POD,
+    ChildKind,
     OperatorSettings,
     Owner,
     render,
@@ -171,8 +173,11 @@ async def reconcile(run: Pass, key: Key) -> float | None:
         return None
     try:
         await run.prime(namespace)
-        changed = [await _ensure(state, key, resource, child) for child in children]
-        changed += await _prune(state, key, resource, {child["kind"] for child in children})
+        kinds = {child["kind"] for child in children}
+        # An old autoscaler goes first: two would fight (see cortex.k8s.kinds).
+        changed = await _prune(state, key, resource, kinds, AUTOSCALER_KINDS)
+        changed += [await _ensure(state, key, resource, child) for child in children]
+        changed += await _prune(state, key, resource, kinds, CHILD_KINDS)
     except kube.RejectedError as exc:
         reason = exc.reason if exc.reason.isalpha() else "Rejected"  # Forbidden, Invalid, ...
         await _fail(state, key, ref, resource, str(exc), APIState.ERROR_REJECTED, reason)
@@ -221,10 +226,13 @@ async def _ensure(state: State, key: Key, resource: Resource, child: dict[str, A
     return f"{kind} updated" if state.seen.get(key) != resource.signature else f"{kind} repaired"
 
 
-async def _prune(state: State, key: Key, resource: Resource, rendered: set[str]) -> list[str]:
-    """Delete the API's objects of kinds it no longer renders (a change of settings)."""
+async def _prune(
+    state: State, key: Key, resource: Resource, rendered: set[str], among: tuple[ChildKind, ...]
+) -> list[str]:
+    """Delete the API's objects of kinds ``among`` it no longer renders (a change of
+    settings)."""
     done = []
-    for child in CHILD_KINDS:
+    for child in among:
         live = state.cache.child(child.kind, key)
         if child.kind in rendered or live is None or not _owned_by(live, resource.uid):
             continue
@@ -253,11 +261,10 @@ async def publish(state: State, key: Key, resource: Resource) -> float | None:
         return None
     cache = state.cache
     deployment = cache.child("Deployment", key)
-    hpa = cache.child("HorizontalPodAutoscaler", key)
     summary = status.summarize(
         None if deployment is None else status.DeploymentFacts.of(deployment),
         cache.pod_facts(key),
-        None if hpa is None else status.HPAFacts.of(hpa),
+        _autoscaler_facts(state, key),
         min_replicas=facts.min_replicas,
         init_replicas=facts.init_replicas,
         now=_now(),
@@ -274,6 +281,19 @@ async def publish(state: State, key: Key, resource: Resource) -> float | None:
     )
     await _write(state, key, _ref(*key, resource.uid), new, previous)
     return summary.recheck_in
+
+
+def _autoscaler_facts(state: State, key: Key) -> status.HPAFacts | None:
+    """What the API's autoscaler of the rendered kind says (None: not there yet)."""
+    for child in rendered_kinds(state.settings):
+        if child in AUTOSCALER_KINDS:
+            body = state.cache.child(child.kind, key)
+            if body is None:
+                return None
+            if child.kind == "ScaledObject":
+                return status.HPAFacts.of_scaled_object(body)
+            return status.HPAFacts.of(body)
+    return None
 
 
 async def _fail(

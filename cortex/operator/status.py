@@ -29,7 +29,8 @@ kills; here a pod that crash-loops because it was OOM-killed reports the cause, 
 ``status.conditions`` follow ``metav1.Condition``: ``Ready`` (True exactly when the word is
 ``live``; first, its reason names the word), ``Progressing`` (True while a rollout is under way,
 with the Deployment's reason; False once it completed, ``NewReplicaSetAvailable``, or got stuck,
-``ProgressDeadlineExceeded``) and ``ScalingActive`` (the HPA's own). A condition keeps its
+``ProgressDeadlineExceeded``) and ``ScalingActive`` (the HPA's own, or made of a KEDA
+ScaledObject's ``Ready``/``Active``/``Fallback``). A condition keeps its
 ``lastTransitionTime`` while its status does not change.
 """
 
@@ -193,16 +194,41 @@ class DeploymentFacts:
         return None
 
 
+def _joined(what: str, detail: str) -> str:
+    return f"{what}: {detail}" if detail else what
+
+
 @dataclass(frozen=True)
 class HPAFacts:
-    """What the status needs of an ``autoscaling/v2`` HorizontalPodAutoscaler."""
+    """What the status needs of the autoscaler: an ``autoscaling/v2`` HorizontalPodAutoscaler
+    (:meth:`of`) or a KEDA ScaledObject (:meth:`of_scaled_object`)."""
 
-    scaling_active: Condition | None  # None: the HPA controller has not reported yet
+    scaling_active: Condition | None  # None: the autoscaler has not reported yet
 
     @classmethod
     def of(cls, body: Body) -> HPAFacts:
         conditions = (body.get("status") or {}).get("conditions")
         return cls(Condition.find(conditions, SCALING_ACTIVE))
+
+    @classmethod
+    def of_scaled_object(cls, body: Body) -> HPAFacts:
+        """KEDA's ``Ready``, ``Active`` and ``Fallback`` as one ``ScalingActive``: False when the
+        ScaledObject is not ready (e.g. Prometheus unreachable, a bad query) or falls back;
+        True when ready, with ``Active``'s words (``ScalerNotActive`` only means no load)."""
+        conditions = (body.get("status") or {}).get("conditions")
+        ready = Condition.find(conditions, "Ready")
+        fallback = Condition.find(conditions, "Fallback")
+        if ready is None or ready.status not in ("True", "False"):
+            return cls(None)  # KEDA starts with every condition Unknown
+        if fallback is not None and fallback.status == "True":
+            said = _joined("KEDA is using its fallback replicas", fallback.message)
+            return cls(Condition(SCALING_ACTIVE, "False", fallback.reason or "Fallback", said))
+        if ready.status == "False":
+            said = _joined("the ScaledObject is not ready", ready.message)
+            return cls(Condition(SCALING_ACTIVE, "False", ready.reason or "NotReady", said))
+        active = Condition.find(conditions, "Active")
+        words = active if active is not None and active.reason else ready
+        return cls(Condition(SCALING_ACTIVE, "True", words.reason or "Ready", words.message))
 
 
 def _container_problem(container: Body, *, init: bool) -> tuple[APIState, str] | None:

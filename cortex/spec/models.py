@@ -3,7 +3,8 @@
 The models are the single source of truth for ``cortex.yaml`` and for the CRD's schema
 (``APISpec.model_json_schema()``). Defaults that depend on other fields are filled after
 validation: ``autoscaling.init_replicas`` (= ``min_replicas``),
-``autoscaling.target_replica_concurrency`` (= processes x threads) and, on a ``RealtimeAPI``,
+``autoscaling.target_replica_concurrency`` (= processes x threads, or x ``max_batch_size`` if
+larger, when batching) and, on a ``RealtimeAPI``,
 ``networking.endpoint`` (= ``/<name>``). Checks against the project folder run only when the
 validation context carries a ``base_dir``.
 """
@@ -273,8 +274,16 @@ class Project(_Model):
 
 
 def _concurrency(predictor: Predictor) -> int:
-    """Requests one replica serves at once: the default of ``target_replica_concurrency``."""
-    return predictor.processes_per_replica * predictor.threads_per_process
+    """Requests one replica serves at once: the default of ``target_replica_concurrency``.
+
+    A process that batches fills a batch only with ``max_batch_size`` requests in flight, so it
+    counts for at least that many: a target of one request per thread would keep every batch
+    at one request (the autoscaler adding replicas instead of filling batches).
+    """
+    per_process = predictor.threads_per_process
+    if predictor.server_side_batching is not None:
+        per_process = max(per_process, predictor.server_side_batching.max_batch_size)
+    return predictor.processes_per_replica * per_process
 
 
 class APISpec(_Model):
@@ -315,7 +324,10 @@ class APISpec(_Model):
         default = ""
         if target is None:
             target = _concurrency(self.predictor)
-            default = "(the default, processes_per_replica x threads_per_process) "
+            per_process = "threads_per_process"
+            if self.predictor.server_side_batching is not None:
+                per_process = "max(threads_per_process, max_batch_size)"
+            default = f"(the default, processes_per_replica x {per_process}) "
         if target > scaling.max_replica_concurrency:
             raise messages.rule_error(
                 f"{default}must be <= autoscaling.max_replica_concurrency "
@@ -336,8 +348,8 @@ class APISpec(_Model):
 
     @property
     def target_replica_concurrency(self) -> float:
-        """``autoscaling.target_replica_concurrency``, its default (processes x threads) filled
-        in."""
+        """``autoscaling.target_replica_concurrency``, its default (processes x threads, or x
+        ``max_batch_size`` when batching) filled in."""
         target = self.autoscaling.target_replica_concurrency
         return float(_concurrency(self.predictor)) if target is None else target
 

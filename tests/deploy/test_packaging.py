@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,25 +10,32 @@ from typing import Any
 import pytest
 import yaml
 
-from cortex.k8s import crd_yaml
-from cortex.k8s.context import ENV_VARS, OperatorSettings
+from cortex.contracts import Metric
+from cortex.k8s import Autoscaler, crd_yaml
+from cortex.k8s.context import DEFAULT_PROMETHEUS_URL, ENV_VARS, OperatorSettings
 from cortex.k8s.hpa import IN_FLIGHT_METRIC
 from tests.k8s.conftest import KUBERNETES_VERSIONS, OPERATOR_DIR, validate_k8s
 
 CHART = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "cortex"
 HELM = Path(sys.executable).parent / "helm"  # scripts/get_helm.sh puts it in the venv
+ADAPTER_VALUES = CHART.parents[1] / "prometheus-adapter" / "values.yaml"
 
 
-def helm(*args: str) -> str:
+def helm(*args: str, check: bool = True) -> str:
     result = subprocess.run([str(HELM), *args], capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    if check:
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+    assert result.returncode != 0, "helm succeeded"
+    return result.stderr
 
 
-def render(*sets: str) -> dict[str, dict[str, Any]]:
+def render(*sets: str, api_versions: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
     args = ["template", "cortex", str(CHART), "--namespace", "cortex-system", "--include-crds"]
     for value in sets:
         args += ["--set", value]
+    for api_version in api_versions:
+        args += ["--api-versions", api_version]
     docs = [d for d in yaml.safe_load_all(helm(*args)) if d]
     return {f"{d['kind']}/{d['metadata']['name']}": d for d in docs}
 
@@ -95,24 +101,52 @@ def test_operator_settings_come_from_values_and_parse() -> None:
     settings = OperatorSettings.from_env(env)
     assert settings.ingress_class == "traefik"
     assert settings.gpu_node_selector == {"gpu": "a100"}
-    assert settings.custom_metrics is True
+    assert settings.autoscaler == Autoscaler.HPA  # no KEDA in a plain `helm template`
+    assert settings.prometheus_url == DEFAULT_PROMETHEUS_URL
     assert settings.default_image == "cortex-serving/runtime:0.1.0"
 
 
-def test_the_adapter_rule_publishes_the_metric_the_hpas_read() -> None:
-    config = yaml.safe_load(
-        render()["ConfigMap/cortex-prometheus-adapter-rules"]["data"]["config.yaml"]
-    )
-    [rule] = config["rules"]
-    assert rule["name"]["as"] == IN_FLIGHT_METRIC
-    assert "[60s]" in rule["metricsQuery"]
-    assert json.dumps(rule).count("cortex_in_flight_requests") >= 2
+def test_the_autoscaler_is_keda_where_the_cluster_serves_keda() -> None:
+    objects = render(api_versions=("keda.sh/v1alpha1",))
+    settings = OperatorSettings.from_env(operator_env(objects))
+
+    assert settings.autoscaler == Autoscaler.KEDA
 
 
-def test_without_custom_metrics_hpas_use_cpu_and_no_rule_is_rendered() -> None:
-    objects = render("customMetrics=false")
-    assert "ConfigMap/cortex-prometheus-adapter-rules" not in objects
-    assert OperatorSettings.from_env(operator_env(objects)).custom_metrics is False
+@pytest.mark.parametrize("autoscaler", list(Autoscaler))
+def test_the_autoscaler_value_wins_over_what_the_cluster_serves(autoscaler: Autoscaler) -> None:
+    sets = (f"autoscaling.autoscaler={autoscaler}", "autoscaling.prometheusUrl=http://prom:9090")
+    objects = render(*sets, api_versions=("keda.sh/v1alpha1",))
+    settings = OperatorSettings.from_env(operator_env(objects))
+
+    assert (settings.autoscaler, settings.prometheus_url) == (autoscaler, "http://prom:9090")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("autoscaling.autoscaler=adapter", 'autoscaling.autoscaler "adapter" is not valid'),
+        ("customMetrics=false", "customMetrics is replaced by autoscaling.autoscaler"),
+    ],
+)
+def test_a_wrong_autoscaler_value_fails_the_install_naming_it(value: str, message: str) -> None:
+    said = helm("template", "cortex", str(CHART), "--set", value, check=False)
+
+    assert message in said
+
+
+def test_the_adapter_values_add_the_rule_the_hpas_read_to_the_default_rules() -> None:
+    values = yaml.safe_load(ADAPTER_VALUES.read_text())
+    rules = values["rules"]
+    [rule] = rules["custom"]
+
+    assert rules["default"] is True  # the chart's own rules stay
+    assert "existing" not in rules  # it would replace every rule
+    assert rule["name"] == {"matches": f"^{Metric.IN_FLIGHT}$", "as": IN_FLIGHT_METRIC}
+    assert rule["seriesQuery"].startswith(f"{Metric.IN_FLIGHT}{{")
+    assert rule["metricsQuery"].startswith("sum(avg_over_time(<<.Series>>{<<.LabelMatchers>>}[")
+    assert set(rule["resources"]["overrides"]) == {"namespace", "pod"}
+    assert not [key for key in render() if key.startswith("ConfigMap/")]  # nothing to wire up
 
 
 def test_the_dockerfile_passes_hadolint() -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import kubernetes_validate
+import yaml
 
 from cortex.k8s import OperatorSettings, Owner, render
 from cortex.spec import RealtimeAPI, parse_api_spec
@@ -16,6 +18,8 @@ REPO = Path(__file__).resolve().parents[2]
 OPERATOR_DIR = REPO / "operator"
 KUBERNETES_VERSIONS = ("1.29.0", "1.37.0")  # the oldest supported and the newest bundled
 OWNER_UID = "0f6c2d4e-8a1b-4c3d-9e5f-7a8b9c0d1e2f"
+# CRDs of the custom resources we render (no built-in schema), for the fields we use.
+CRDS_DIR = Path(__file__).parent / "crds"
 
 
 def make_api(name: str = "iris", **sections: Any) -> RealtimeAPI:
@@ -43,8 +47,30 @@ def container(deployment: dict[str, Any]) -> dict[str, Any]:
     return api_container
 
 
+def crd_manifest(name: str) -> dict[str, Any]:
+    """A CRD of :data:`CRDS_DIR` by file stem, e.g. ``scaledobjects.keda.sh``."""
+    loaded: dict[str, Any] = yaml.safe_load((CRDS_DIR / f"{name}.yaml").read_text())
+    return loaded
+
+
+@functools.cache
+def _custom_validators() -> dict[str, jsonschema.Draft4Validator]:
+    validators = {}
+    for path in sorted(CRDS_DIR.glob("*.yaml")):
+        spec = crd_manifest(path.stem)["spec"]
+        for version in spec["versions"]:
+            kind = f"{spec['group']}/{version['name']}/{spec['names']['kind']}"
+            validators[kind] = cr_validator(version["schema"]["openAPIV3Schema"])
+    return validators
+
+
 def validate_k8s(obj: dict[str, Any], version: str) -> None:
-    """Raises unless ``obj`` passes kubernetes-validate --strict for ``version``."""
+    """Raises unless ``obj`` passes kubernetes-validate --strict for ``version``; a custom
+    resource of :data:`CRDS_DIR` (KEDA's ScaledObject...) its CRD's schema instead."""
+    validator = _custom_validators().get(f"{obj['apiVersion']}/{obj['kind']}")
+    if validator is not None:
+        validator.validate(obj)
+        return
     kubernetes_validate.validate(obj, version, strict=True)
 
 

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from cortex.errors import CortexError
-from cortex.k8s import OperatorSettings
+from cortex.k8s import Autoscaler, OperatorSettings
 from cortex.k8s.context import ENV_VARS
 from tests.k8s.conftest import OPERATOR_DIR
 
@@ -18,7 +18,8 @@ def test_no_variables_give_the_defaults() -> None:
     assert settings.namespace is None
     assert settings.default_image == "cortex-serving/runtime:0.1.0"
     assert settings.ingress_class == "nginx"
-    assert settings.custom_metrics is True
+    assert settings.autoscaler == Autoscaler.HPA
+    assert settings.prometheus_url == "http://prometheus-operated.monitoring.svc:9090"
     assert settings.hpa_tolerance is False
 
 
@@ -28,7 +29,8 @@ def test_every_variable_sets_its_setting() -> None:
             "CORTEX_OPERATOR_NAMESPACE": "ml",
             "CORTEX_OPERATOR_DEFAULT_IMAGE": "example.com/runtime:2",
             "CORTEX_OPERATOR_INGRESS_CLASS": "traefik",
-            "CORTEX_OPERATOR_CUSTOM_METRICS": "false",
+            "CORTEX_OPERATOR_AUTOSCALER": "keda",
+            "CORTEX_OPERATOR_PROMETHEUS_URL": "http://prometheus.monitoring:9090/",
             "CORTEX_OPERATOR_HPA_TOLERANCE": "yes",
             "CORTEX_OPERATOR_GPU_NODE_SELECTOR": "nvidia.com/gpu.present=true, pool=gpu",
             "CORTEX_OPERATOR_GPU_TOLERATIONS": '[{"key": "gpu", "operator": "Exists"}]',
@@ -41,7 +43,8 @@ def test_every_variable_sets_its_setting() -> None:
         namespace="ml",
         default_image="example.com/runtime:2",
         ingress_class="traefik",
-        custom_metrics=False,
+        autoscaler=Autoscaler.KEDA,
+        prometheus_url="http://prometheus.monitoring:9090",
         hpa_tolerance=True,
         gpu_node_selector={"nvidia.com/gpu.present": "true", "pool": "gpu"},
         gpu_tolerations=({"key": "gpu", "operator": "Exists"},),
@@ -73,7 +76,9 @@ def test_node_selector_may_be_json() -> None:
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        ("CORTEX_OPERATOR_CUSTOM_METRICS", "maybe", "use true or false"),
+        ("CORTEX_OPERATOR_AUTOSCALER", "maybe", "use one of keda, hpa, cpu"),
+        ("CORTEX_OPERATOR_PROMETHEUS_URL", "prometheus:9090", "an http(s) URL"),
+        ("CORTEX_OPERATOR_CUSTOM_METRICS", "true", "set that to hpa (what true meant)"),
         ("CORTEX_OPERATOR_DEFAULT_IMAGE", "", "set an image reference"),
         ("CORTEX_OPERATOR_GPU_NODE_SELECTOR", "gpu", "use k=v,k2=v2"),
         ("CORTEX_OPERATOR_GPU_NODE_SELECTOR", '{"gpu": 1}', "JSON object of strings"),

@@ -1,4 +1,8 @@
-"""Rendered manifests of four typical APIs, compared with golden files and Kubernetes' schemas.
+"""Rendered manifests of typical APIs, compared with golden files and Kubernetes' schemas.
+
+One autoscaler each at least: ``hpa`` (the default: cpu-api, gpu-api, batching-api), ``cpu``
+(custom-image-configmap-api) and ``keda`` (keda-batching-api, its ScaledObject checked against
+the test CRD's schema in tests/k8s/crds).
 
 ``UPDATE_GOLDEN=1 pytest tests/k8s/test_golden.py`` rewrites the golden files; review the diff.
 """
@@ -13,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cortex.k8s import OperatorSettings
+from cortex.k8s import Autoscaler, OperatorSettings
 from tests.k8s.conftest import KUBERNETES_VERSIONS, make_api, render_api, validate_k8s
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -75,7 +79,24 @@ def _custom_image() -> list[dict[str, Any]]:
         compute={"cpu": "1", "mem": "2Gi"},
         project={"configMap": "sentiment-project"},
     )
-    return render_api(api, OperatorSettings(ingress_class=None, custom_metrics=False))
+    return render_api(api, OperatorSettings(ingress_class=None, autoscaler=Autoscaler.CPU))
+
+
+def _keda_batching() -> list[dict[str, Any]]:
+    api = make_api(
+        "reranker",
+        predictor={
+            "processes_per_replica": 2,
+            "server_side_batching": {"max_batch_size": 16, "batch_interval": "20ms"},
+        },
+        compute={"cpu": "2", "mem": "4Gi", "gpu": 1},
+        autoscaling={"min_replicas": 2, "max_replicas": 20, "window": "2m"},
+    )
+    settings = OperatorSettings(
+        autoscaler=Autoscaler.KEDA,
+        prometheus_url="http://kube-prometheus-stack-prometheus.monitoring.svc:9090",
+    )
+    return render_api(api, settings)
 
 
 CASES = {
@@ -83,6 +104,7 @@ CASES = {
     "gpu-api": _gpu,
     "batching-api": _batching,
     "custom-image-configmap-api": _custom_image,
+    "keda-batching-api": _keda_batching,
 }
 
 

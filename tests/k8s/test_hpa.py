@@ -11,7 +11,7 @@ import kubernetes_validate
 import pytest
 
 from cortex.errors import SpecError
-from cortex.k8s import IN_FLIGHT_METRIC, OperatorSettings
+from cortex.k8s import IN_FLIGHT_METRIC, Autoscaler, OperatorSettings
 from cortex.k8s import render_hpa as _render_hpa
 from cortex.k8s.hpa import quantity
 from cortex.spec import RealtimeAPI, parse_quantity
@@ -67,10 +67,10 @@ def test_fractional_targets_are_quantities(value: float, expected: str) -> None:
     assert parse_quantity(text) == Decimal(str(value))
 
 
-def test_cpu_fallback_without_custom_metrics() -> None:
+def test_the_cpu_autoscaler_scales_on_cpu_utilisation() -> None:
     api = make_api(compute={"cpu": "1"})
 
-    [metric] = render_hpa(api, OperatorSettings(custom_metrics=False))["spec"]["metrics"]
+    [metric] = render_hpa(api, OperatorSettings(autoscaler=Autoscaler.CPU))["spec"]["metrics"]
 
     assert metric == {
         "type": "Resource",
@@ -82,7 +82,7 @@ def test_cpu_fallback_without_a_cpu_request_is_a_spec_error() -> None:
     api = make_api("iris", compute={"cpu": None})
 
     with pytest.raises(SpecError, match=r"api 'iris': compute\.cpu is null.*set compute\.cpu"):
-        render_hpa(api, OperatorSettings(custom_metrics=False))
+        render_hpa(api, OperatorSettings(autoscaler=Autoscaler.CPU))
 
 
 def _replicas_allowed(rules: dict[str, Any], current: int, up: bool) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cortex.k8s import OperatorSettings
+from cortex.k8s import AUTOSCALER_KINDS, Autoscaler, OperatorSettings
 from tests.k8s.conftest import KUBERNETES_VERSIONS, OPERATOR_DIR, make_api, render_api, validate_k8s
 
 MANIFESTS = sorted(
@@ -25,6 +25,7 @@ RESOURCES = {
     "Service": ("", "services"),
     "Ingress": ("networking.k8s.io", "ingresses"),
     "HorizontalPodAutoscaler": ("autoscaling", "horizontalpodautoscalers"),
+    "ScaledObject": ("keda.sh", "scaledobjects"),
 }
 
 
@@ -99,12 +100,18 @@ def test_kubectl_kustomize_builds_the_install() -> None:
         validate_k8s(doc, KUBERNETES_VERSIONS[0])
 
 
-def test_rbac_lets_the_operator_write_every_rendered_kind() -> None:
-    settings = OperatorSettings(custom_metrics=False)
+@pytest.mark.parametrize("autoscaler", list(Autoscaler))
+def test_rbac_lets_the_operator_write_every_rendered_kind(autoscaler: Autoscaler) -> None:
+    settings = OperatorSettings(autoscaler=autoscaler)
 
     for obj in render_api(make_api(), settings):
         group, resource = RESOURCES[obj["kind"]]
         assert "patch" in _verbs(group, resource), obj["kind"]
+
+
+def test_rbac_lets_the_operator_delete_an_autoscaler_of_the_other_kind() -> None:
+    for kind in AUTOSCALER_KINDS:
+        assert "delete" in _verbs(kind.group, kind.plural), kind.kind
 
 
 def test_rbac_lets_the_children_block_the_deletion_of_their_api() -> None:
@@ -113,14 +120,15 @@ def test_rbac_lets_the_children_block_the_deletion_of_their_api() -> None:
     assert _verbs("cortex.dev", "realtimeapis/finalizers") == {"update"}
 
 
-def test_rbac_has_no_wildcards_secrets_deletes_or_escalation() -> None:
+def test_rbac_has_no_wildcards_secrets_escalation_or_deletes_but_of_autoscalers() -> None:
+    prunable = {kind.plural for kind in AUTOSCALER_KINDS}  # a change of autoscaler setting
     for rule in _cluster_role()["rules"]:
         for key in ("apiGroups", "resources", "verbs"):
             assert "*" not in rule[key]
         assert "secrets" not in rule["resources"]
-        assert not {"delete", "deletecollection", "escalate", "bind", "impersonate"} & set(
-            rule["verbs"]
-        )
+        assert not {"deletecollection", "escalate", "bind", "impersonate"} & set(rule["verbs"])
+        if "delete" in rule["verbs"]:
+            assert set(rule["resources"]) <= prunable, rule
         if "update" in rule["verbs"]:
             assert all(name.endswith("/finalizers") for name in rule["resources"])
 

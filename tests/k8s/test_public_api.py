@@ -11,6 +11,9 @@ import types
 import cortex.k8s
 
 PUBLIC = {
+    "AUTOSCALER_KINDS",
+    "Autoscaler",
+    "render_scaled_object",
     "CHILD_KINDS",
     "POD",
     "ChildKind",
@@ -43,6 +46,7 @@ SUBMODULES = {
     "ingress",
     "kinds",
     "labels",
+    "scaledobject",
     "schema",
     "service",
 }

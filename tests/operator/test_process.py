@@ -60,7 +60,7 @@ def test_json_logs_are_one_object_per_line_with_the_resource_they_are_about(
 def test_bad_settings_exit_2_with_an_error_naming_the_variable(
     log_format: str, tmp_path: Path
 ) -> None:
-    env = {**os.environ, "CORTEX_OPERATOR_CUSTOM_METRICS": "maybe"}
+    env = {**os.environ, "CORTEX_OPERATOR_AUTOSCALER": "maybe"}
     done = subprocess.run(
         [sys.executable, "-m", "cortex.operator", "--log-format", log_format],
         env=env,
@@ -74,8 +74,8 @@ def test_bad_settings_exit_2_with_an_error_naming_the_variable(
     if log_format == "json":
         record = json.loads(line)
         assert record["severity"] == "error"
-        assert record["message"].startswith("CORTEX_OPERATOR_CUSTOM_METRICS 'maybe'")
+        assert record["message"].startswith("CORTEX_OPERATOR_AUTOSCALER 'maybe'")
     else:
-        assert "[ERROR   ] CORTEX_OPERATOR_CUSTOM_METRICS 'maybe'" in line
+        assert "[ERROR   ] CORTEX_OPERATOR_AUTOSCALER 'maybe'" in line
         with pytest.raises(json.JSONDecodeError):
             json.loads(line)

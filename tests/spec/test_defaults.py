@@ -77,6 +77,18 @@ def test_target_replica_concurrency_defaults_to_processes_times_threads() -> Non
     assert api.autoscaling.target_replica_concurrency == 8.0
 
 
+def test_a_batching_api_targets_at_least_a_full_batch_per_process() -> None:
+    batching = "server_side_batching: {max_batch_size: 8, batch_interval: 10ms}"
+    small = MINIMAL.replace("path: p.py", f"path: p.py, processes_per_replica: 2, {batching}")
+    threads = MINIMAL.replace("path: p.py", f"path: p.py, threads_per_process: 12, {batching}")
+
+    [few_threads] = parse_specs(small)
+    [many_threads] = parse_specs(threads)
+
+    assert few_threads.autoscaling.target_replica_concurrency == 16.0  # 2 processes x 8
+    assert many_threads.autoscaling.target_replica_concurrency == 12.0  # threads exceed a batch
+
+
 def test_explicit_init_and_target_are_kept() -> None:
     text = MINIMAL + "  autoscaling: {init_replicas: 2, target_replica_concurrency: 0.5}\n"
 

@@ -157,6 +157,15 @@ SECTION_RULES = [
         "threads_per_process) must be <= autoscaling.max_replica_concurrency (4)",
     ),
     (
+        {
+            "predictor": {"server_side_batching": {"max_batch_size": 16, "batch_interval": "10ms"}},
+            "autoscaling": {"max_replica_concurrency": 8},
+        },
+        "autoscaling.target_replica_concurrency 16 (the default, processes_per_replica x "
+        "max(threads_per_process, max_batch_size)) must be <= "
+        "autoscaling.max_replica_concurrency (8)",
+    ),
+    (
         {"autoscaling": {"window": "5s"}},
         "autoscaling.window '5s' must be at least 10s and a multiple of 10s (e.g. 10s, 60s, 2m)",
     ),

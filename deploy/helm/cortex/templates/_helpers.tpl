@@ -5,6 +5,18 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
+{{/* keda, hpa or cpu: the value, else keda where KEDA's CRDs are served, else hpa. */}}
+{{- define "cortex.autoscaler" -}}
+{{- if hasKey .Values "customMetrics" -}}
+{{- fail "customMetrics is replaced by autoscaling.autoscaler: hpa (what true meant), cpu (what false meant) or keda" -}}
+{{- end -}}
+{{- $autoscaler := .Values.autoscaling.autoscaler | default (ternary "keda" "hpa" (.Capabilities.APIVersions.Has "keda.sh/v1alpha1")) -}}
+{{- if not (has $autoscaler (list "keda" "hpa" "cpu")) -}}
+{{- fail (printf "autoscaling.autoscaler %q is not valid: use keda, hpa or cpu, or leave it empty" $autoscaler) -}}
+{{- end -}}
+{{- $autoscaler -}}
+{{- end -}}
+
 {{- define "cortex.image" -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
