@@ -214,7 +214,8 @@ class HPAFacts:
     def of_scaled_object(cls, body: Body) -> HPAFacts:
         """KEDA's ``Ready``, ``Active`` and ``Fallback`` as one ``ScalingActive``: False when the
         ScaledObject is not ready (e.g. Prometheus unreachable, a bad query) or falls back;
-        True when ready, with ``Active``'s words (``ScalerNotActive`` only means no load)."""
+        True when ready, with ``Active``'s message (not active only means no load: with
+        ``minReplicaCount`` >= 1 its HPA scales all the same)."""
         conditions = (body.get("status") or {}).get("conditions")
         ready = Condition.find(conditions, "Ready")
         fallback = Condition.find(conditions, "Fallback")
@@ -227,8 +228,8 @@ class HPAFacts:
             said = _joined("the ScaledObject is not ready", ready.message)
             return cls(Condition(SCALING_ACTIVE, "False", ready.reason or "NotReady", said))
         active = Condition.find(conditions, "Active")
-        words = active if active is not None and active.reason else ready
-        return cls(Condition(SCALING_ACTIVE, "True", words.reason or "Ready", words.message))
+        said = active.message if active is not None and active.message else ready.message
+        return cls(Condition(SCALING_ACTIVE, "True", ready.reason or "ScaledObjectReady", said))
 
 
 def _container_problem(container: Body, *, init: bool) -> tuple[APIState, str] | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import subprocess
 import sys
@@ -29,12 +30,14 @@ from cortex.operator import build_registry, kopf_settings, run_options
 from tests.fakeapi import FakeCluster, wait_for
 from tests.fakeapi.access import Record
 from tests.fakeapi.rbac import service_account
+from tests.k8s.conftest import crd_manifest
 
 RAPI = "cortex.dev/v1alpha1/realtimeapis"
 DEPLOYMENTS = "apps/v1/deployments"
 SERVICES = "v1/services"
 INGRESSES = "networking.k8s.io/v1/ingresses"
 HPAS = "autoscaling/v2/horizontalpodautoscalers"
+SCALED_OBJECTS = "keda.sh/v1alpha1/scaledobjects"
 CHILDREN = (DEPLOYMENTS, SERVICES, INGRESSES, HPAS)
 CRDS = "apiextensions.k8s.io/v1/customresourcedefinitions"
 
@@ -199,9 +202,13 @@ def cluster(
 
 
 @contextlib.contextmanager
-def running(namespace: str | None = "default", **options: Any) -> Iterator[Operator]:
-    """The operator, watching ``namespace`` (None: all), for the duration of the block."""
-    operator = Operator(OperatorSettings(namespace=namespace), **options).start()
+def running(
+    namespace: str | None = "default", settings: OperatorSettings | None = None, **options: Any
+) -> Iterator[Operator]:
+    """The operator, watching ``namespace`` (None: all), for the duration of the block;
+    ``settings``: other settings than the defaults (their namespace is replaced)."""
+    chosen = dataclasses.replace(settings or OperatorSettings(), namespace=namespace)
+    operator = Operator(chosen, **options).start()
     try:
         yield operator
     finally:
@@ -213,6 +220,11 @@ def operator(cluster: FakeCluster) -> Iterator[Operator]:
     """The operator with quick retries and a 1 s stall threshold."""
     with running(retry_delay=0.2, slow_retry=0.5, stall_after=60.0) as op:
         yield op
+
+
+def serve_keda(cluster: FakeCluster) -> None:
+    """Make the fake serve KEDA's ScaledObjects (the test CRD: the fields cortex uses)."""
+    cluster.create(CRDS, crd_manifest("scaledobjects.keda.sh"))
 
 
 def status_of(cluster: FakeCluster, name: str, namespace: str | None = None) -> dict[str, Any]:
