@@ -10,8 +10,15 @@ variable                            meaning (default)
 CORTEX_OPERATOR_NAMESPACE           the one namespace to watch; empty or unset: all namespaces
 CORTEX_OPERATOR_DEFAULT_IMAGE       runtime image for APIs without ``predictor.image``
                                     (``cortex-serving/runtime:0.1.0``)
-CORTEX_OPERATOR_INGRESS_CLASS       ``ingressClassName`` of every Ingress (``nginx``); set it
-                                    empty to leave the field out (the cluster's default class)
+CORTEX_OPERATOR_ROUTING             how requests reach the APIs: ``gateway`` (a Gateway API
+                                    ``HTTPRoute`` per API), ``ingress`` (an ``Ingress`` per
+                                    API) or ``none`` (the Service only) (``none``: the one
+                                    mode that needs nothing installed; the chart sets
+                                    ``gateway``); see docs/routing.md
+CORTEX_OPERATOR_GATEWAY             the Gateway every HTTPRoute attaches to, as
+                                    ``<namespace>/<name>``; required for ``gateway`` (none)
+CORTEX_OPERATOR_INGRESS_CLASS       ``ingressClassName`` of every Ingress; required for
+                                    ``ingress`` (none)
 CORTEX_OPERATOR_CUSTOM_METRICS      ``true``: the HPA scales on in-flight requests (needs the
                                     prometheus-adapter rule); ``false``: on CPU use (``true``)
 CORTEX_OPERATOR_HPA_TOLERANCE       ``true`` only on Kubernetes >= 1.35: per-HPA tolerances
@@ -43,13 +50,15 @@ from typing import Any
 
 from cortex import contracts, errors
 
-__all__ = ["DEFAULT_IMAGE", "ENV_PREFIX", "ENV_VARS", "OperatorSettings", "Owner"]
+__all__ = ["DEFAULT_IMAGE", "ENV_PREFIX", "ENV_VARS", "ROUTING_MODES", "OperatorSettings", "Owner"]
 
 DEFAULT_IMAGE = "cortex-serving/runtime:0.1.0"
 ENV_PREFIX = "CORTEX_OPERATOR_"
 ENV_VARS = {
     f"{ENV_PREFIX}NAMESPACE": "namespace",
     f"{ENV_PREFIX}DEFAULT_IMAGE": "default_image",
+    f"{ENV_PREFIX}ROUTING": "routing",
+    f"{ENV_PREFIX}GATEWAY": "gateway",
     f"{ENV_PREFIX}INGRESS_CLASS": "ingress_class",
     f"{ENV_PREFIX}CUSTOM_METRICS": "custom_metrics",
     f"{ENV_PREFIX}HPA_TOLERANCE": "hpa_tolerance",
@@ -59,20 +68,28 @@ ENV_VARS = {
     f"{ENV_PREFIX}PEERING_LIFETIME": "peering_lifetime",
 }
 """Each environment variable :meth:`OperatorSettings.from_env` reads, and the field it sets."""
+ROUTING_MODES = ("gateway", "ingress", "none")
 
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 _TOLERATION_KEYS = ("key", "operator", "value", "effect", "tolerationSeconds")
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
 @dataclass(frozen=True)
 class OperatorSettings:
-    """The operator's settings; the defaults suit a cluster with ingress-nginx and the adapter."""
+    """The operator's settings; the defaults suit a cluster with the adapter and no routing.
+
+    ``routing`` ``gateway`` needs ``gateway`` (namespace, name), ``ingress`` needs
+    ``ingress_class``: :class:`cortex.errors.CortexError` otherwise, naming the variable.
+    """
 
     namespace: str | None = None
     default_image: str = DEFAULT_IMAGE
-    ingress_class: str | None = "nginx"
+    routing: str = "none"
+    gateway: tuple[str, str] | None = None
+    ingress_class: str | None = None
     custom_metrics: bool = True
     hpa_tolerance: bool = False
     gpu_node_selector: dict[str, str] = field(default_factory=dict)
@@ -88,6 +105,21 @@ class OperatorSettings:
             if name in env:
                 values[attribute] = _PARSERS[attribute](name, env[name].strip())
         return cls(**values)
+
+    def __post_init__(self) -> None:
+        routing = f"{ENV_PREFIX}ROUTING {self.routing!r}"
+        if self.routing not in ROUTING_MODES:
+            raise errors.CortexError(f"{routing} is not valid: use {', '.join(ROUTING_MODES)}")
+        if self.routing == "gateway" and self.gateway is None:
+            raise errors.CortexError(
+                f"{ENV_PREFIX}GATEWAY is not set: {routing} needs the Gateway the routes attach "
+                "to, as <namespace>/<name>, e.g. gateway-system/cortex"
+            )
+        if self.routing == "ingress" and self.ingress_class is None:
+            raise errors.CortexError(
+                f"{ENV_PREFIX}INGRESS_CLASS is not set: {routing} needs the class of the "
+                "Ingresses, e.g. traefik (kubectl get ingressclass lists them)"
+            )
 
 
 @dataclass(frozen=True)
@@ -174,6 +206,21 @@ def _object_name(name: str, value: str) -> str | None:
     return value
 
 
+def _routing(name: str, value: str) -> str:
+    if value not in ROUTING_MODES:
+        raise _bad(name, value, f"use {', '.join(ROUTING_MODES)}")
+    return value
+
+
+def _gateway(name: str, value: str) -> tuple[str, str] | None:
+    if not value:
+        return None
+    namespace, _, gateway = value.partition("/")
+    if not _DNS_LABEL.fullmatch(namespace) or not _DNS_SUBDOMAIN.fullmatch(gateway):
+        raise _bad(name, value, "use <namespace>/<name> of a Gateway, e.g. gateway-system/cortex")
+    return namespace, gateway
+
+
 def _seconds(name: str, value: str) -> int:
     if not value.isdigit() or int(value) < 1:
         raise _bad(name, value, "use a whole number of seconds, at least 1, e.g. 60")
@@ -183,6 +230,8 @@ def _seconds(name: str, value: str) -> int:
 _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "namespace": _optional_text,
     "default_image": _image,
+    "routing": _routing,
+    "gateway": _gateway,
     "ingress_class": _optional_text,
     "custom_metrics": _boolean,
     "hpa_tolerance": _boolean,

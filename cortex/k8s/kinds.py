@@ -30,10 +30,12 @@ class ChildKind:
 DEPLOYMENT = ChildKind("Deployment", "apps", "v1", "deployments")
 SERVICE = ChildKind("Service", "", "v1", "services")
 INGRESS = ChildKind("Ingress", "networking.k8s.io", "v1", "ingresses")
+HTTPROUTE = ChildKind("HTTPRoute", "gateway.networking.k8s.io", "v1", "httproutes")
 HPA = ChildKind("HorizontalPodAutoscaler", "autoscaling", "v2", "horizontalpodautoscalers")
 POD = ChildKind("Pod", "", "v1", "pods")  # not rendered: the Deployment's, watched for the status
 
-CHILD_KINDS: tuple[ChildKind, ...] = (DEPLOYMENT, SERVICE, INGRESS, HPA)
+CHILD_KINDS: tuple[ChildKind, ...] = (DEPLOYMENT, SERVICE, INGRESS, HTTPROUTE, HPA)
+_ROUTES = {"gateway": (HTTPROUTE,), "ingress": (INGRESS,), "none": ()}
 _BY_KIND = {k.kind: k for k in (*CHILD_KINDS, POD)}
 
 
@@ -44,5 +46,4 @@ def child_kind(kind: str) -> ChildKind:
 
 def rendered_kinds(settings: context.OperatorSettings) -> tuple[ChildKind, ...]:
     """The kinds ``render`` produces with these settings, in the order it renders them."""
-    del settings  # every setting renders all four today
-    return CHILD_KINDS
+    return (DEPLOYMENT, SERVICE, *_ROUTES[settings.routing], HPA)

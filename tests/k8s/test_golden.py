@@ -1,4 +1,6 @@
-"""Rendered manifests of four typical APIs, compared with golden files and Kubernetes' schemas.
+"""Rendered manifests of four typical APIs, compared with golden files and Kubernetes' schemas
+(the HTTPRoute with its CRD's, tests/fakeapi/crds). Routing: the CPU and GPU APIs ``gateway``,
+the batching one ``ingress``, the custom image ``none``.
 
 ``UPDATE_GOLDEN=1 pytest tests/k8s/test_golden.py`` rewrites the golden files; review the diff.
 """
@@ -14,7 +16,14 @@ import pytest
 import yaml
 
 from cortex.k8s import OperatorSettings
-from tests.k8s.conftest import KUBERNETES_VERSIONS, make_api, render_api, validate_k8s
+from tests.k8s.conftest import (
+    GATEWAY,
+    INGRESS,
+    KUBERNETES_VERSIONS,
+    make_api,
+    render_api,
+    validate_manifest,
+)
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -24,8 +33,9 @@ def _cpu() -> list[dict[str, Any]]:
         "iris",
         compute={"cpu": "500m", "mem": "1Gi"},
         autoscaling={"min_replicas": 2, "max_replicas": 10},
+        networking={"hostname": "iris.ml.example.com", "request_timeout": "30s"},
     )
-    return render_api(api)
+    return render_api(api, GATEWAY)
 
 
 def _gpu() -> list[dict[str, Any]]:
@@ -36,6 +46,8 @@ def _gpu() -> list[dict[str, Any]]:
         autoscaling={"max_replicas": 4, "target_replica_concurrency": 4},
     )
     settings = OperatorSettings(
+        routing="gateway",
+        gateway=("gateway-system", "cortex"),
         gpu_node_selector={"nvidia.com/gpu.present": "true"},
         gpu_tolerations=(
             {"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"},
@@ -61,7 +73,7 @@ def _batching() -> list[dict[str, Any]]:
         update_strategy={"max_surge": 1, "max_unavailable": 0},
         networking={"endpoint": "/v1/embed"},
     )
-    return render_api(api)
+    return render_api(api, INGRESS)
 
 
 def _custom_image() -> list[dict[str, Any]]:
@@ -75,7 +87,7 @@ def _custom_image() -> list[dict[str, Any]]:
         compute={"cpu": "1", "mem": "2Gi"},
         project={"configMap": "sentiment-project"},
     )
-    return render_api(api, OperatorSettings(ingress_class=None, custom_metrics=False))
+    return render_api(api, OperatorSettings(routing="none", custom_metrics=False))
 
 
 CASES = {
@@ -107,7 +119,7 @@ def test_rendered_manifests_match_the_golden_file(case: str) -> None:
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_rendered_manifests_pass_kubernetes_validate_strict(case: str, version: str) -> None:
     for obj in CASES[case]():
-        validate_k8s(obj, version)
+        validate_manifest(obj, version)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
