@@ -5,6 +5,7 @@ Whether the RBAC is exactly what the operator uses is tests/operator/test_zz_rba
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 from typing import Any
@@ -12,8 +13,14 @@ from typing import Any
 import pytest
 import yaml
 
-from cortex.k8s import OperatorSettings
-from tests.k8s.conftest import KUBERNETES_VERSIONS, OPERATOR_DIR, make_api, render_api, validate_k8s
+from tests.k8s.conftest import (
+    KUBERNETES_VERSIONS,
+    OPERATOR_DIR,
+    ROUTINGS,
+    make_api,
+    render_api,
+    validate_k8s,
+)
 
 MANIFESTS = sorted(
     path.name for path in OPERATOR_DIR.glob("*.yaml") if path.name != "kustomization.yaml"
@@ -24,6 +31,7 @@ RESOURCES = {
     "Deployment": ("apps", "deployments"),
     "Service": ("", "services"),
     "Ingress": ("networking.k8s.io", "ingresses"),
+    "HTTPRoute": ("gateway.networking.k8s.io", "httproutes"),
     "HorizontalPodAutoscaler": ("autoscaling", "horizontalpodautoscalers"),
 }
 
@@ -99,8 +107,9 @@ def test_kubectl_kustomize_builds_the_install() -> None:
         validate_k8s(doc, KUBERNETES_VERSIONS[0])
 
 
-def test_rbac_lets_the_operator_write_every_rendered_kind() -> None:
-    settings = OperatorSettings(custom_metrics=False)
+@pytest.mark.parametrize("routing", sorted(ROUTINGS))
+def test_rbac_lets_the_operator_write_every_rendered_kind(routing: str) -> None:
+    settings = dataclasses.replace(ROUTINGS[routing], custom_metrics=False)
 
     for obj in render_api(make_api(), settings):
         group, resource = RESOURCES[obj["kind"]]
@@ -113,14 +122,15 @@ def test_rbac_lets_the_children_block_the_deletion_of_their_api() -> None:
     assert _verbs("cortex.dev", "realtimeapis/finalizers") == {"update"}
 
 
-def test_rbac_has_no_wildcards_secrets_deletes_or_escalation() -> None:
+def test_rbac_has_no_wildcards_secrets_escalation_or_deletes_but_of_routes() -> None:
+    routes = {"ingresses", "httproutes"}  # pruned when the routing changes or routes clash
     for rule in _cluster_role()["rules"]:
         for key in ("apiGroups", "resources", "verbs"):
             assert "*" not in rule[key]
         assert "secrets" not in rule["resources"]
-        assert not {"delete", "deletecollection", "escalate", "bind", "impersonate"} & set(
-            rule["verbs"]
-        )
+        assert not {"deletecollection", "escalate", "bind", "impersonate"} & set(rule["verbs"])
+        if "delete" in rule["verbs"]:
+            assert set(rule["resources"]) <= routes
         if "update" in rule["verbs"]:
             assert all(name.endswith("/finalizers") for name in rule["resources"])
 
