@@ -10,8 +10,15 @@ variable                            meaning (default)
 CORTEX_OPERATOR_NAMESPACE           the one namespace to watch; empty or unset: all namespaces
 CORTEX_OPERATOR_DEFAULT_IMAGE       runtime image for APIs without ``predictor.image``
                                     (``cortex-serving/runtime:0.1.0``)
-CORTEX_OPERATOR_INGRESS_CLASS       ``ingressClassName`` of every Ingress (``nginx``); set it
-                                    empty to leave the field out (the cluster's default class)
+CORTEX_OPERATOR_ROUTING             how requests reach the APIs: ``gateway`` (a Gateway API
+                                    ``HTTPRoute`` per API), ``ingress`` (an ``Ingress`` per
+                                    API) or ``none`` (the Service only) (``none``: the one
+                                    mode that needs nothing installed; the chart sets
+                                    ``gateway``); see docs/routing.md
+CORTEX_OPERATOR_GATEWAY             the Gateway every HTTPRoute attaches to, as
+                                    ``<namespace>/<name>``; required for ``gateway`` (none)
+CORTEX_OPERATOR_INGRESS_CLASS       ``ingressClassName`` of every Ingress; required for
+                                    ``ingress`` (none)
 CORTEX_OPERATOR_AUTOSCALER          what scales each API (``hpa``): ``keda``, a KEDA
                                     ScaledObject with a Prometheus trigger on in-flight
                                     requests over ``autoscaling.window``; ``hpa``, an HPA on the
@@ -56,6 +63,7 @@ __all__ = [
     "DEFAULT_PROMETHEUS_URL",
     "ENV_PREFIX",
     "ENV_VARS",
+    "ROUTING_MODES",
     "Autoscaler",
     "OperatorSettings",
     "Owner",
@@ -69,6 +77,8 @@ ENV_PREFIX = "CORTEX_OPERATOR_"
 ENV_VARS = {
     f"{ENV_PREFIX}NAMESPACE": "namespace",
     f"{ENV_PREFIX}DEFAULT_IMAGE": "default_image",
+    f"{ENV_PREFIX}ROUTING": "routing",
+    f"{ENV_PREFIX}GATEWAY": "gateway",
     f"{ENV_PREFIX}INGRESS_CLASS": "ingress_class",
     f"{ENV_PREFIX}AUTOSCALER": "autoscaler",
     f"{ENV_PREFIX}PROMETHEUS_URL": "prometheus_url",
@@ -85,10 +95,12 @@ _RETIRED = {
         "(what false meant) or keda, and remove this variable"
     ),
 }
+ROUTING_MODES = ("gateway", "ingress", "none")
 
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 _TOLERATION_KEYS = ("key", "operator", "value", "effect", "tolerationSeconds")
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
@@ -102,11 +114,17 @@ class Autoscaler(enum.StrEnum):
 
 @dataclass(frozen=True)
 class OperatorSettings:
-    """The operator's settings; the defaults suit a cluster with ingress-nginx and the adapter."""
+    """The operator's settings; the defaults suit a cluster with the adapter and no routing.
+
+    ``routing`` ``gateway`` needs ``gateway`` (namespace, name), ``ingress`` needs
+    ``ingress_class``: :class:`cortex.errors.CortexError` otherwise, naming the variable.
+    """
 
     namespace: str | None = None
     default_image: str = DEFAULT_IMAGE
-    ingress_class: str | None = "nginx"
+    routing: str = "none"
+    gateway: tuple[str, str] | None = None
+    ingress_class: str | None = None
     autoscaler: Autoscaler = Autoscaler.HPA
     prometheus_url: str = DEFAULT_PROMETHEUS_URL
     hpa_tolerance: bool = False
@@ -126,6 +144,21 @@ class OperatorSettings:
             if name in env:
                 values[attribute] = _PARSERS[attribute](name, env[name].strip())
         return cls(**values)
+
+    def __post_init__(self) -> None:
+        routing = f"{ENV_PREFIX}ROUTING {self.routing!r}"
+        if self.routing not in ROUTING_MODES:
+            raise errors.CortexError(f"{routing} is not valid: use {', '.join(ROUTING_MODES)}")
+        if self.routing == "gateway" and self.gateway is None:
+            raise errors.CortexError(
+                f"{ENV_PREFIX}GATEWAY is not set: {routing} needs the Gateway the routes attach "
+                "to, as <namespace>/<name>, e.g. gateway-system/cortex"
+            )
+        if self.routing == "ingress" and self.ingress_class is None:
+            raise errors.CortexError(
+                f"{ENV_PREFIX}INGRESS_CLASS is not set: {routing} needs the class of the "
+                "Ingresses, e.g. traefik (kubectl get ingressclass lists them)"
+            )
 
 
 @dataclass(frozen=True)
@@ -226,6 +259,21 @@ def _object_name(name: str, value: str) -> str | None:
     return value
 
 
+def _routing(name: str, value: str) -> str:
+    if value not in ROUTING_MODES:
+        raise _bad(name, value, f"use {', '.join(ROUTING_MODES)}")
+    return value
+
+
+def _gateway(name: str, value: str) -> tuple[str, str] | None:
+    if not value:
+        return None
+    namespace, _, gateway = value.partition("/")
+    if not _DNS_LABEL.fullmatch(namespace) or not _DNS_SUBDOMAIN.fullmatch(gateway):
+        raise _bad(name, value, "use <namespace>/<name> of a Gateway, e.g. gateway-system/cortex")
+    return namespace, gateway
+
+
 def _seconds(name: str, value: str) -> int:
     if not value.isdigit() or int(value) < 1:
         raise _bad(name, value, "use a whole number of seconds, at least 1, e.g. 60")
@@ -235,6 +283,8 @@ def _seconds(name: str, value: str) -> int:
 _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "namespace": _optional_text,
     "default_image": _image,
+    "routing": _routing,
+    "gateway": _gateway,
     "ingress_class": _optional_text,
     "autoscaler": _autoscaler,
     "prometheus_url": _url,

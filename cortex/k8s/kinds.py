@@ -43,12 +43,14 @@ class ChildKind:
 DEPLOYMENT = ChildKind("Deployment", "apps", "v1", "deployments")
 SERVICE = ChildKind("Service", "", "v1", "services")
 INGRESS = ChildKind("Ingress", "networking.k8s.io", "v1", "ingresses")
+HTTPROUTE = ChildKind("HTTPRoute", "gateway.networking.k8s.io", "v1", "httproutes")
 HPA = ChildKind("HorizontalPodAutoscaler", "autoscaling", "v2", "horizontalpodautoscalers")
 SCALED_OBJECT = ChildKind("ScaledObject", "keda.sh", "v1alpha1", "scaledobjects")
 POD = ChildKind("Pod", "", "v1", "pods")  # not rendered: the Deployment's, watched for the status
 
-CHILD_KINDS: tuple[ChildKind, ...] = (DEPLOYMENT, SERVICE, INGRESS, HPA, SCALED_OBJECT)
+CHILD_KINDS: tuple[ChildKind, ...] = (DEPLOYMENT, SERVICE, INGRESS, HTTPROUTE, HPA, SCALED_OBJECT)
 AUTOSCALER_KINDS: tuple[ChildKind, ...] = (HPA, SCALED_OBJECT)
+_ROUTES = {"gateway": (HTTPROUTE,), "ingress": (INGRESS,), "none": ()}
 _BY_KIND = {k.kind: k for k in (*CHILD_KINDS, POD)}
 
 
@@ -60,4 +62,4 @@ def child_kind(kind: str) -> ChildKind:
 def rendered_kinds(settings: context.OperatorSettings) -> tuple[ChildKind, ...]:
     """The kinds ``render`` produces with these settings, in the order it renders them."""
     autoscaler = SCALED_OBJECT if settings.autoscaler == context.Autoscaler.KEDA else HPA
-    return (DEPLOYMENT, SERVICE, INGRESS, autoscaler)
+    return (DEPLOYMENT, SERVICE, *_ROUTES[settings.routing], autoscaler)

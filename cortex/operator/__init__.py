@@ -1,4 +1,4 @@
-"""The kopf operator: ``RealtimeAPI`` resources in, Deployment/Service/Ingress/HPA out.
+"""The kopf operator: ``RealtimeAPI`` resources in, Deployment/Service/route/HPA out.
 
 Run it with ``python -m cortex.operator``. Embed it (tests, benchmarks) with::
 
@@ -7,7 +7,8 @@ Run it with ``python -m cortex.operator``. Embed it (tests, benchmarks) with::
                         **run_options(settings))
 
 Modules: ``kube`` (the only one talking to the API server), ``status`` (pure summaries) and
-``drift`` (pure: does a live object hold what we apply?) <- ``state`` (per-operator memory, the
+``drift`` (pure: does a live object hold what we apply?) <- ``cache`` (what the watches said)
+and ``routing`` (pure: the Routed condition, route claims) <- ``state`` (per-operator memory, the
 work queue) <- ``handlers`` (kopf glue, one reconcile pass) ; ``config`` (kopf settings).
 """
 

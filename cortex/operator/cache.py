@@ -27,7 +27,8 @@ Body = Mapping[str, Any]
 
 @dataclass(frozen=True)
 class Resource:
-    """What a pass needs of a RealtimeAPI: identity, spec, the /scale replicas, last status."""
+    """What a pass needs of a RealtimeAPI: identity, spec, the /scale replicas, last status,
+    when it was created (the older of two APIs claiming one route keeps it)."""
 
     uid: str
     generation: int
@@ -35,6 +36,7 @@ class Resource:
     replicas: int | None
     status: Mapping[str, Any] | None
     facts: ApiFacts
+    created: str = ""
 
     @classmethod
     def of(cls, body: Body) -> Resource:
@@ -44,7 +46,8 @@ class Resource:
         current = dict(body.get("status") or {}) or None
         facts = ApiFacts.of({**body, "spec": spec})
         generation = int(meta.get("generation") or 1)
-        return cls(meta["uid"], generation, spec, replicas, current, facts)
+        created = str(meta.get("creationTimestamp") or "")
+        return cls(meta["uid"], generation, spec, replicas, current, facts, created)
 
     @property
     def signature(self) -> tuple[str, int, int | None]:
@@ -79,7 +82,7 @@ class Cache:
         return key
 
     def observe_child(self, kind: str, event: str | None, body: Body) -> Key:
-        """A Deployment, Service, Ingress, HPA or Pod of an API, as a watch or a list says
+        """A Deployment, Service, route, HPA or Pod of an API, as a watch or a list says
         (list items carry no ``kind``: the caller says it)."""
         key = owner_key(body)
         if kind == "Pod":

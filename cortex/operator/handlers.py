@@ -2,14 +2,17 @@
 
 ``build_registry(settings)`` returns a fresh :class:`kopf.OperatorRegistry` (no global one).
 kopf watches the RealtimeAPIs and, labelled ``cortex.dev/api-name``, their Deployments,
-Services, Ingresses, autoscalers (HPAs or KEDA ScaledObjects) and pods; every event updates the
-operator's :class:`~cortex.operator.cache.Cache` and wakes its API in the work queue
+Services, routes (HTTPRoutes or Ingresses, as the settings route), autoscalers (HPAs or KEDA
+ScaledObjects) and pods; every event updates the operator's
+:class:`~cortex.operator.cache.Cache` and wakes its API in the work queue
 (:class:`~cortex.operator.state.State`). One pass (:func:`reconcile`) then:
 
 1. reads the resource from the cache (gone: everything kept for it is dropped); the first pass
    in a namespace lists its children and pods once (what a restart needs to know);
 2. parses the spec and renders the children (cached per generation and replica count); a spec
    that does not parse is status ``error`` (InvalidSpec), not retried until the spec changes;
+   an API whose host and path an older API claims gets no route (``RouteConflict``,
+   :mod:`cortex.operator.routing`);
 3. applies (server-side apply, :mod:`cortex.operator.kube`) each child the cached live object
    does not already cover (:func:`cortex.operator.drift.covers`): nothing for a converged API,
    so a restarted operator writes nothing; a hand edit or a deleted child is an event, and the
@@ -49,7 +52,7 @@ from cortex.k8s import (
     render,
     rendered_kinds,
 )
-from cortex.operator import drift, kube, status
+from cortex.operator import drift, kube, routing, status
 from cortex.operator.cache import Key, Resource
 from cortex.operator.state import RESYNC_SECONDS, RETRY_DELAY, STALL_AFTER, State
 from cortex.spec import parse_api_spec
@@ -61,6 +64,7 @@ _CHILDREN = {LABEL_API_NAME: kopf.PRESENT}
 # Events on a change to these are Normal; any other state is worth a Warning.
 _NORMAL_STATES = (APIState.LIVE, APIState.UPDATING, APIState.SCALED_TO_ZERO)
 SLOW_RETRY = 60.0  # seconds before retrying what the API server refused
+_ROUTE_KINDS = ("HTTPRoute", "Ingress")
 
 
 class NameTakenError(errors.TemporaryError):
@@ -171,6 +175,8 @@ async def reconcile(run: Pass, key: Key) -> float | None:
         state.seen[key] = resource.signature
         await _fail(state, key, ref, resource, str(exc), APIState.ERROR, "InvalidSpec")
         return None
+    if _conflict(state, key, resource) is not None:  # the older API keeps the route
+        children = [child for child in children if child["kind"] not in _ROUTE_KINDS]
     try:
         await run.prime(namespace)
         kinds = {child["kind"] for child in children}
@@ -254,6 +260,20 @@ def _refuse(found: Mapping[str, Any], what: str) -> None:
     )
 
 
+def _conflict(state: State, key: Key, resource: Resource) -> str | None:
+    """What the route of ``key`` clashes with, when an older API claims its host and path."""
+    holder = state.claims.holder(key)
+    if holder is None or resource.facts.claim is None:
+        return None
+    return routing.conflict_message(resource.facts.claim, holder)
+
+
+def _claim(settings: OperatorSettings, resource: Resource | None) -> tuple[str, str] | None:
+    if resource is None or settings.routing == "none":
+        return None
+    return resource.facts.claim
+
+
 async def publish(state: State, key: Key, resource: Resource) -> float | None:
     """Recompute the status of one API from the cache and write it if it changed."""
     facts = resource.facts
@@ -270,6 +290,11 @@ async def publish(state: State, key: Key, resource: Resource) -> float | None:
         now=_now(),
         stall_after=state.stall_after,
     )
+    kind = {"gateway": "HTTPRoute", "ingress": "Ingress"}.get(state.settings.routing)
+    route = None if kind is None else cache.child(kind, key)
+    conflict = _conflict(state, key, resource)
+    routed = routing.routed(state.settings, key[1], None if conflict else route, conflict)
+    summary = routing.with_route(summary, routed)
     previous = state.written.get(key, resource.status)
     new = status.render(
         summary,
@@ -395,6 +420,9 @@ def build_registry(
         start()
         key = cache.observe_api(type, body)
         seen = cache.apis.get(key)
+        created = str(body["metadata"].get("creationTimestamp") or "")
+        for other in state.claims.update(key, _claim(settings, seen), created):
+            state.wake(other)  # the holder of a route they share may have changed
         if seen is None or state.seen.get(key) != seen.signature:
             state.wake(key)
 

@@ -23,7 +23,7 @@ import kopf
 
 from cortex import errors
 from cortex.k8s import OperatorSettings
-from cortex.operator import kube, status
+from cortex.operator import kube, routing, status
 from cortex.operator.cache import Cache, Key
 
 __all__ = ["RESYNC_SECONDS", "RETRY_DELAY", "STALL_AFTER", "Key", "State"]
@@ -48,6 +48,7 @@ class State:
     ) -> None:
         self.settings = settings
         self.cache = Cache()
+        self.claims = routing.Claims()  # the host and path each API's route claims
         self.stall_after = stall_after
         self.retry_delay = retry_delay
         self.resync = resync

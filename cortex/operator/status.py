@@ -29,8 +29,9 @@ kills; here a pod that crash-loops because it was OOM-killed reports the cause, 
 ``status.conditions`` follow ``metav1.Condition``: ``Ready`` (True exactly when the word is
 ``live``; first, its reason names the word), ``Progressing`` (True while a rollout is under way,
 with the Deployment's reason; False once it completed, ``NewReplicaSetAvailable``, or got stuck,
-``ProgressDeadlineExceeded``) and ``ScalingActive`` (the HPA's own, or made of a KEDA
-ScaledObject's ``Ready``/``Active``/``Fallback``). A condition keeps its
+``ProgressDeadlineExceeded``), ``ScalingActive`` (the HPA's own, or made of a KEDA
+ScaledObject's ``Ready``/``Active``/``Fallback``) and, when the operator routes, ``Routed``
+(:mod:`cortex.operator.routing`). A condition keeps its
 ``lastTransitionTime`` while its status does not change.
 """
 
@@ -43,6 +44,7 @@ from typing import Any
 
 from cortex import errors
 from cortex.contracts import ANNOTATION_SPEC_HASH, APIState
+from cortex.k8s import route
 from cortex.spec import parse_api_spec
 
 __all__ = [
@@ -126,7 +128,8 @@ class Condition:
 
 @dataclass(frozen=True)
 class ApiFacts:
-    """What the status needs of a RealtimeAPI resource (``valid``: its spec parses)."""
+    """What the status needs of a RealtimeAPI resource (``valid``: its spec parses; ``claim``:
+    the host and path its route would match, :func:`cortex.k8s.route.claim`)."""
 
     uid: str
     valid: bool
@@ -134,6 +137,7 @@ class ApiFacts:
     init_replicas: int = 1
     endpoint: str = ""
     status: Body | None = None
+    claim: tuple[str, str] | None = None
 
     @classmethod
     def of(cls, body: Body) -> ApiFacts:
@@ -144,7 +148,13 @@ class ApiFacts:
             return cls(meta["uid"], False, status=current)
         scaling = api.autoscaling
         return cls(
-            meta["uid"], True, scaling.min_replicas, api.init_replicas, api.endpoint, current
+            meta["uid"],
+            True,
+            scaling.min_replicas,
+            api.init_replicas,
+            api.endpoint,
+            current,
+            route.claim(api),
         )
 
 

@@ -52,6 +52,7 @@ RESERVED_ENDPOINTS = ("/healthz", "/readyz", "/metrics")
 
 _DNS_1035 = re.compile(NAME_PATTERN)
 _ENDPOINT = re.compile(r"/[A-Za-z0-9._~/-]*")
+_HOSTNAME = re.compile(r"(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
 
 if TYPE_CHECKING:
@@ -245,10 +246,32 @@ class UpdateStrategy(_Model):
 
 
 class Networking(_Model):
-    """Where the API answers: its path and, in the local environment, its port."""
+    """Where the API answers: its path, on a cluster its host name and request timeout (what
+    the route says; docs/routing.md), in the local environment its port."""
 
     endpoint: str | None = Field(default=None, max_length=1000)
+    hostname: str | None = Field(default=None, max_length=253)
+    request_timeout: units.Duration | None = None
     local_port: Int | None = Field(default=None, ge=1, le=65535)
+
+    @field_validator("hostname")
+    @classmethod
+    def _hostname_is_dns_name(cls, value: str | None) -> str | None:
+        if value is not None and not _HOSTNAME.fullmatch(value):
+            raise messages.rule_error(
+                "must be a lowercase DNS name such as api.example.com (or *.example.com)", value
+            )
+        return value
+
+    @field_validator("request_timeout")
+    @classmethod
+    def _timeout_positive(cls, value: float | None) -> float | None:
+        if value is not None and (value < 0.001 or value != round(value, 3)):
+            raise messages.rule_error(
+                "must be at least 1ms, in whole milliseconds (e.g. 30s, 2m)",
+                units.format_duration(value),
+            )
+        return value
 
     @field_validator("endpoint")
     @classmethod
@@ -261,6 +284,19 @@ class Networking(_Model):
             )
         if value in RESERVED_ENDPOINTS or value.startswith("/v2/health"):
             raise messages.rule_error("is reserved for the runtime's health and metrics", value)
+        segments = value.split("/")
+        if "." in segments or ".." in segments:
+            raise messages.rule_error(
+                "must not contain . or .. segments (gateways resolve them away); write the path "
+                "they stand for",
+                value,
+            )
+        if not value.strip("/"):
+            raise messages.rule_error(
+                "would route every request of the gateway to this API; use a path of its own, "
+                "such as the default /<api name>",
+                value,
+            )
         return value
 
 

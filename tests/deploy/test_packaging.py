@@ -96,9 +96,16 @@ def test_watching_one_namespace_the_rbac_is_a_role_there_only() -> None:
 
 
 def test_operator_settings_come_from_values_and_parse() -> None:
-    env = operator_env(render("operator.ingressClass=traefik", "operator.gpuNodeSelector.gpu=a100"))
+    env = operator_env(
+        render(
+            "routing.mode=ingress",
+            "routing.ingressClass=traefik",
+            "operator.gpuNodeSelector.gpu=a100",
+        )
+    )
     assert set(env) == set(ENV_VARS)
     settings = OperatorSettings.from_env(env)
+    assert settings.routing == "ingress"
     assert settings.ingress_class == "traefik"
     assert settings.gpu_node_selector == {"gpu": "a100"}
     assert settings.autoscaler == Autoscaler.HPA  # no KEDA in a plain `helm template`
@@ -111,6 +118,26 @@ def test_the_autoscaler_is_keda_where_the_cluster_serves_keda() -> None:
     settings = OperatorSettings.from_env(operator_env(objects))
 
     assert settings.autoscaler == Autoscaler.KEDA
+
+
+def test_the_chart_routes_through_a_gateway_by_default() -> None:
+    default = OperatorSettings.from_env(operator_env(render()))
+    elsewhere = OperatorSettings.from_env(
+        operator_env(render("routing.gateway.namespace=gateway-system"))
+    )
+    unrouted = OperatorSettings.from_env(operator_env(render("routing.mode=none")))
+
+    assert (default.routing, default.gateway) == ("gateway", ("cortex-system", "cortex"))
+    assert elsewhere.gateway == ("gateway-system", "cortex")
+    assert (unrouted.routing, unrouted.gateway) == ("none", None)
+
+
+def test_ingress_routing_without_a_class_fails_to_render_saying_so() -> None:
+    args = ["template", "cortex", str(CHART), "--set", "routing.mode=ingress"]
+    done = subprocess.run([str(HELM), *args], capture_output=True, text=True, check=False)
+
+    assert done.returncode != 0
+    assert "routing.ingressClass is required with routing.mode ingress" in done.stderr
 
 
 @pytest.mark.parametrize("autoscaler", list(Autoscaler))

@@ -29,8 +29,8 @@ What it emulates:
 Layers: ``errors``, ``selectors``, ``merging``, ``schemas``, ``fieldsets``, ``clock``,
 ``quantity`` <- ``apply``, ``defaults`` <- ``validation``, ``admission`` <- ``store`` <-
 ``owners``, ``rollout``, ``pods`` <- ``progress`` <- ``deployments``, ``replicasets`` <-
-``workloads`` <- ``controllers``, ``scale``, ``hpa``, ``rbac`` <- ``access``, ``streams``,
-``proxy`` <- ``server`` <- ``cluster``.
+``workloads``, ``gateways`` <- ``controllers``, ``scale``, ``hpa``, ``rbac`` <- ``access``,
+``streams``, ``proxy`` <- ``server`` <- ``cluster``.
 """
 
 from tests.fakeapi.cluster import FakeCluster, kubeconfig, wait_for

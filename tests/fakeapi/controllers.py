@@ -7,6 +7,7 @@
 - Namespaces: deleting one deletes what is in it.
 - Workloads: Deployments, ReplicaSets and their pods (``workloads``), whose pods tests drive
   with ``set_pods``; ``pod_status`` is the status of a pod in one of ``POD_STATES``.
+- Gateways: the status of HTTPRoutes (``gateways``), once a test serves the Gateway API CRDs.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import contextlib
 
 import kmock
 
-from tests.fakeapi import pods, workloads
+from tests.fakeapi import gateways, pods, workloads
 from tests.fakeapi.errors import ApiError
 from tests.fakeapi.store import Event, Kind, Obj, Store, now
 from tests.fakeapi.workloads import set_pods
@@ -120,6 +121,7 @@ def install(store: Store) -> None:
     """The controllers of one fake cluster, as store hooks in the order they see each change."""
     store.hooks.extend([serve_crd, collect_garbage, empty_namespace])
     workloads.install(store)
+    gateways.install(store)
 
 
 def pod_status(state: str, containers: list[Obj], since: str | None = None) -> Obj:

@@ -13,6 +13,7 @@ import yaml
 
 from cortex.k8s import OperatorSettings, Owner, render
 from cortex.spec import RealtimeAPI, parse_api_spec
+from tests.fakeapi import gateways
 
 REPO = Path(__file__).resolve().parents[2]
 OPERATOR_DIR = REPO / "operator"
@@ -20,6 +21,9 @@ KUBERNETES_VERSIONS = ("1.29.0", "1.37.0")  # the oldest supported and the newes
 OWNER_UID = "0f6c2d4e-8a1b-4c3d-9e5f-7a8b9c0d1e2f"
 # CRDs of the custom resources we render (no built-in schema), for the fields we use.
 CRDS_DIR = Path(__file__).parent / "crds"
+GATEWAY = OperatorSettings(routing="gateway", gateway=("gateway-system", "cortex"))
+INGRESS = OperatorSettings(routing="ingress", ingress_class="traefik")
+ROUTINGS = {"gateway": GATEWAY, "ingress": INGRESS, "none": OperatorSettings()}
 
 
 def make_api(name: str = "iris", **sections: Any) -> RealtimeAPI:
@@ -72,6 +76,18 @@ def validate_k8s(obj: dict[str, Any], version: str) -> None:
         validator.validate(obj)
         return
     kubernetes_validate.validate(obj, version, strict=True)
+
+
+def validate_manifest(obj: dict[str, Any], version: str) -> None:
+    """:func:`validate_k8s` for built-in kinds; custom resources (HTTPRoute) against the schema of
+    their CRD kept in the tests (tests/fakeapi/crds), as strictly."""
+    crds = {crd["spec"]["names"]["kind"]: crd for crd in gateways.crds()}
+    crd = crds.get(obj["kind"])
+    if crd is None:
+        validate_k8s(obj, version)
+        return
+    [served] = [v for v in crd["spec"]["versions"] if obj["apiVersion"].endswith("/" + v["name"])]
+    cr_validator(served["schema"]["openAPIV3Schema"]).validate(obj)
 
 
 def cr_validator(open_api: dict[str, Any]) -> jsonschema.Draft4Validator:

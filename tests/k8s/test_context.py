@@ -17,7 +17,9 @@ def test_no_variables_give_the_defaults() -> None:
     assert settings == OperatorSettings()
     assert settings.namespace is None
     assert settings.default_image == "cortex-serving/runtime:0.1.0"
-    assert settings.ingress_class == "nginx"
+    assert settings.routing == "none"  # the one mode that needs nothing installed
+    assert settings.gateway is None
+    assert settings.ingress_class is None
     assert settings.autoscaler == Autoscaler.HPA
     assert settings.prometheus_url == "http://prometheus-operated.monitoring.svc:9090"
     assert settings.hpa_tolerance is False
@@ -28,6 +30,8 @@ def test_every_variable_sets_its_setting() -> None:
         {
             "CORTEX_OPERATOR_NAMESPACE": "ml",
             "CORTEX_OPERATOR_DEFAULT_IMAGE": "example.com/runtime:2",
+            "CORTEX_OPERATOR_ROUTING": "gateway",
+            "CORTEX_OPERATOR_GATEWAY": "gateway-system/cortex-public",
             "CORTEX_OPERATOR_INGRESS_CLASS": "traefik",
             "CORTEX_OPERATOR_AUTOSCALER": "keda",
             "CORTEX_OPERATOR_PROMETHEUS_URL": "http://prometheus.monitoring:9090/",
@@ -42,6 +46,8 @@ def test_every_variable_sets_its_setting() -> None:
     assert settings == OperatorSettings(
         namespace="ml",
         default_image="example.com/runtime:2",
+        routing="gateway",
+        gateway=("gateway-system", "cortex-public"),
         ingress_class="traefik",
         autoscaler=Autoscaler.KEDA,
         prometheus_url="http://prometheus.monitoring:9090",
@@ -53,13 +59,48 @@ def test_every_variable_sets_its_setting() -> None:
     )
 
 
-def test_empty_namespace_and_ingress_class_mean_all_namespaces_and_no_class() -> None:
-    settings = OperatorSettings.from_env(
-        {"CORTEX_OPERATOR_NAMESPACE": "", "CORTEX_OPERATOR_INGRESS_CLASS": ""}
-    )
+def test_empty_namespace_means_all_namespaces() -> None:
+    settings = OperatorSettings.from_env({"CORTEX_OPERATOR_NAMESPACE": ""})
 
     assert settings.namespace is None
-    assert settings.ingress_class is None
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"CORTEX_OPERATOR_ROUTING": "gateway"},
+            "CORTEX_OPERATOR_GATEWAY is not set: CORTEX_OPERATOR_ROUTING 'gateway' needs the "
+            "Gateway the routes attach to, as <namespace>/<name>, e.g. gateway-system/cortex",
+        ),
+        (
+            {"CORTEX_OPERATOR_ROUTING": "gateway", "CORTEX_OPERATOR_GATEWAY": ""},
+            "CORTEX_OPERATOR_GATEWAY is not set",
+        ),
+        (
+            {"CORTEX_OPERATOR_ROUTING": "ingress", "CORTEX_OPERATOR_INGRESS_CLASS": ""},
+            "CORTEX_OPERATOR_INGRESS_CLASS is not set: CORTEX_OPERATOR_ROUTING 'ingress' needs "
+            "the class of the Ingresses, e.g. traefik (kubectl get ingressclass lists them)",
+        ),
+    ],
+)
+def test_a_routing_mode_without_what_it_needs_is_one_clear_error(
+    env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(CortexError) as caught:
+        OperatorSettings.from_env(env)
+
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)
+
+
+def test_each_routing_mode_with_what_it_needs_is_valid() -> None:
+    gateway = {"CORTEX_OPERATOR_ROUTING": "gateway", "CORTEX_OPERATOR_GATEWAY": "gw/public"}
+    ingress = {"CORTEX_OPERATOR_ROUTING": "ingress", "CORTEX_OPERATOR_INGRESS_CLASS": "nginx"}
+
+    assert OperatorSettings.from_env(gateway).gateway == ("gw", "public")
+    assert OperatorSettings.from_env(ingress).ingress_class == "nginx"
+    assert OperatorSettings.from_env({"CORTEX_OPERATOR_ROUTING": "none"}).routing == "none"
 
 
 def test_no_peering_name_means_standalone() -> None:
@@ -80,6 +121,9 @@ def test_node_selector_may_be_json() -> None:
         ("CORTEX_OPERATOR_PROMETHEUS_URL", "prometheus:9090", "an http(s) URL"),
         ("CORTEX_OPERATOR_CUSTOM_METRICS", "true", "set that to hpa (what true meant)"),
         ("CORTEX_OPERATOR_DEFAULT_IMAGE", "", "set an image reference"),
+        ("CORTEX_OPERATOR_ROUTING", "istio", "use gateway, ingress, none"),
+        ("CORTEX_OPERATOR_GATEWAY", "cortex", "use <namespace>/<name> of a Gateway"),
+        ("CORTEX_OPERATOR_GATEWAY", "Gateway-System/cortex", "e.g. gateway-system/cortex"),
         ("CORTEX_OPERATOR_GPU_NODE_SELECTOR", "gpu", "use k=v,k2=v2"),
         ("CORTEX_OPERATOR_GPU_NODE_SELECTOR", '{"gpu": 1}', "JSON object of strings"),
         ("CORTEX_OPERATOR_GPU_TOLERATIONS", "[{", "JSON list of tolerations"),
@@ -104,4 +148,6 @@ def test_operator_deployment_sets_only_known_variables_with_valid_values() -> No
     env = {item["name"]: item["value"] for item in operator["env"]}
 
     assert set(env) == set(ENV_VARS)
-    assert OperatorSettings.from_env(env) == OperatorSettings()
+    assert OperatorSettings.from_env(env) == OperatorSettings(
+        routing="gateway", gateway=("cortex-system", "cortex")
+    )

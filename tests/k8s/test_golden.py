@@ -1,14 +1,17 @@
-"""Rendered manifests of typical APIs, compared with golden files and Kubernetes' schemas.
+"""Rendered manifests of typical APIs, compared with golden files and Kubernetes' schemas (the
+HTTPRoute and ScaledObject with their CRDs' kept in the tests).
 
-One autoscaler each at least: ``hpa`` (the default: cpu-api, gpu-api, batching-api), ``cpu``
-(custom-image-configmap-api) and ``keda`` (keda-batching-api, its ScaledObject checked against
-the test CRD's schema in tests/k8s/crds).
+Routing: the CPU and GPU APIs ``gateway``, the batching ones ``ingress``, the custom image
+``none``. Autoscalers: ``hpa`` (cpu-api, gpu-api, batching-api), ``cpu``
+(custom-image-configmap-api) and ``keda`` (keda-batching-api). Every other routing x autoscaler
+combination is rendered and validated (not kept as a golden file) by the last test.
 
 ``UPDATE_GOLDEN=1 pytest tests/k8s/test_golden.py`` rewrites the golden files; review the diff.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -18,7 +21,15 @@ import pytest
 import yaml
 
 from cortex.k8s import Autoscaler, OperatorSettings
-from tests.k8s.conftest import KUBERNETES_VERSIONS, make_api, render_api, validate_k8s
+from tests.k8s.conftest import (
+    GATEWAY,
+    INGRESS,
+    KUBERNETES_VERSIONS,
+    ROUTINGS,
+    make_api,
+    render_api,
+    validate_manifest,
+)
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -28,8 +39,9 @@ def _cpu() -> list[dict[str, Any]]:
         "iris",
         compute={"cpu": "500m", "mem": "1Gi"},
         autoscaling={"min_replicas": 2, "max_replicas": 10},
+        networking={"hostname": "iris.ml.example.com", "request_timeout": "30s"},
     )
-    return render_api(api)
+    return render_api(api, GATEWAY)
 
 
 def _gpu() -> list[dict[str, Any]]:
@@ -40,6 +52,8 @@ def _gpu() -> list[dict[str, Any]]:
         autoscaling={"max_replicas": 4, "target_replica_concurrency": 4},
     )
     settings = OperatorSettings(
+        routing="gateway",
+        gateway=("gateway-system", "cortex"),
         gpu_node_selector={"nvidia.com/gpu.present": "true"},
         gpu_tolerations=(
             {"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"},
@@ -65,7 +79,7 @@ def _batching() -> list[dict[str, Any]]:
         update_strategy={"max_surge": 1, "max_unavailable": 0},
         networking={"endpoint": "/v1/embed"},
     )
-    return render_api(api)
+    return render_api(api, INGRESS)
 
 
 def _custom_image() -> list[dict[str, Any]]:
@@ -79,7 +93,7 @@ def _custom_image() -> list[dict[str, Any]]:
         compute={"cpu": "1", "mem": "2Gi"},
         project={"configMap": "sentiment-project"},
     )
-    return render_api(api, OperatorSettings(ingress_class=None, autoscaler=Autoscaler.CPU))
+    return render_api(api, OperatorSettings(routing="none", autoscaler=Autoscaler.CPU))
 
 
 def _keda_batching() -> list[dict[str, Any]]:
@@ -92,7 +106,8 @@ def _keda_batching() -> list[dict[str, Any]]:
         compute={"cpu": "2", "mem": "4Gi", "gpu": 1},
         autoscaling={"min_replicas": 2, "max_replicas": 20, "window": "2m"},
     )
-    settings = OperatorSettings(
+    settings = dataclasses.replace(
+        INGRESS,
         autoscaler=Autoscaler.KEDA,
         prometheus_url="http://kube-prometheus-stack-prometheus.monitoring.svc:9090",
     )
@@ -129,7 +144,7 @@ def test_rendered_manifests_match_the_golden_file(case: str) -> None:
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_rendered_manifests_pass_kubernetes_validate_strict(case: str, version: str) -> None:
     for obj in CASES[case]():
-        validate_k8s(obj, version)
+        validate_manifest(obj, version)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -138,3 +153,16 @@ def test_rendering_is_deterministic_and_json_serialisable(case: str) -> None:
 
     assert json.dumps(first) == json.dumps(second)
     assert json.loads(json.dumps(first)) == first
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("autoscaler", list(Autoscaler))
+@pytest.mark.parametrize("routing", sorted(ROUTINGS))
+def test_every_routing_and_autoscaler_renders_valid_objects(
+    routing: str, autoscaler: Autoscaler, version: str
+) -> None:
+    api = make_api("iris", compute={"cpu": "500m", "mem": "1Gi"})
+    settings = dataclasses.replace(ROUTINGS[routing], autoscaler=autoscaler)
+
+    for obj in render_api(api, settings):
+        validate_manifest(obj, version)

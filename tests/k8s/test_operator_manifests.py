@@ -5,6 +5,7 @@ Whether the RBAC is exactly what the operator uses is tests/operator/test_zz_rba
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 from typing import Any
@@ -12,8 +13,15 @@ from typing import Any
 import pytest
 import yaml
 
-from cortex.k8s import AUTOSCALER_KINDS, Autoscaler, OperatorSettings
-from tests.k8s.conftest import KUBERNETES_VERSIONS, OPERATOR_DIR, make_api, render_api, validate_k8s
+from cortex.k8s import AUTOSCALER_KINDS, Autoscaler
+from tests.k8s.conftest import (
+    KUBERNETES_VERSIONS,
+    OPERATOR_DIR,
+    ROUTINGS,
+    make_api,
+    render_api,
+    validate_k8s,
+)
 
 MANIFESTS = sorted(
     path.name for path in OPERATOR_DIR.glob("*.yaml") if path.name != "kustomization.yaml"
@@ -24,6 +32,7 @@ RESOURCES = {
     "Deployment": ("apps", "deployments"),
     "Service": ("", "services"),
     "Ingress": ("networking.k8s.io", "ingresses"),
+    "HTTPRoute": ("gateway.networking.k8s.io", "httproutes"),
     "HorizontalPodAutoscaler": ("autoscaling", "horizontalpodautoscalers"),
     "ScaledObject": ("keda.sh", "scaledobjects"),
 }
@@ -101,8 +110,11 @@ def test_kubectl_kustomize_builds_the_install() -> None:
 
 
 @pytest.mark.parametrize("autoscaler", list(Autoscaler))
-def test_rbac_lets_the_operator_write_every_rendered_kind(autoscaler: Autoscaler) -> None:
-    settings = OperatorSettings(autoscaler=autoscaler)
+@pytest.mark.parametrize("routing", sorted(ROUTINGS))
+def test_rbac_lets_the_operator_write_every_rendered_kind(
+    routing: str, autoscaler: Autoscaler
+) -> None:
+    settings = dataclasses.replace(ROUTINGS[routing], autoscaler=autoscaler)
 
     for obj in render_api(make_api(), settings):
         group, resource = RESOURCES[obj["kind"]]
@@ -120,8 +132,11 @@ def test_rbac_lets_the_children_block_the_deletion_of_their_api() -> None:
     assert _verbs("cortex.dev", "realtimeapis/finalizers") == {"update"}
 
 
-def test_rbac_has_no_wildcards_secrets_escalation_or_deletes_but_of_autoscalers() -> None:
-    prunable = {kind.plural for kind in AUTOSCALER_KINDS}  # a change of autoscaler setting
+def test_rbac_has_no_wildcards_secrets_escalation_or_deletes_but_of_what_is_pruned() -> (
+    None
+):
+    # pruned when the routing or the autoscaler setting changes, or routes clash
+    prunable = {"ingresses", "httproutes"} | {kind.plural for kind in AUTOSCALER_KINDS}
     for rule in _cluster_role()["rules"]:
         for key in ("apiGroups", "resources", "verbs"):
             assert "*" not in rule[key]

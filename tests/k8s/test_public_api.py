@@ -36,6 +36,7 @@ PUBLIC = {
     "render_deployment",
     "render_hpa",
     "render_ingress",
+    "render_route",
     "render_service",
 }
 SUBMODULES = {
@@ -46,6 +47,7 @@ SUBMODULES = {
     "ingress",
     "kinds",
     "labels",
+    "route",
     "scaledobject",
     "schema",
     "service",

@@ -1,4 +1,5 @@
 """render(): the children of one RealtimeAPI, their names, labels, owner, Service and Ingress."""
+# The HTTPRoute and the routing modes: test_route.py.
 
 from __future__ import annotations
 
@@ -16,11 +17,20 @@ from cortex.k8s import (
     rendered_kinds,
 )
 from cortex.spec import spec_hash
-from tests.k8s.conftest import OWNER_UID, by_kind, make_api, owner_of, render_api, validate_k8s
+from tests.k8s.conftest import (
+    INGRESS,
+    OWNER_UID,
+    ROUTINGS,
+    by_kind,
+    make_api,
+    owner_of,
+    render_api,
+    validate_k8s,
+)
 
 
 def test_render_returns_deployment_service_ingress_hpa_in_order() -> None:
-    objects = render_api(make_api())
+    objects = render_api(make_api(), INGRESS)
 
     assert [(obj["apiVersion"], obj["kind"]) for obj in objects] == [
         ("apps/v1", "Deployment"),
@@ -41,11 +51,12 @@ def test_children_are_named_after_the_api_in_the_owner_namespace() -> None:
     assert child_name("iris") == "api-iris"
 
 
-def test_owner_references_point_at_the_cr() -> None:
+@pytest.mark.parametrize("routing", sorted(ROUTINGS))
+def test_owner_references_point_at_the_cr(routing: str) -> None:
     api = make_api("iris")
     owner = Owner("iris", "ml", OWNER_UID)
 
-    for obj in render(api, owner, OperatorSettings()):
+    for obj in render(api, owner, ROUTINGS[routing]):
         assert obj["metadata"]["ownerReferences"] == [
             {
                 "apiVersion": "cortex.dev/v1alpha1",
@@ -58,10 +69,11 @@ def test_owner_references_point_at_the_cr() -> None:
         ]
 
 
-def test_every_child_carries_the_cortex_labels_and_the_spec_hash() -> None:
+@pytest.mark.parametrize("routing", sorted(ROUTINGS))
+def test_every_child_carries_the_cortex_labels_and_the_spec_hash(routing: str) -> None:
     api = make_api("iris")
 
-    for obj in render_api(api):
+    for obj in render_api(api, ROUTINGS[routing]):
         assert obj["metadata"]["labels"] == {
             LABEL_API_NAME: "iris",
             LABEL_API_KIND: "RealtimeAPI",
@@ -88,10 +100,10 @@ def test_service_sends_port_8888_to_the_pods_http_port() -> None:
 def test_ingress_routes_the_endpoint_prefix_to_the_service() -> None:
     api = make_api("iris", networking={"endpoint": "/models/iris"})
 
-    ingress = by_kind(render_api(api))["Ingress"]
+    ingress = by_kind(render_api(api, INGRESS))["Ingress"]
 
     assert ingress["spec"] == {
-        "ingressClassName": "nginx",
+        "ingressClassName": "traefik",
         "rules": [
             {
                 "http": {
@@ -109,19 +121,18 @@ def test_ingress_routes_the_endpoint_prefix_to_the_service() -> None:
 
 
 def test_ingress_path_defaults_to_the_api_name() -> None:
-    ingress = by_kind(render_api(make_api("iris")))["Ingress"]
+    ingress = by_kind(render_api(make_api("iris"), INGRESS))["Ingress"]
 
     assert ingress["spec"]["rules"][0]["http"]["paths"][0]["path"] == "/iris"
 
 
-def test_ingress_class_comes_from_the_settings_or_is_left_out() -> None:
-    api = make_api()
+def test_ingress_rule_takes_the_hostname_of_the_spec() -> None:
+    api = make_api("iris", networking={"hostname": "iris.example.com"})
 
-    traefik = by_kind(render_api(api, OperatorSettings(ingress_class="traefik")))["Ingress"]
-    default = by_kind(render_api(api, OperatorSettings(ingress_class=None)))["Ingress"]
+    [rule] = by_kind(render_api(api, INGRESS))["Ingress"]["spec"]["rules"]
 
-    assert traefik["spec"]["ingressClassName"] == "traefik"
-    assert "ingressClassName" not in default["spec"]
+    assert rule["host"] == "iris.example.com"
+    assert rule["http"]["paths"][0]["path"] == "/iris"
 
 
 def test_rendered_objects_are_fresh_each_time() -> None:
@@ -141,7 +152,7 @@ def test_rendered_objects_are_fresh_each_time() -> None:
 def test_the_longest_api_name_gives_valid_child_names() -> None:
     api = make_api("a" * 42)
 
-    for obj in render_api(api):
+    for obj in render_api(api, INGRESS):
         assert len(obj["metadata"]["name"]) <= 63  # a DNS label: Service names
         validate_k8s(obj, "1.29.0")
 
@@ -157,9 +168,10 @@ def test_the_deployment_takes_the_replicas_the_scale_subresource_asks_for() -> N
     assert scaled[0]["spec"]["replicas"] == 4
 
 
-def test_render_gives_one_object_of_each_rendered_kind_in_order() -> None:
+@pytest.mark.parametrize("routing", sorted(ROUTINGS))
+def test_render_gives_one_object_of_each_rendered_kind_in_order(routing: str) -> None:
     api = make_api("iris")
-    settings = OperatorSettings()
+    settings = ROUTINGS[routing]
 
     kinds = [child["kind"] for child in render(api, owner_of(api), settings)]
 

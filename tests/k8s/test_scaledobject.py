@@ -28,7 +28,7 @@ def trigger(api: RealtimeAPI) -> dict[str, Any]:
 def test_keda_renders_a_scaled_object_instead_of_an_hpa() -> None:
     kinds = [obj["kind"] for obj in render_api(make_api(), KEDA)]
 
-    assert kinds == ["Deployment", "Service", "Ingress", "ScaledObject"]
+    assert kinds == ["Deployment", "Service", "ScaledObject"]  # routing "none" by default
 
 
 def test_it_scales_the_realtime_api_scale_subresource_within_the_spec_bounds() -> None:

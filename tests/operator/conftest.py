@@ -27,7 +27,7 @@ import yaml
 
 from cortex.k8s import OperatorSettings, custom_resource_definition
 from cortex.operator import build_registry, kopf_settings, run_options
-from tests.fakeapi import FakeCluster, wait_for
+from tests.fakeapi import FakeCluster, gateways, wait_for
 from tests.fakeapi.access import Record
 from tests.fakeapi.rbac import service_account
 from tests.k8s.conftest import crd_manifest
@@ -38,7 +38,14 @@ SERVICES = "v1/services"
 INGRESSES = "networking.k8s.io/v1/ingresses"
 HPAS = "autoscaling/v2/horizontalpodautoscalers"
 SCALED_OBJECTS = "keda.sh/v1alpha1/scaledobjects"
-CHILDREN = (DEPLOYMENTS, SERVICES, INGRESSES, HPAS)
+HTTPROUTES = "gateway.networking.k8s.io/v1/httproutes"
+GATEWAYS = "gateway.networking.k8s.io/v1/gateways"
+CHILDREN = (DEPLOYMENTS, SERVICES, INGRESSES, HPAS)  # with INGRESS routing, the tests' default
+# Routing settings: most tests look at the four children of ``ingress`` routing; the gateway
+# tests attach their routes to a Gateway they create (``serve_gateway_api``).
+INGRESS_ROUTING: dict[str, Any] = {"routing": "ingress", "ingress_class": "nginx"}
+GATEWAY_ROUTING: dict[str, Any] = {"routing": "gateway", "gateway": ("gateway-system", "cortex")}
+ROUTING_ENV = {"CORTEX_OPERATOR_ROUTING": "ingress", "CORTEX_OPERATOR_INGRESS_CLASS": "nginx"}
 CRDS = "apiextensions.k8s.io/v1/customresourcedefinitions"
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -201,13 +208,45 @@ def cluster(
         yield fake
 
 
+def serve_gateway_api(cluster: FakeCluster, *, gateway: bool = True) -> None:
+    """Serve the Gateway API CRDs (tests/fakeapi/crds) and, with ``gateway``, create the
+    Gateway of ``GATEWAY_ROUTING``, taking routes from every namespace."""
+    for crd in gateways.crds():
+        cluster.create(CRDS, crd)
+    if gateway:
+        cluster.create("v1/namespaces", {"metadata": {"name": "gateway-system"}})
+        cluster.create(GATEWAYS, gateway_object(), namespace="gateway-system")
+
+
+def gateway_object() -> dict[str, Any]:
+    listener = {
+        "name": "http",
+        "port": 80,
+        "protocol": "HTTP",
+        "allowedRoutes": {"namespaces": {"from": "All"}},
+    }
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": "cortex"},
+        "spec": {"gatewayClassName": "example", "listeners": [listener]},
+    }
+
+
 @contextlib.contextmanager
 def running(
-    namespace: str | None = "default", settings: OperatorSettings | None = None, **options: Any
+    namespace: str | None = "default",
+    settings: OperatorSettings | None = None,
+    *,
+    routing: dict[str, Any] | None = None,
+    **options: Any,
 ) -> Iterator[Operator]:
     """The operator, watching ``namespace`` (None: all), for the duration of the block;
-    ``settings``: other settings than the defaults (their namespace is replaced)."""
-    chosen = dataclasses.replace(settings or OperatorSettings(), namespace=namespace)
+    ``settings``: other settings than the defaults (their namespace and routing are replaced);
+    ``routing``: its routing settings (``INGRESS_ROUTING`` by default)."""
+    chosen = dataclasses.replace(
+        settings or OperatorSettings(), namespace=namespace, **(routing or INGRESS_ROUTING)
+    )
     operator = Operator(chosen, **options).start()
     try:
         yield operator

@@ -61,6 +61,8 @@ class OperatorProcess:
             **os.environ,
             "KUBECONFIG": str(kubeconfig),
             "CORTEX_OPERATOR_NAMESPACE": "default",
+            "CORTEX_OPERATOR_ROUTING": "ingress",  # the four children the tests look at
+            "CORTEX_OPERATOR_INGRESS_CLASS": "nginx",
             **(env or {}),
         }
         self._process: subprocess.Popen[bytes] | None = None

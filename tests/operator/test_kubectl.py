@@ -19,6 +19,7 @@ from tests.operator.conftest import (
     DEPLOYMENTS,
     OPERATOR_TOKEN,
     OPERATOR_USER,
+    ROUTING_ENV,
     OperatorCalls,
     kubectl,
 )
@@ -61,6 +62,7 @@ def operator_process(cluster: FakeCluster, tmp_path: Path) -> Iterator[subproces
         **os.environ,
         "KUBECONFIG": str(cluster.kubeconfig_for(OPERATOR_TOKEN, tmp_path / "operator-config")),
         "CORTEX_OPERATOR_NAMESPACE": "",  # all namespaces, as operator/deployment.yaml
+        **ROUTING_ENV,
         "PYTHONPATH": str(ROOT),
     }
     log = (tmp_path / "operator.log").open("w")

@@ -15,6 +15,7 @@ from tests.operator.conftest import (
     CHILDREN,
     DEPLOYMENTS,
     HPAS,
+    INGRESS_ROUTING,
     RAPI,
     Operator,
     events_of,
@@ -234,7 +235,7 @@ def test_restart_creates_no_duplicates_and_writes_nothing(cluster: FakeCluster) 
     uids = {res: cluster.get(res, "api-steady")["metadata"]["uid"] for res in CHILDREN}
     versions = {res: len(cluster.history(res, "api-steady")) for res in (*CHILDREN, RAPI)}
     mark = len(cluster.served())
-    state = State(OperatorSettings(namespace="default"), retry_delay=0.2)
+    state = State(OperatorSettings(namespace="default", **INGRESS_ROUTING), retry_delay=0.2)
 
     with running(state=state):
         wait_for(lambda: "steady" in {name for _, name in state.seen}, what="the API checked")

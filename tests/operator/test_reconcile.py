@@ -13,6 +13,7 @@ from tests.operator.conftest import (
     CHILDREN,
     DEPLOYMENTS,
     HPAS,
+    INGRESS_ROUTING,
     INGRESSES,
     RAPI,
     SERVICES,
@@ -142,7 +143,7 @@ def test_a_restarted_operator_writes_nothing(cluster: FakeCluster) -> None:
         for name in names:
             wait_status(cluster, name, "live" if name == "api0" else "updating")
     before = len(cluster.served())
-    state = State(OperatorSettings(namespace="default"))
+    state = State(OperatorSettings(namespace="default", **INGRESS_ROUTING))
 
     with running(state=state):
         wait_for(lambda: len(state.seen) == len(names), what="every API checked")
@@ -156,7 +157,7 @@ def test_a_restarted_operator_writes_nothing(cluster: FakeCluster) -> None:
 
 
 def test_deleting_an_api_frees_what_the_operator_kept(cluster: FakeCluster) -> None:
-    state = State(OperatorSettings(namespace="default"), retry_delay=0.2)
+    state = State(OperatorSettings(namespace="default", **INGRESS_ROUTING), retry_delay=0.2)
     with running(state=state):
         for i in range(5):
             cluster.create(RAPI, resource(f"short{i}"))

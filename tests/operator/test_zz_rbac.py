@@ -20,7 +20,10 @@ from tests.fakeapi import FakeCluster, wait_for
 from tests.fakeapi.access import Record
 from tests.operator.conftest import (
     CLUSTER_WIDE,
+    GATEWAY_ROUTING,
     HPAS,
+    HTTPROUTES,
+    INGRESSES,
     NAMESPACED,
     RAPI,
     ROOT,
@@ -31,6 +34,7 @@ from tests.operator.conftest import (
     render_chart,
     resource,
     running,
+    serve_gateway_api,
     wait_children,
     wait_status,
 )
@@ -78,9 +82,11 @@ def differences(asked: set[Rule], rules: set[Rule]) -> list[str]:
 
 
 def scenario(cluster: FakeCluster, namespace: str | None, where: str = "default") -> None:
-    """What the operator does for one API: create, status from pods, update, delete."""
+    """What the operator does for one API: create, status from pods, update, a switch of the
+    routing setting to ``gateway`` and back (each deletes the other route), delete."""
     if where != "default":
         cluster.create("v1/namespaces", {"metadata": {"name": where}})
+    serve_gateway_api(cluster, gateway=False)
     with running(namespace=namespace, retry_delay=0.2):
         cluster.create(RAPI, resource("rbac"), namespace=where)
         wait_children(cluster, "rbac", namespace=where)
@@ -91,7 +97,18 @@ def scenario(cluster: FakeCluster, namespace: str | None, where: str = "default"
             lambda: cluster.get(HPAS, "api-rbac", namespace=where)["spec"]["maxReplicas"] == 7,
             what="the HPA updated",
         )
-        cluster.delete(RAPI, "rbac", namespace=where)
+    for routing, route, old in (
+        (GATEWAY_ROUTING, HTTPROUTES, INGRESSES),
+        (None, INGRESSES, HTTPROUTES),
+    ):
+        with running(namespace=namespace, routing=routing, retry_delay=0.2):
+            wait_route(cluster, where, route, old)
+    cluster.delete(RAPI, "rbac", namespace=where)
+
+
+def wait_route(cluster: FakeCluster, where: str, route: str, old: str) -> None:
+    wait_for(lambda: cluster.get(route, "api-rbac", namespace=where), what=route)
+    wait_for(lambda: cluster.get(old, "api-rbac", namespace=where) is None, what=f"no {old}")
 
 
 def test_the_operator_watches_all_namespaces_with_the_cluster_role_of_operator_rbac_yaml(

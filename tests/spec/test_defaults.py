@@ -176,6 +176,11 @@ def test_fully_defaulted_api_dumps_to_canonical_json() -> None:
             "upscale_tolerance": 0.05,
         },
         "update_strategy": {"max_surge": "25%", "max_unavailable": "25%"},
-        "networking": {"endpoint": "/x", "local_port": None},
+        "networking": {
+            "endpoint": "/x",
+            "hostname": None,
+            "request_timeout": None,
+            "local_port": None,
+        },
         "project": {"configMap": None, "sha256": None},
     }

@@ -393,3 +393,25 @@ def test_exported_name_rule_is_the_rule_the_models_apply(name: str) -> None:
         accepted = True
 
     assert accepted == by_rule
+
+
+@pytest.mark.parametrize("endpoint", ["/", "//", "///"])
+def test_an_endpoint_that_would_swallow_every_path_is_rejected(endpoint: str) -> None:
+    assert _error(networking={"endpoint": endpoint}) == (
+        f"api 'iris': networking.endpoint '{endpoint}' would route every request of the gateway "
+        "to this API; use a path of its own, such as the default /<api name>"
+    )
+
+
+@pytest.mark.parametrize("endpoint", ["/a/../b", "/./a", "/a/.."])
+def test_an_endpoint_with_dot_segments_is_rejected(endpoint: str) -> None:
+    assert "must not contain . or .. segments" in _error(networking={"endpoint": endpoint})
+
+
+def test_hostname_and_request_timeout_are_checked() -> None:
+    bad_host = _error(networking={"hostname": "Bad_Host"})
+    short = _error(networking={"request_timeout": "0.0001"})
+
+    assert "networking.hostname 'Bad_Host' must be a lowercase DNS name" in bad_host
+    assert "networking.request_timeout" in short and "at least 1ms" in short
+    assert _parse(networking={"hostname": "*.ml.example.com"}).networking.hostname
