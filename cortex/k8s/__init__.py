@@ -1,16 +1,16 @@
 """Kubernetes manifests of an API: spec in, plain dicts out. Pure: no cluster I/O.
 
 ``render(api, owner, settings)`` gives the children of one ``RealtimeAPI`` resource, in the
-order to apply them: Deployment, Service, Ingress, HPA (``autoscaling/v2``). Every object is a
+order to apply them: Deployment, Service, Ingress, HPA (``autoscaling/v2``), and a
+PodDisruptionBudget when ``min_replicas`` > 1. Every object is a
 JSON-serialisable dict with a stable key order, the same for the same input.
 ``custom_resource_definition()`` gives the CustomResourceDefinition (``crd_yaml()`` its text).
 The operator applies what these return; nothing here talks to a cluster.
 
 Modules: ``context`` (settings, owner) <- ``kinds`` (the kinds rendered, where they are served)
-and ``labels`` (names, labels, metadata, port) <-
-``deployment``, ``service``, ``ingress``, ``hpa`` (one object each); ``schema`` (pydantic ->
-structural schema) <- ``crd``. The names shared with other packages come from
-:mod:`cortex.contracts`.
+and ``labels`` (names, labels, metadata, port) <- ``deployment``, ``service``, ``ingress``,
+``hpa``, ``pdb`` (one object each); ``schema`` (pydantic -> structural schema) <- ``crd``.
+The names shared with other packages come from :mod:`cortex.contracts`.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from cortex.k8s.hpa import IN_FLIGHT_METRIC, render_hpa
 from cortex.k8s.ingress import render_ingress
 from cortex.k8s.kinds import CHILD_KINDS, POD, ChildKind, child_kind, rendered_kinds
 from cortex.k8s.labels import ANNOTATION_SPEC_HASH, LABEL_API_KIND, LABEL_API_NAME, child_name
+from cortex.k8s.pdb import render_pdb
 from cortex.k8s.service import render_service
 from cortex.spec import RealtimeAPI
 
@@ -49,6 +50,7 @@ __all__ = [
     "render_deployment",
     "render_hpa",
     "render_ingress",
+    "render_pdb",
     "render_service",
     "rendered_kinds",
 ]
@@ -57,7 +59,8 @@ __all__ = [
 def render(
     api: RealtimeAPI, owner: Owner, settings: OperatorSettings, replicas: int | None = None
 ) -> list[dict[str, Any]]:
-    """Deployment, Service, Ingress and HPA of ``api``, owned by the resource ``owner``.
+    """Deployment, Service, Ingress, HPA and (``min_replicas`` > 1) PDB of ``api``, owned by
+    the resource ``owner``.
 
     ``replicas``: the resource's ``spec.replicas`` (its /scale subresource), None until the
     autoscaler or ``kubectl scale`` set it (then ``init_replicas``). Raises
@@ -65,10 +68,12 @@ def render(
     (CPU-based scaling without ``compute.cpu``), and ``ValueError`` when ``owner.name`` is not
     ``api.name``.
     """
-    return [
+    children = [
         render_deployment(api, owner, settings, replicas),
         *(
             renderer(api, owner, settings)
             for renderer in (render_service, render_ingress, render_hpa)
         ),
     ]
+    budget = render_pdb(api, owner, settings)  # API-dependent: pruned when min_replicas is 1
+    return children if budget is None else [*children, budget]

@@ -1,9 +1,10 @@
 """The kinds of objects rendered for an API, and where the API server serves them. Pure.
 
 :data:`CHILD_KINDS` lists every kind :func:`cortex.k8s.render` may produce, whatever the
-settings; :func:`rendered_kinds` the ones it produces with given settings. The operator watches
-the rendered kinds, and removes an API's objects of the other kinds (what a change of settings
-left behind), so adding a kind is adding it here and to ``render``.
+settings; :func:`rendered_kinds` the ones it may produce with given settings (the
+PodDisruptionBudget only for APIs with ``min_replicas`` > 1). The operator watches those kinds,
+and removes an API's objects of every kind ``render`` did not return for it (what a change of
+settings or of the spec left behind), so adding a kind is adding it here and to ``render``.
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ DEPLOYMENT = ChildKind("Deployment", "apps", "v1", "deployments")
 SERVICE = ChildKind("Service", "", "v1", "services")
 INGRESS = ChildKind("Ingress", "networking.k8s.io", "v1", "ingresses")
 HPA = ChildKind("HorizontalPodAutoscaler", "autoscaling", "v2", "horizontalpodautoscalers")
+PDB = ChildKind("PodDisruptionBudget", "policy", "v1", "poddisruptionbudgets")
 POD = ChildKind("Pod", "", "v1", "pods")  # not rendered: the Deployment's, watched for the status
 
-CHILD_KINDS: tuple[ChildKind, ...] = (DEPLOYMENT, SERVICE, INGRESS, HPA)
+CHILD_KINDS: tuple[ChildKind, ...] = (DEPLOYMENT, SERVICE, INGRESS, HPA, PDB)
 _BY_KIND = {k.kind: k for k in (*CHILD_KINDS, POD)}
 
 
@@ -43,6 +45,6 @@ def child_kind(kind: str) -> ChildKind:
 
 
 def rendered_kinds(settings: context.OperatorSettings) -> tuple[ChildKind, ...]:
-    """The kinds ``render`` produces with these settings, in the order it renders them."""
-    del settings  # every setting renders all four today
+    """The kinds ``render`` may produce with these settings, in the order it renders them."""
+    del settings  # every setting renders all of them today
     return CHILD_KINDS

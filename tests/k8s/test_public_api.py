@@ -33,6 +33,7 @@ PUBLIC = {
     "render_deployment",
     "render_hpa",
     "render_ingress",
+    "render_pdb",
     "render_service",
 }
 SUBMODULES = {
@@ -43,6 +44,7 @@ SUBMODULES = {
     "ingress",
     "kinds",
     "labels",
+    "pdb",
     "schema",
     "service",
 }
