@@ -50,7 +50,7 @@ def test_every_rendered_object_is_valid_kubernetes(version: str) -> None:
 
 
 def test_the_chart_crd_is_the_generated_one() -> None:
-    committed = (CHART / "crds" / "realtimeapis.cortex.dev.yaml").read_text()
+    committed = (CHART / "files" / "realtimeapis.cortex.dev.yaml").read_text()
     assert committed == crd_yaml(), "run `python scripts/gen_crd.py`"
 
 
