@@ -222,7 +222,8 @@ async def _ensure(state: State, key: Key, resource: Resource, child: dict[str, A
 
 
 async def _prune(state: State, key: Key, resource: Resource, rendered: set[str]) -> list[str]:
-    """Delete the API's objects of kinds it no longer renders (a change of settings)."""
+    """Delete the API's objects of kinds it no longer renders (a change of settings, or of the
+    spec: the PodDisruptionBudget of an API whose min_replicas dropped to 1)."""
     done = []
     for child in CHILD_KINDS:
         live = state.cache.child(child.kind, key)
