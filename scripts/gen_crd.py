@@ -1,4 +1,4 @@
-"""Writes the CRD from the spec models into operator/ and the Helm chart's crds/.
+"""Writes the CRD from the spec models into operator/ and the Helm chart's files/.
 
 python scripts/gen_crd.py            # regenerate both copies
 python scripts/gen_crd.py --check    # exit 1 if either copy is out of date
@@ -15,7 +15,8 @@ from cortex.k8s import crd_yaml
 REPO = Path(__file__).resolve().parent.parent
 CRD_PATHS = (
     REPO / "operator" / "crd.yaml",
-    REPO / "deploy" / "helm" / "cortex" / "crds" / "realtimeapis.cortex.dev.yaml",
+    # A template renders it (templates/crd.yaml): Helm never upgrades what is in crds/.
+    REPO / "deploy" / "helm" / "cortex" / "files" / "realtimeapis.cortex.dev.yaml",
 )
 
 

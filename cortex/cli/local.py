@@ -8,6 +8,11 @@ next to the old one and switches with no downtime (a new port or project folder 
 and a start). Everything ``cortex get`` shows is read from the runtime: its status file,
 ``/readyz`` and ``/metrics``; a pid counts only while that process still runs the runtime with
 this API's spec copy.
+
+``predictor.env_refs`` (values read from a Secret or ConfigMap on a cluster) come from the
+CLI's own environment here: the runtime inherits it, so ``HF_TOKEN=... cortex deploy`` hands
+the token to the predictor. A reference that is not optional and not set is an error naming the
+variable, before anything starts.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +71,8 @@ class LocalEnvironment:
         config = config.resolve()
         ports = frozenset(a.networking.local_port for a in apis if a.networking.local_port)
         batch = _Batch(config.read_text(encoding="utf-8"), config.parent, confirm, ports)
+        for api in apis:
+            _check_env_refs(api, os.environ)
         with self.state.lock():
             for api in apis:
                 self._check_port(api)
@@ -331,6 +338,19 @@ def _launch(name: str, files: state.APIFiles, project: Path, sock: socket.socket
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     # cwd: a predictor that opens "model.pkl" finds it in its project, as in a replica.
     return processes.start_runtime(args, files.log, cwd=project, env=env, sock=sock)
+
+
+def _check_env_refs(api: RealtimeAPI, env: Mapping[str, str]) -> None:
+    """Each required ``env_refs`` variable must be set in ``env``, which the runtime inherits."""
+    for name, ref in sorted(api.predictor.env_refs.items()):
+        if ref.optional or name in env:
+            continue
+        source = f"Secret '{ref.secret}'" if ref.secret else f"ConfigMap '{ref.config_map}'"
+        raise errors.CortexError(
+            f"api '{api.name}': predictor.env_refs.{name} reads key '{ref.key}' of {source} "
+            f"on a cluster; the local environment takes it from your shell: "
+            f"export {name}=... and deploy again"
+        )
 
 
 def _port_taken(api: RealtimeAPI, port: int) -> errors.ClusterError:

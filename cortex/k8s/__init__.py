@@ -2,18 +2,18 @@
 
 ``render(api, owner, settings)`` gives the children of one ``RealtimeAPI`` resource, in the
 order to apply them: Deployment, Service, the route of the settings' ``routing`` (an HTTPRoute,
-an Ingress or none), and the autoscaler of the settings' ``autoscaler`` (an HPA,
-``autoscaling/v2``, or KEDA's ScaledObject). Every object is a JSON-serialisable dict with a
-stable key order, the same for the same input.
+an Ingress or none), the autoscaler of the settings' ``autoscaler`` (an HPA,
+``autoscaling/v2``, or KEDA's ScaledObject), and a PodDisruptionBudget when ``min_replicas``
+> 1. Every object is a JSON-serialisable dict with a stable key order, the same for the same
+input.
 ``custom_resource_definition()`` gives the CustomResourceDefinition (``crd_yaml()`` its text).
 The operator applies what these return; nothing here talks to a cluster.
 
 Modules: ``context`` (settings, owner) <- ``kinds`` (the kinds rendered, where they are served)
 and ``labels`` (names, labels, metadata, port) <- ``deployment``, ``service``, ``route``
-(HTTPRoute), ``ingress``, ``hpa`` (one object each) <- ``scaledobject`` (KEDA's, with the HPA's
-behaviour); ``schema`` (pydantic -> structural schema) <- ``crd``. The names shared with other
-packages come from
-:mod:`cortex.contracts`.
+(HTTPRoute), ``ingress``, ``hpa``, ``pdb`` (one object each) <- ``scaledobject`` (KEDA's, with
+the HPA's behaviour); ``schema`` (pydantic -> structural schema) <- ``crd``. The names shared
+with other packages come from :mod:`cortex.contracts`.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from cortex.k8s.kinds import (
     rendered_kinds,
 )
 from cortex.k8s.labels import ANNOTATION_SPEC_HASH, LABEL_API_KIND, LABEL_API_NAME, child_name
+from cortex.k8s.pdb import render_pdb
 from cortex.k8s.route import render_route
 from cortex.k8s.scaledobject import render_scaled_object
 from cortex.k8s.service import render_service
@@ -63,6 +64,7 @@ __all__ = [
     "render_deployment",
     "render_hpa",
     "render_ingress",
+    "render_pdb",
     "render_route",
     "render_scaled_object",
     "render_service",
@@ -73,7 +75,8 @@ __all__ = [
 def render(
     api: RealtimeAPI, owner: Owner, settings: OperatorSettings, replicas: int | None = None
 ) -> list[dict[str, Any]]:
-    """Deployment, Service, route and autoscaler of ``api``, owned by the resource ``owner``.
+    """Deployment, Service, route, autoscaler and (``min_replicas`` > 1) PDB of ``api``, owned
+    by the resource ``owner``.
 
     ``replicas``: the resource's ``spec.replicas`` (its /scale subresource), None until the
     autoscaler or ``kubectl scale`` set it (then ``init_replicas``). Raises
@@ -83,10 +86,12 @@ def render(
     """
     autoscaler = render_scaled_object if settings.autoscaler == Autoscaler.KEDA else render_hpa
     routes = {"gateway": (render_route,), "ingress": (render_ingress,), "none": ()}
-    return [
+    children = [
         render_deployment(api, owner, settings, replicas),
         *(
             renderer(api, owner, settings)
             for renderer in (render_service, *routes[settings.routing], autoscaler)
         ),
     ]
+    budget = render_pdb(api, owner, settings)  # API-dependent: pruned when min_replicas is 1
+    return children if budget is None else [*children, budget]

@@ -32,6 +32,14 @@ CORTEX_OPERATOR_GPU_NODE_SELECTOR   node labels GPU pods must run on: ``k=v,k2=v
                                     object (none)
 CORTEX_OPERATOR_GPU_TOLERATIONS     extra tolerations of GPU pods, a JSON list of Kubernetes
                                     tolerations (none; ``nvidia.com/gpu`` is always tolerated)
+CORTEX_OPERATOR_GPU_RUNTIME_CLASS   ``runtimeClassName`` of GPU pods, e.g. ``nvidia`` where the
+                                    NVIDIA container runtime is not the node's default (none)
+CORTEX_OPERATOR_GPU_SHM_SIZE        size of the memory-backed ``/dev/shm`` of GPU pods (PyTorch
+                                    data loaders, NCCL); it counts against the pod's memory
+                                    limit; empty: none, the runtime's 64 MiB (``1Gi``)
+CORTEX_OPERATOR_SLEEP_ACTION        ``true`` only on Kubernetes >= 1.30: the pods' ``preStop``
+                                    is the kubelet's native ``sleep`` (no ``sleep`` binary in
+                                    the image needed); ``false``: ``exec sleep`` (``false``)
 CORTEX_OPERATOR_PEERING             the kopf peering object replicas share, so that one is
                                     active and the others wait (a ``KopfPeering`` in the
                                     watched namespace, else a ``ClusterKopfPeering``); empty or
@@ -57,6 +65,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cortex import contracts, errors
+from cortex.spec import units
 
 __all__ = [
     "DEFAULT_IMAGE",
@@ -85,6 +94,9 @@ ENV_VARS = {
     f"{ENV_PREFIX}HPA_TOLERANCE": "hpa_tolerance",
     f"{ENV_PREFIX}GPU_NODE_SELECTOR": "gpu_node_selector",
     f"{ENV_PREFIX}GPU_TOLERATIONS": "gpu_tolerations",
+    f"{ENV_PREFIX}GPU_RUNTIME_CLASS": "gpu_runtime_class",
+    f"{ENV_PREFIX}GPU_SHM_SIZE": "gpu_shm_size",
+    f"{ENV_PREFIX}SLEEP_ACTION": "sleep_action",
     f"{ENV_PREFIX}PEERING": "peering",
     f"{ENV_PREFIX}PEERING_LIFETIME": "peering_lifetime",
 }
@@ -130,6 +142,9 @@ class OperatorSettings:
     hpa_tolerance: bool = False
     gpu_node_selector: dict[str, str] = field(default_factory=dict)
     gpu_tolerations: tuple[dict[str, Any], ...] = ()
+    gpu_runtime_class: str | None = None
+    gpu_shm_size: str | None = "1Gi"
+    sleep_action: bool = False
     peering: str | None = None
     peering_lifetime: int = 60
 
@@ -274,6 +289,17 @@ def _gateway(name: str, value: str) -> tuple[str, str] | None:
     return namespace, gateway
 
 
+def _memory(name: str, value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        if units.mem_bytes(value) >= 2**20:
+            return value
+    except (ValueError, ArithmeticError):
+        pass
+    raise _bad(name, value, "use a memory quantity of at least 1Mi, e.g. 1Gi or 512Mi")
+
+
 def _seconds(name: str, value: str) -> int:
     if not value.isdigit() or int(value) < 1:
         raise _bad(name, value, "use a whole number of seconds, at least 1, e.g. 60")
@@ -291,6 +317,9 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "hpa_tolerance": _boolean,
     "gpu_node_selector": _node_selector,
     "gpu_tolerations": _tolerations,
+    "gpu_runtime_class": _object_name,
+    "gpu_shm_size": _memory,
+    "sleep_action": _boolean,
     "peering": _object_name,
     "peering_lifetime": _seconds,
 }

@@ -21,9 +21,19 @@ tell a rollout's new pods from its old ones. The project gets there in one of tw
 Resources: requests from ``compute``; a memory limit equal to the memory request (a replica that
 outgrows it is OOM-killed instead of starving its neighbours); no CPU limit (CFS throttling adds
 latency, and requests already share CPU fairly); GPUs (``nvidia.com/gpu``) as equal requests and
-limits, with the GPU toleration and the settings' node selector and tolerations. Environment
-values are escaped (``$`` -> ``$$``) so they reach the process verbatim: Kubernetes would expand
-``$(VAR)`` in them.
+limits, with the GPU toleration, the settings' node selector, tolerations and runtime class, and
+a memory-backed ``/dev/shm`` of the settings' size (a container's own is 64 MiB, too small for
+PyTorch data loaders and NCCL). Environment values are escaped (``$`` -> ``$$``) so they reach
+the process verbatim: Kubernetes would expand ``$(VAR)`` in them; ``predictor.env_refs`` become
+``valueFrom`` references to a key of a Secret or ConfigMap, so the values are never in the spec.
+
+Identity: the pod runs as the image's numeric ``USER`` or as the UID the cluster assigns
+(OpenShift's restricted SCC picks one per namespace), never a fixed UID, with ``runAsNonRoot``.
+Without ``predictor.service_account`` it runs as the namespace's ``default`` ServiceAccount with
+no API token mounted (the runtime never calls the API server); with one, the pod runs as it and
+that ServiceAccount's own ``automountServiceAccountToken`` decides (a predictor given an
+identity may need its token). Replicas are spread over nodes, softly
+(``topologySpreadConstraints`` with ``ScheduleAnyway``, per ReplicaSet: ``pod-template-hash``).
 
 Probes (see DESIGN.md section 3: ``/healthz`` answers as soon as the server listens, model loading
 runs beside it; ``/readyz`` answers 200 only once ``__init__`` finished):
@@ -34,9 +44,10 @@ runs beside it; ``/readyz`` answers 200 only once ``__init__`` finished):
 - liveness ``/healthz`` every 10 s after 30 s, restarted after 6 failures (a minute unanswered),
   so a predictor holding the GIL for a while is not killed for it.
 
-Draining: ``preStop`` sleeps 5 s, so endpoints controllers and ingresses stop sending before the
-runtime gets SIGTERM; the runtime then finishes in-flight requests (its own grace period is 30 s)
-within ``terminationGracePeriodSeconds`` (60 s).
+Draining: ``preStop`` sleeps 5 s (the kubelet's ``sleep`` action with the ``sleep_action``
+setting, Kubernetes >= 1.30, else ``exec sleep``), so endpoints controllers and ingresses stop
+sending before the runtime gets SIGTERM; the runtime then finishes in-flight requests (its own
+grace period is 30 s) within ``terminationGracePeriodSeconds`` (60 s).
 
 ``spec.replicas`` is what the ``RealtimeAPI``'s ``/scale`` subresource asks for (the HPA targets
 the API object, not the Deployment), ``init_replicas`` until something scaled it: the operator
@@ -52,13 +63,14 @@ from typing import Any
 
 from cortex import contracts
 from cortex.k8s import context, labels
-from cortex.spec import RealtimeAPI
+from cortex.spec import EnvRef, RealtimeAPI
 
 __all__ = [
     "CONTAINER_NAME",
     "GPU_RESOURCE",
     "PROJECT_ARCHIVE_KEY",
     "PROJECT_DIR",
+    "SHM_DIR",
     "SPEC_ENV",
     "container_command",
     "pod_hash",
@@ -71,7 +83,7 @@ PROJECT_DIR = "/mnt/project"
 PROJECT_ARCHIVE_KEY = "project.tar.gz"
 SPEC_ENV = "CORTEX_API_SPEC"
 GPU_RESOURCE = "nvidia.com/gpu"
-RUN_AS = 1000
+SHM_DIR = "/dev/shm"
 TERMINATION_GRACE_SECONDS = 60
 PRE_STOP_SLEEP_SECONDS = 5
 PROGRESS_DEADLINE_SECONDS = 600
@@ -106,12 +118,23 @@ def _verbatim(value: str) -> str:
     return value.replace("$", "$$")
 
 
-def _env(api: RealtimeAPI) -> list[dict[str, str]]:
+def _value_from(ref: EnvRef) -> dict[str, Any]:
+    selector: dict[str, Any] = {"name": ref.secret or ref.config_map, "key": ref.key}
+    if ref.optional:
+        selector["optional"] = True
+    return {"secretKeyRef" if ref.secret else "configMapKeyRef": selector}
+
+
+def _env(api: RealtimeAPI) -> list[dict[str, Any]]:
     spec = json.dumps(pod_spec(api), sort_keys=True, separators=(",", ":"))
-    env = [{"name": SPEC_ENV, "value": _verbatim(spec)}]
+    predictor = api.predictor
+    user: dict[str, dict[str, Any]] = {k: {"value": _verbatim(v)} for k, v in predictor.env.items()}
+    user |= {k: {"valueFrom": _value_from(ref)} for k, ref in predictor.env_refs.items()}
     # Sorted: a resource read back from the API server has its map keys in sorted order anyway.
-    env += [{"name": k, "value": _verbatim(v)} for k, v in sorted(api.predictor.env.items())]
-    return env
+    return [
+        {"name": SPEC_ENV, "value": _verbatim(spec)},
+        *({"name": name, **user[name]} for name in sorted(user)),
+    ]
 
 
 def _resources(api: RealtimeAPI) -> dict[str, Any]:
@@ -141,7 +164,17 @@ def _container_security() -> dict[str, Any]:
     return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 
 
-def _container(api: RealtimeAPI, image: str) -> dict[str, Any]:
+def _pre_stop(settings: context.OperatorSettings) -> dict[str, Any]:
+    if settings.sleep_action:
+        return {"sleep": {"seconds": PRE_STOP_SLEEP_SECONDS}}
+    return {"exec": {"command": ["sleep", str(PRE_STOP_SLEEP_SECONDS)]}}
+
+
+def _shm_size(api: RealtimeAPI, settings: context.OperatorSettings) -> str | None:
+    return settings.gpu_shm_size if api.compute.gpu > 0 else None
+
+
+def _container(api: RealtimeAPI, image: str, settings: context.OperatorSettings) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
         "image": image,
@@ -160,13 +193,16 @@ def _container(api: RealtimeAPI, image: str) -> dict[str, Any]:
             timeoutSeconds=5,
             failureThreshold=6,
         ),
-        "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(PRE_STOP_SLEEP_SECONDS)]}}},
+        "lifecycle": {"preStop": _pre_stop(settings)},
         "securityContext": _container_security(),
     }
+    mounts = []
     if api.project.config_map is not None:
-        container["volumeMounts"] = [
-            {"name": "project", "mountPath": PROJECT_DIR, "readOnly": True}
-        ]
+        mounts.append({"name": "project", "mountPath": PROJECT_DIR, "readOnly": True})
+    if _shm_size(api, settings) is not None:
+        mounts.append({"name": "shm", "mountPath": SHM_DIR})
+    if mounts:
+        container["volumeMounts"] = mounts
     return container
 
 
@@ -187,43 +223,75 @@ def _unpack_container(image: str) -> dict[str, Any]:
     }
 
 
-def _project_volumes(config_map: str) -> list[dict[str, Any]]:
+def _volumes(api: RealtimeAPI, settings: context.OperatorSettings) -> list[dict[str, Any]]:
+    volumes: list[dict[str, Any]] = []
+    config_map = api.project.config_map
+    if config_map is not None:
+        volumes += [
+            {"name": "project-archive", "configMap": {"name": config_map}},
+            {"name": "project", "emptyDir": {}},
+        ]
+    shm = _shm_size(api, settings)
+    if shm is not None:
+        volumes.append({"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": shm}})
+    return volumes
+
+
+def _spread(api: RealtimeAPI) -> list[dict[str, Any]]:
+    """Replicas over nodes where the scheduler can; a rollout's new pods spread on their own."""
     return [
-        {"name": "project-archive", "configMap": {"name": config_map}},
-        {"name": "project", "emptyDir": {}},
+        {
+            "maxSkew": 1,
+            "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": labels.selector(api)},
+            "matchLabelKeys": ["pod-template-hash"],
+        }
     ]
+
+
+def _identity(api: RealtimeAPI) -> dict[str, Any]:
+    account = api.predictor.service_account
+    if account is None:
+        # The runtime never talks to the API server: no token to steal from a replica.
+        return {"automountServiceAccountToken": False}
+    return {"serviceAccountName": account}
 
 
 def _pod_spec(api: RealtimeAPI, settings: context.OperatorSettings) -> dict[str, Any]:
     image = api.predictor.image or settings.default_image
     pod: dict[str, Any] = {
-        # The runtime never talks to the API server; one Service env var set per Service in
-        # the namespace would only slow pod start-up with hundreds of APIs.
-        "automountServiceAccountToken": False,
+        **_identity(api),
+        # One Service env var set per Service in the namespace would only slow pod start-up
+        # with hundreds of APIs.
         "enableServiceLinks": False,
         "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS,
-            "runAsGroup": RUN_AS,
-            "fsGroup": RUN_AS,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        # No runAsUser: the image's numeric USER, or the UID the cluster assigns.
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "topologySpreadConstraints": _spread(api),
     }
-    config_map = api.project.config_map
-    if config_map is not None:
+    if api.project.config_map is not None:
         pod["initContainers"] = [_unpack_container(image)]
-    pod["containers"] = [_container(api, image)]
-    if config_map is not None:
-        pod["volumes"] = _project_volumes(config_map)
+    pod["containers"] = [_container(api, image, settings)]
+    volumes = _volumes(api, settings)
+    if volumes:
+        pod["volumes"] = volumes
     if api.compute.gpu > 0:
-        if settings.gpu_node_selector:
-            pod["nodeSelector"] = dict(settings.gpu_node_selector)
-        pod["tolerations"] = [
-            {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"},
-            *(dict(toleration) for toleration in settings.gpu_tolerations),
-        ]
+        pod |= _gpu_scheduling(settings)
     return pod
+
+
+def _gpu_scheduling(settings: context.OperatorSettings) -> dict[str, Any]:
+    scheduling: dict[str, Any] = {}
+    if settings.gpu_runtime_class is not None:
+        scheduling["runtimeClassName"] = settings.gpu_runtime_class
+    if settings.gpu_node_selector:
+        scheduling["nodeSelector"] = dict(settings.gpu_node_selector)
+    scheduling["tolerations"] = [
+        {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"},
+        *(dict(toleration) for toleration in settings.gpu_tolerations),
+    ]
+    return scheduling
 
 
 def pod_hash(pod: dict[str, Any]) -> str:

@@ -1,9 +1,10 @@
 """The kinds of objects rendered for an API, and where the API server serves them. Pure.
 
 :data:`CHILD_KINDS` lists every kind :func:`cortex.k8s.render` may produce, whatever the
-settings; :func:`rendered_kinds` the ones it produces with given settings. The operator watches
-the rendered kinds, and removes an API's objects of the other kinds (what a change of settings
-left behind), so adding a kind is adding it here and to ``render``.
+settings; :func:`rendered_kinds` the ones it may produce with given settings (the
+PodDisruptionBudget only for APIs with ``min_replicas`` > 1). The operator watches those kinds,
+and removes an API's objects of every kind ``render`` did not return for it (what a change of
+settings or of the spec left behind), so adding a kind is adding it here and to ``render``.
 
 :data:`AUTOSCALER_KINDS` are the kinds of which an API has one at most: two autoscalers would
 fight over its ``/scale``, and KEDA's admission webhook refuses a ScaledObject whose target an
@@ -46,9 +47,18 @@ INGRESS = ChildKind("Ingress", "networking.k8s.io", "v1", "ingresses")
 HTTPROUTE = ChildKind("HTTPRoute", "gateway.networking.k8s.io", "v1", "httproutes")
 HPA = ChildKind("HorizontalPodAutoscaler", "autoscaling", "v2", "horizontalpodautoscalers")
 SCALED_OBJECT = ChildKind("ScaledObject", "keda.sh", "v1alpha1", "scaledobjects")
+PDB = ChildKind("PodDisruptionBudget", "policy", "v1", "poddisruptionbudgets")
 POD = ChildKind("Pod", "", "v1", "pods")  # not rendered: the Deployment's, watched for the status
 
-CHILD_KINDS: tuple[ChildKind, ...] = (DEPLOYMENT, SERVICE, INGRESS, HTTPROUTE, HPA, SCALED_OBJECT)
+CHILD_KINDS: tuple[ChildKind, ...] = (
+    DEPLOYMENT,
+    SERVICE,
+    INGRESS,
+    HTTPROUTE,
+    HPA,
+    SCALED_OBJECT,
+    PDB,
+)
 AUTOSCALER_KINDS: tuple[ChildKind, ...] = (HPA, SCALED_OBJECT)
 _ROUTES = {"gateway": (HTTPROUTE,), "ingress": (INGRESS,), "none": ()}
 _BY_KIND = {k.kind: k for k in (*CHILD_KINDS, POD)}
@@ -60,6 +70,7 @@ def child_kind(kind: str) -> ChildKind:
 
 
 def rendered_kinds(settings: context.OperatorSettings) -> tuple[ChildKind, ...]:
-    """The kinds ``render`` produces with these settings, in the order it renders them."""
+    """The kinds ``render`` may produce with these settings, in the order it renders them (the
+    PodDisruptionBudget only for some APIs)."""
     autoscaler = SCALED_OBJECT if settings.autoscaler == context.Autoscaler.KEDA else HPA
-    return (DEPLOYMENT, SERVICE, *_ROUTES[settings.routing], autoscaler)
+    return (DEPLOYMENT, SERVICE, *_ROUTES[settings.routing], autoscaler, PDB)

@@ -235,8 +235,8 @@ async def _ensure(state: State, key: Key, resource: Resource, child: dict[str, A
 async def _prune(
     state: State, key: Key, resource: Resource, rendered: set[str], among: tuple[ChildKind, ...]
 ) -> list[str]:
-    """Delete the API's objects of kinds ``among`` it no longer renders (a change of
-    settings)."""
+    """Delete the API's objects of kinds ``among`` it no longer renders (a change of settings,
+    or of the spec: the PodDisruptionBudget of an API whose min_replicas dropped to 1)."""
     done = []
     for child in among:
         live = state.cache.child(child.kind, key)

@@ -92,6 +92,8 @@ def _requirement(kind: str, ctx: dict[str, Any], field: FieldInfo | None) -> str
         return f"must be a number {bounds}".rstrip()
     if kind == "string_type":
         return "must be a string"
+    if kind in ("bool_type", "bool_parsing"):
+        return "must be true or false"
     if kind == "string_too_long":
         return f"must be at most {ctx['max_length']} characters long"
     if kind == "dict_type":

@@ -36,6 +36,7 @@ __all__ = [
     "APISpec",
     "Autoscaling",
     "Compute",
+    "EnvRef",
     "Networking",
     "Predictor",
     "Project",
@@ -54,6 +55,8 @@ _DNS_1035 = re.compile(NAME_PATTERN)
 _ENDPOINT = re.compile(r"/[A-Za-z0-9._~/-]*")
 _HOSTNAME = re.compile(r"(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_DATA_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 
 if TYPE_CHECKING:
     # mypy takes no name inside Literal[...]; pydantic still sees the literal below.
@@ -64,6 +67,7 @@ else:
 # Strict: YAML's `true` must not pass as 1, nor 2.5 as 2.
 Int = Annotated[int, Strict()]
 Float = Annotated[float, Strict()]
+Bool = Annotated[bool, Strict()]
 
 
 class _Model(BaseModel):
@@ -102,6 +106,58 @@ class ServerSideBatching(_Model):
         return value
 
 
+def _object_name(value: str, what: str) -> str:
+    if len(value) > 253 or not _DNS_SUBDOMAIN.fullmatch(value):
+        raise messages.rule_error(
+            f"must be the name of a {what} (lowercase a-z, 0-9, '-' and '.')", value
+        )
+    return value
+
+
+def _env_name(key: str) -> None:
+    if key.startswith("CORTEX_"):
+        raise messages.rule_error(
+            f"key {messages.show(key)} is reserved: names starting with CORTEX_ are set by cortex"
+        )
+    if not _ENV_NAME.fullmatch(key):
+        raise messages.rule_error(
+            f"key {messages.show(key)} is not a valid variable name "
+            "(letters, digits, '_', '-', '.'; not starting with a digit)"
+        )
+
+
+class EnvRef(_Model):
+    """An environment variable's value read from one key of a Secret or a ConfigMap of the
+    API's namespace when the pod starts (a container's ``valueFrom``), so the value itself is
+    never in the spec. Exactly one of ``secret`` and ``config_map``."""
+
+    secret: str | None = None
+    config_map: str | None = None
+    key: str = Field(max_length=253)
+    optional: Bool = False
+
+    @field_validator("secret", "config_map")
+    @classmethod
+    def _names(cls, value: str | None, info: ValidationInfo) -> str | None:
+        what = "Secret" if info.field_name == "secret" else "ConfigMap"
+        return None if value is None else _object_name(value, what)
+
+    @field_validator("key")
+    @classmethod
+    def _data_key(cls, value: str) -> str:
+        if not _DATA_KEY.fullmatch(value):
+            raise messages.rule_error("must be a data key (letters, digits, '-', '_', '.')", value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.secret is None) == (self.config_map is None):
+            raise messages.rule_error(
+                "must name exactly one of secret and config_map (and its key)"
+            )
+        return self
+
+
 class Predictor(_Model):
     """The user's predictor class and how each replica runs it."""
 
@@ -112,11 +168,13 @@ class Predictor(_Model):
     threads_per_process: Int = Field(default=1, ge=1)
     server_side_batching: ServerSideBatching | None = None
     env: dict[str, str] = Field(default_factory=dict)
+    env_refs: dict[str, EnvRef] = Field(default_factory=dict)
     image: str = ""
+    service_account: str | None = None
     python_path: str = ""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
-    @field_validator("config", "env", mode="before")
+    @field_validator("config", "env", "env_refs", mode="before")
     @classmethod
     def _null_is_empty(cls, value: object) -> object:
         return {} if value is None else value
@@ -128,21 +186,27 @@ class Predictor(_Model):
             return value
         return {key: _env_text(item) for key, item in value.items()}
 
-    @field_validator("env")
+    @field_validator("env", "env_refs")
     @classmethod
-    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+    def _env_names(cls, value: dict[str, Any]) -> dict[str, Any]:
         for key in value:
-            if key.startswith("CORTEX_"):
-                raise messages.rule_error(
-                    f"key {messages.show(key)} is reserved: names starting with CORTEX_ "
-                    "are set by cortex"
-                )
-            if not _ENV_NAME.fullmatch(key):
-                raise messages.rule_error(
-                    f"key {messages.show(key)} is not a valid variable name "
-                    "(letters, digits, '_', '-', '.'; not starting with a digit)"
-                )
+            _env_name(key)
         return value
+
+    @field_validator("service_account")
+    @classmethod
+    def _service_account_name(cls, value: str | None) -> str | None:
+        return None if value is None else _object_name(value, "ServiceAccount")
+
+    @model_validator(mode="after")
+    def _env_set_once(self) -> Self:
+        both = sorted(set(self.env) & set(self.env_refs))
+        if both:
+            raise messages.rule_error(
+                f"and predictor.env both set {messages.show(both[0])}; keep one of them",
+                field="env_refs",
+            )
+        return self
 
     @field_validator("path")
     @classmethod

@@ -49,6 +49,7 @@ BUILTIN = (
         ("status",),
         ("hpa",),
     ),
+    ("policy/v1/poddisruptionbudgets", "PodDisruptionBudget", True, ("status",), ("pdb",)),
     (
         "apiextensions.k8s.io/v1/customresourcedefinitions",
         "CustomResourceDefinition",

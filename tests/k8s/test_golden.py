@@ -58,6 +58,9 @@ def _gpu() -> list[dict[str, Any]]:
         gpu_tolerations=(
             {"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"},
         ),
+        gpu_runtime_class="nvidia",
+        gpu_shm_size="2Gi",
+        sleep_action=True,
     )
     return render_api(api, settings)
 
@@ -88,6 +91,11 @@ def _custom_image() -> list[dict[str, Any]]:
         predictor={
             "image": "registry.example.com/team/sentiment:1.2.0",
             "env": {"MODEL_NAME": "distilbert-base-uncased", "HF_HUB_OFFLINE": "1"},
+            "env_refs": {
+                "HF_TOKEN": {"secret": "hf-token", "key": "token"},
+                "LABELS": {"config_map": "labels", "key": "labels.json", "optional": True},
+            },
+            "service_account": "sentiment-reader",
             "processes_per_replica": 2,
         },
         compute={"cpu": "1", "mem": "2Gi"},

@@ -132,18 +132,22 @@ def test_rbac_lets_the_children_block_the_deletion_of_their_api() -> None:
     assert _verbs("cortex.dev", "realtimeapis/finalizers") == {"update"}
 
 
-def test_rbac_has_no_wildcards_secrets_escalation_or_deletes_but_of_what_is_pruned() -> (
-    None
-):
-    # pruned when the routing or the autoscaler setting changes, or routes clash
-    prunable = {"ingresses", "httproutes"} | {kind.plural for kind in AUTOSCALER_KINDS}
+# What the operator deletes: an API's route or autoscaler of a kind the settings no longer
+# render (or a route an older API's claims), and the budget of an API whose min_replicas dropped
+# to 1.
+PRUNED = {"ingresses", "httproutes", "poddisruptionbudgets"} | {
+    kind.plural for kind in AUTOSCALER_KINDS
+}
+
+
+def test_rbac_has_no_wildcards_secrets_escalation_or_deletes_but_of_what_is_pruned() -> None:
     for rule in _cluster_role()["rules"]:
         for key in ("apiGroups", "resources", "verbs"):
             assert "*" not in rule[key]
         assert "secrets" not in rule["resources"]
         assert not {"deletecollection", "escalate", "bind", "impersonate"} & set(rule["verbs"])
         if "delete" in rule["verbs"]:
-            assert set(rule["resources"]) <= prunable, rule
+            assert set(rule["resources"]) <= PRUNED, rule
         if "update" in rule["verbs"]:
             assert all(name.endswith("/finalizers") for name in rule["resources"])
 

@@ -36,6 +36,7 @@ PUBLIC = {
     "render_deployment",
     "render_hpa",
     "render_ingress",
+    "render_pdb",
     "render_route",
     "render_service",
 }
@@ -47,6 +48,7 @@ SUBMODULES = {
     "ingress",
     "kinds",
     "labels",
+    "pdb",
     "route",
     "scaledobject",
     "schema",

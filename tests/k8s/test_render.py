@@ -170,7 +170,7 @@ def test_the_deployment_takes_the_replicas_the_scale_subresource_asks_for() -> N
 
 @pytest.mark.parametrize("routing", sorted(ROUTINGS))
 def test_render_gives_one_object_of_each_rendered_kind_in_order(routing: str) -> None:
-    api = make_api("iris")
+    api = make_api("iris", autoscaling={"min_replicas": 2})
     settings = ROUTINGS[routing]
 
     kinds = [child["kind"] for child in render(api, owner_of(api), settings)]

@@ -70,10 +70,13 @@ def test_timeouts_are_gateway_api_durations(seconds: float, text: str) -> None:
     ],
 )
 def test_each_routing_mode_renders_its_route_kind_only(routing: str, kinds: list[str]) -> None:
-    objects = render_api(make_api(), ROUTINGS[routing])
+    objects = render_api(make_api(), ROUTINGS[routing])  # min_replicas 1: no budget
 
     assert [obj["kind"] for obj in objects] == kinds
-    assert [kind.kind for kind in rendered_kinds(ROUTINGS[routing])] == kinds
+    assert [kind.kind for kind in rendered_kinds(ROUTINGS[routing])] == [
+        *kinds,
+        "PodDisruptionBudget",
+    ]
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)

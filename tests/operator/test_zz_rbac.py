@@ -81,6 +81,9 @@ def differences(asked: set[Rule], rules: set[Rule]) -> list[str]:
     return lines
 
 
+PDBS = "policy/v1/poddisruptionbudgets"
+
+
 def scenario(cluster: FakeCluster, namespace: str | None, where: str = "default") -> None:
     """What the operator does for one API: create, status from pods, update, a switch of the
     routing setting to ``gateway`` and back (each deletes the other route), delete."""
@@ -88,14 +91,19 @@ def scenario(cluster: FakeCluster, namespace: str | None, where: str = "default"
         cluster.create("v1/namespaces", {"metadata": {"name": where}})
     serve_gateway_api(cluster, gateway=False)
     with running(namespace=namespace, retry_delay=0.2):
-        cluster.create(RAPI, resource("rbac"), namespace=where)
+        cluster.create(RAPI, resource("rbac", autoscaling={"min_replicas": 2}), namespace=where)
         wait_children(cluster, "rbac", namespace=where)
+        wait_for(lambda: cluster.get(PDBS, "api-rbac", namespace=where), what="the budget")
         cluster.set_pods("api-rbac", "ready", namespace=where)
         wait_status(cluster, "rbac", "live", namespace=where)
-        cluster.patch(RAPI, "rbac", {"spec": {"autoscaling": {"max_replicas": 7}}}, namespace=where)
+        scaling = {"min_replicas": 1, "max_replicas": 7}  # the budget goes
+        cluster.patch(RAPI, "rbac", {"spec": {"autoscaling": scaling}}, namespace=where)
         wait_for(
-            lambda: cluster.get(HPAS, "api-rbac", namespace=where)["spec"]["maxReplicas"] == 7,
-            what="the HPA updated",
+            lambda: (
+                cluster.get(HPAS, "api-rbac", namespace=where)["spec"]["maxReplicas"] == 7
+                and cluster.get(PDBS, "api-rbac", namespace=where) is None
+            ),
+            what="the HPA updated and the budget deleted",
         )
     for routing, route, old in (
         (GATEWAY_ROUTING, HTTPROUTES, INGRESSES),

@@ -95,7 +95,48 @@ PREDICTOR_RULES = [
     (
         {"procs": 2},
         "unknown field 'predictor.procs' (allowed: type, path, config, processes_per_replica, "
-        "threads_per_process, server_side_batching, env, image, python_path, log_level)",
+        "threads_per_process, server_side_batching, env, env_refs, image, service_account, "
+        "python_path, log_level)",
+    ),
+    (
+        {"env_refs": {"HF_TOKEN": {"key": "token"}}},
+        "predictor.env_refs.HF_TOKEN must name exactly one of secret and config_map (and its key)",
+    ),
+    (
+        {"env_refs": {"HF_TOKEN": {"secret": "hf", "config_map": "hf", "key": "token"}}},
+        "predictor.env_refs.HF_TOKEN must name exactly one of secret and config_map (and its key)",
+    ),
+    ({"env_refs": {"HF_TOKEN": {"secret": "hf"}}}, "predictor.env_refs.HF_TOKEN.key is required"),
+    (
+        {"env_refs": {"HF_TOKEN": "hf/token"}},
+        "predictor.env_refs.HF_TOKEN 'hf/token' must be a mapping of fields",
+    ),
+    (
+        {"env_refs": {"T": {"secret": "HF_Token", "key": "t"}}},
+        "predictor.env_refs.T.secret 'HF_Token' must be the name of a Secret "
+        "(lowercase a-z, 0-9, '-' and '.')",
+    ),
+    (
+        {"env_refs": {"T": {"config_map": "m", "key": "a/b"}}},
+        "predictor.env_refs.T.key 'a/b' must be a data key (letters, digits, '-', '_', '.')",
+    ),
+    (
+        {"env_refs": {"T": {"secret": "hf", "key": "t", "optional": "yes"}}},
+        "predictor.env_refs.T.optional 'yes' must be true or false",
+    ),
+    (
+        {"env_refs": {"CORTEX_TOKEN": {"secret": "hf", "key": "t"}}},
+        "predictor.env_refs key 'CORTEX_TOKEN' is reserved: names starting with CORTEX_ are set "
+        "by cortex",
+    ),
+    (
+        {"env": {"T": "x"}, "env_refs": {"T": {"secret": "hf", "key": "t"}}},
+        "predictor.env_refs and predictor.env both set 'T'; keep one of them",
+    ),
+    (
+        {"service_account": "ML_Reader"},
+        "predictor.service_account 'ML_Reader' must be the name of a ServiceAccount "
+        "(lowercase a-z, 0-9, '-' and '.')",
     ),
 ]
 

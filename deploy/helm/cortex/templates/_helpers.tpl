@@ -17,6 +17,16 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- $autoscaler -}}
 {{- end -}}
 
+{{/*
+The prefix of the objects two releases could both create (cluster-scoped ones, and those in the
+watched namespace): the release name when it names cortex already, else <release>-cortex. The
+release `cortex` keeps the plain manifests' names (cortex-operator, cortex-user).
+*/}}
+{{- define "cortex.fullname" -}}
+{{- if contains .Chart.Name .Release.Name }}{{ .Release.Name | trunc 50 | trimSuffix "-" }}
+{{- else }}{{ printf "%s-%s" .Release.Name .Chart.Name | trunc 50 | trimSuffix "-" }}{{ end }}
+{{- end -}}
+
 {{- define "cortex.image" -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
