@@ -69,6 +69,8 @@ class Metric(enum.StrEnum):
     IN_FLIGHT = "cortex_in_flight_requests"
     REQUESTS = "cortex_requests"
     REQUESTS_TOTAL = "cortex_requests_total"
+    # 503s of the concurrency cap (max_replica_concurrency), before any predictor ran.
+    REJECTED = "cortex_rejected_requests"
     REQUEST_DURATION = "cortex_request_duration_seconds"
     BATCH_SIZE = "cortex_batch_size"
     QUEUE_WAIT = "cortex_queue_wait_seconds"

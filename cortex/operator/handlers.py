@@ -227,6 +227,7 @@ async def _ensure(state: State, key: Key, resource: Resource, child: dict[str, A
         if found is not None and drift.covers(found, desired):
             return ""
     await client.apply(child)
+    state.metrics.applies[kind] += 1
     if live is None:
         return f"{kind} created"
     return f"{kind} updated" if state.seen.get(key) != resource.signature else f"{kind} repaired"
@@ -244,6 +245,7 @@ async def _prune(
             continue
         await state.kube().delete(live, child.api_version, child.kind)
         state.cache.observe_child(child.kind, "DELETED", live)
+        state.metrics.deletes[child.kind] += 1
         done.append(f"{child.kind} deleted")
     return done
 
@@ -331,6 +333,7 @@ async def _fail(
     reason: str,
 ) -> None:
     """Write an error status the operator itself found (the spec, the API server's refusal)."""
+    state.metrics.errors[reason] += 1
     previous = state.written.get(key, resource.status)
     new = status.error_status(
         message,

@@ -23,7 +23,7 @@ import kopf
 
 from cortex import errors
 from cortex.k8s import OperatorSettings
-from cortex.operator import kube, routing, status
+from cortex.operator import kube, metrics, routing, status
 from cortex.operator.cache import Cache, Key
 
 __all__ = ["RESYNC_SECONDS", "RETRY_DELAY", "STALL_AFTER", "Key", "State"]
@@ -64,6 +64,7 @@ class State:
         self._keys: Callable[[], list[Key]] = list
         self._serving_since: float | None = None  # during the first minute of serving
         self._announced = 0  # the number of APIs last said to be in sync
+        self.metrics = metrics.OperatorMetrics(self.snapshot)
 
     # --- the API client --------------------------------------------------------------------
 
@@ -110,6 +111,7 @@ class State:
         try:
             while key in self._dirty:
                 self._dirty.discard(key)
+                self.metrics.passes += 1
                 try:
                     delay = await self._run(key)
                 except Exception:  # a bug must not stop the queue; retry later
@@ -139,6 +141,7 @@ class State:
     def backoff(self, key: Key) -> float:
         """The next delay after one more temporary failure in a row."""
         failures = self.failures[key] = self.failures.get(key, 0) + 1
+        self.metrics.errors["Temporary"] += 1
         return float(min(MAX_RETRY_DELAY, self.retry_delay * 2 ** (failures - 1)))
 
     def later(self, key: Key, delay: float) -> None:
@@ -161,6 +164,13 @@ class State:
         """How many APIs something is kept for (0 once every API is deleted)."""
         keys = set(self.written) | set(self.seen) | set(self.failures) | self.cache.keys()
         return len(keys | set(self._timers) | set(self._workers) | self._dirty)
+
+    def snapshot(self) -> metrics.Snapshot:
+        """What the operator's gauges show now."""
+        apis = self.cache.apis
+        statuses = {key: self.written.get(key, api.status) for key, api in apis.items()}
+        queued = len(self._dirty | set(self._workers))
+        return metrics.Snapshot(apis=len(apis), queued=queued, statuses=statuses)
 
     def forget(self, key: Key) -> None:
         """Drop what is kept for a deleted API."""

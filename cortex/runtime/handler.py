@@ -43,6 +43,7 @@ class PredictHandler:
             if not runtime.serving:
                 status = await self._unavailable(send, rid, f"api is {runtime.status()}")
             elif not runtime.shared.try_acquire():
+                runtime.metrics.reject()
                 status = await self._unavailable(send, rid, "too many requests in flight")
             else:
                 try:

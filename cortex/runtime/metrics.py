@@ -77,9 +77,10 @@ def _le(bound: float) -> str:
     return "+Inf" if bound == float("inf") else repr(float(bound))
 
 
-# Slot layout: [used marker, 2XX, 3XX, 4XX, 5XX, load seconds, histograms...]
+# Slot layout: [used marker, 2XX, 3XX, 4XX, 5XX, rejected, load seconds, histograms...]
 _REQUESTS = 1
-_LOAD = _REQUESTS + len(STATUS_CLASSES)
+_REJECTED = _REQUESTS + len(STATUS_CLASSES)
+_LOAD = _REJECTED + 1
 _DURATION = _Histogram(_LOAD + 1, LATENCY_BUCKETS)
 _BATCH = _Histogram(_DURATION.offset + _DURATION.width, BATCH_BUCKETS)
 _WAIT = _Histogram(_BATCH.offset + _BATCH.width, LATENCY_BUCKETS)
@@ -100,6 +101,10 @@ class Metrics(Collector):
     def observe(self, status: int, seconds: float) -> None:
         self._values[self._base + _REQUESTS + min(max(status // 100, 2), 5) - 2] += 1
         _DURATION.observe(self._values, self._base, seconds)
+
+    def reject(self) -> None:
+        """One 503 of the concurrency cap (also counted by :meth:`observe` as a 5XX)."""
+        self._values[self._base + _REJECTED] += 1
 
     def observe_batch(self, size: int) -> None:
         _BATCH.observe(self._values, self._base, float(size))
@@ -127,6 +132,14 @@ class Metrics(Collector):
         for i, code in enumerate(STATUS_CLASSES):
             requests.add_metric([api, f"{code}XX"], totals[_REQUESTS + i])
         yield requests
+        rejected = CounterMetricFamily(
+            Name.REJECTED,
+            "Requests answered 503 at once because the replica had max_replica_concurrency "
+            "requests in flight (also counted as 5XX requests).",
+            labels=[Label.API_NAME],
+        )
+        rejected.add_metric([api], totals[_REJECTED])
+        yield rejected
         yield _DURATION.family(
             Name.REQUEST_DURATION,
             "Time from request arrival to the last response byte.",

@@ -1,6 +1,6 @@
 """The chart as a platform team installs it: typed values (values.schema.json), names scoped to
 the release, a CRD that `helm upgrade` upgrades, strict lint and valid objects for the default
-(all namespaces), GPU and one-namespace values files in ci/."""
+(all namespaces), GPU, one-namespace and Ingress + HPA values files in ci/."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ VALUES_FILES = {
     "default": None,
     "gpu": "ci/gpu-values.yaml",
     "namespaced": "ci/namespaced-values.yaml",
+    "ingress-hpa": "ci/ingress-hpa-values.yaml",
 }
 CUSTOM_KINDS = {"KopfPeering", "ClusterKopfPeering"}  # no built-in schema (their CRDs: crds/)
 CRD = "CustomResourceDefinition/realtimeapis.cortex.dev"

@@ -63,6 +63,7 @@ def test_operator_folder_holds_yaml_only() -> None:
         "crd.yaml",
         "deployment.yaml",
         "kustomization.yaml",
+        "metrics-service.yaml",
         "namespace.yaml",
         "peering-crds.yaml",
         "peering.yaml",
@@ -103,6 +104,7 @@ def test_kubectl_kustomize_builds_the_install() -> None:
         "CustomResourceDefinition",
         "Deployment",
         "Namespace",
+        "Service",
         "ServiceAccount",
     ]
     for doc in docs:

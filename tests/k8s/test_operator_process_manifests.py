@@ -45,12 +45,22 @@ def test_the_probes_ask_the_health_endpoint_the_operator_serves() -> None:
     operator = _container()
     args = build_parser().parse_args(operator["args"])
     url = urllib.parse.urlsplit(args.liveness)
-    [port] = operator["ports"]
+    [port] = [port for port in operator["ports"] if port["name"] == "health"]
 
     assert url.hostname == "0.0.0.0"  # the kubelet probes the pod's IP
     assert port == {"name": "health", "containerPort": url.port}
     for probe in ("livenessProbe", "readinessProbe"):
         assert operator[probe]["httpGet"] == {"path": url.path, "port": "health"}
+
+
+def test_the_metrics_port_is_where_the_operator_serves_its_metrics() -> None:
+    operator = _container()
+    url = urllib.parse.urlsplit(build_parser().parse_args(operator["args"]).metrics)
+    [port] = [port for port in operator["ports"] if port["name"] == "metrics"]
+
+    assert url.hostname == "0.0.0.0"  # Prometheus scrapes the pod's IP
+    assert port == {"name": "metrics", "containerPort": url.port}
+    assert url.path == "/metrics"
 
 
 def test_a_busy_operator_gets_minutes_before_it_is_restarted() -> None:

@@ -10,7 +10,17 @@ import types
 import cortex.operator
 
 PUBLIC = {"build_registry", "kopf_settings", "run_options"}
-SUBMODULES = {"cache", "config", "drift", "handlers", "kube", "routing", "state", "status"}
+SUBMODULES = {
+    "cache",
+    "config",
+    "drift",
+    "handlers",
+    "kube",
+    "metrics",
+    "routing",
+    "state",
+    "status",
+}
 
 
 def test_all_lists_the_intended_public_names() -> None:

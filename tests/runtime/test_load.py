@@ -34,12 +34,14 @@ def test_overload_returns_503_with_retry_after_while_in_flight_requests_complete
         rejected_in = time.monotonic() - started
         answers = [f.result() for f in slow]
         after = rt.post(params={"sleep": "0"})
+        counted = rt.metric('cortex_rejected_requests_total{api_name="proc-api"}')
     assert rejected.status_code == 503
     assert rejected.headers["retry-after"] == "1"
     assert "too many requests in flight" in rejected.json()["error"]
     assert rejected_in < 1.0  # answered at once, not queued behind the slow ones
     assert [a.status_code for a in answers] == [200, 200]
     assert after.status_code == 200
+    assert counted == 1  # the dashboard's "503s from admission"
 
 
 def test_in_flight_gauge_counts_requests_across_two_processes(tmp_path: Path) -> None:
