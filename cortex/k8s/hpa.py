@@ -143,11 +143,7 @@ def render_hpa(
         "kind": "HorizontalPodAutoscaler",
         "metadata": labels.metadata(api, owner),
         "spec": {
-            "scaleTargetRef": {
-                "apiVersion": owner.api_version,
-                "kind": owner.kind,
-                "name": owner.name,
-            },
+            "scaleTargetRef": labels.scale_target(owner),
             "minReplicas": scaling.min_replicas,
             "maxReplicas": scaling.max_replicas,
             "metrics": [_metric(api, settings)],

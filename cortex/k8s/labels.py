@@ -30,6 +30,7 @@ __all__ = [
     "labels",
     "metadata",
     "owner_reference",
+    "scale_target",
     "selector",
 ]
 
@@ -67,6 +68,11 @@ def owner_reference(owner: context.Owner) -> dict[str, Any]:
         "controller": True,
         "blockOwnerDeletion": True,
     }
+
+
+def scale_target(owner: context.Owner) -> dict[str, str]:
+    """What an autoscaler scales: the ``RealtimeAPI`` itself, through its ``/scale``."""
+    return {"apiVersion": owner.api_version, "kind": owner.kind, "name": owner.name}
 
 
 def metadata(api: RealtimeAPI, owner: context.Owner) -> dict[str, Any]:

@@ -58,11 +58,7 @@ def render_scaled_object(
         "kind": kind.kind,
         "metadata": labels.metadata(api, owner),
         "spec": {
-            "scaleTargetRef": {
-                "apiVersion": owner.api_version,
-                "kind": owner.kind,
-                "name": owner.name,
-            },
+            "scaleTargetRef": labels.scale_target(owner),
             "minReplicaCount": scaling.min_replicas,
             "maxReplicaCount": scaling.max_replicas,
             "advanced": {
