@@ -18,7 +18,7 @@ from cortex.operator.metrics import OperatorMetrics, Snapshot
 from cortex.runtime import metrics as runtime_metrics
 from cortex.runtime import sharedmem
 from tests.deploy.monitoring_schemas import DASHBOARD, SCHEMAS
-from tests.deploy.test_packaging import CHART, helm
+from tests.deploy.test_packaging import CHART, helm, render
 from tests.k8s.conftest import (
     KUBERNETES_VERSIONS,
     OPERATOR_DIR,
@@ -41,16 +41,6 @@ KUBE_STATE_METRICS = {
     "kube_horizontalpodautoscaler_spec_target_metric",
     "kube_horizontalpodautoscaler_status_current_replicas",
 }
-
-
-def render(*sets: str, api_versions: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
-    args = ["template", "cortex", str(CHART), "--namespace", "cortex-system"]
-    for value in sets:
-        args += ["--set", value]
-    for version in api_versions:
-        args += ["--api-versions", version]
-    docs = [d for d in yaml.safe_load_all(helm(*args)) if d]
-    return {f"{d['kind']}/{d['metadata']['name']}": d for d in docs}
 
 
 def with_crds(*sets: str) -> dict[str, dict[str, Any]]:
