@@ -196,7 +196,7 @@ async def _predict_kwargs(
     if "payload" in args:
         mime, charset = codec.media_type(content_type)
         if codec.is_form(mime):
-            kwargs["payload"] = await Request(scope, _replay(body)).form()
+            kwargs["payload"] = await _form(scope, body, mime)
         else:
             kwargs["payload"] = codec.decode_body(body, mime, charset)
     if "query_params" in args:
@@ -204,6 +204,16 @@ async def _predict_kwargs(
     if "headers" in args:
         kwargs["headers"] = Headers(scope=scope)
     return kwargs
+
+
+async def _form(scope: Scope, body: bytes, mime: str) -> Any:
+    """The parsed form; a body the parsers refuse (random bytes, a missing or wrong boundary, a
+    cut part) is a :class:`codec.PayloadError`, whatever the parser raised."""
+    try:
+        return await Request(scope, _replay(body)).form()
+    except Exception as exc:  # python-multipart and starlette raise several kinds
+        said = str(exc).strip() or type(exc).__name__
+        raise codec.PayloadError(f"the body is not valid {mime}: {said[:200]}") from None
 
 
 def _replay(body: bytes) -> Receive:

@@ -79,6 +79,28 @@ async def test_multipart_payload_carries_files() -> None:
     assert r.json()["payload"] == {"field": "x", "image": "cat.png"}
 
 
+MALFORMED_FORMS = [
+    ("multipart/form-data", bytes(range(256)) * 8),  # random bytes, no boundary parameter
+    ("multipart/form-data; boundary=xyz", bytes(range(256)) * 8),  # no such boundary in it
+    ("multipart/form-data; boundary=xyz", b"--xyz\r\nContent-Disposition: form-data"),  # cut
+    ("multipart/form-data; boundary=", b"--\r\n\r\n"),  # an empty boundary
+    ("multipart/form-data; boundary=xyz", b'--xyz\r\nContent-Disposition: x; name="a\r\n\r\n'),
+    ("application/x-www-form-urlencoded", b"%zz=%%&\xff\xfe=1"),
+]
+
+
+@pytest.mark.parametrize(("content_type", "body"), MALFORMED_FORMS)
+async def test_a_malformed_form_is_400_with_the_json_error(content_type: str, body: bytes) -> None:
+    async with serving("echo.py") as client:
+        r = await client.post("/predict", content=body, headers={"content-type": content_type})
+        after = await client.post("/predict", json=[1])
+    assert r.status_code in (200, 400), r.text  # lenient parsers may make a form of it
+    if r.status_code == 400:
+        assert r.json()["error"].startswith("the body is not valid")
+        assert r.json()["request_id"]
+    assert after.status_code == 200
+
+
 async def test_other_content_types_are_raw_bytes() -> None:
     async with serving("echo.py") as client:
         r = await client.post(
