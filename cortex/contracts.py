@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ __all__ = [
     "RUNTIME_MODULE",
     "SHORT_NAMES",
     "SINGULAR",
+    "SPEC_ENV_CHUNK",
     "VERSION",
     "APIState",
     "Flag",
@@ -42,7 +44,9 @@ __all__ = [
     "RuntimeArgs",
     "RuntimeState",
     "RuntimeStatus",
+    "joined_spec_env",
     "runtime_command",
+    "spec_env_parts",
 ]
 
 # -- the custom resource ------------------------------------------------------------------------
@@ -226,3 +230,28 @@ class RuntimeArgs:
 def runtime_command(args: RuntimeArgs, python: str = "python") -> list[str]:
     """``python -m cortex.runtime`` with ``args``: the local process or the container command."""
     return [python, "-m", RUNTIME_MODULE, *args.argv()]
+
+
+# -- the spec in the environment ----------------------------------------------------------------
+
+SPEC_ENV_CHUNK = 60_000
+"""Characters of the spec per environment variable: Linux refuses to exec a process with one
+variable over 128 KiB (MAX_ARG_STRLEN), and Kubernetes' ``$`` -> ``$$`` escaping may double
+them. A longer spec continues in ``<VAR>_1``, ``<VAR>_2``, ..."""
+
+
+def spec_env_parts(name: str, text: str) -> list[tuple[str, str]]:
+    """``text`` as environment variables ``name``, ``name_1``, ... of at most a chunk each."""
+    chunks = [text[i : i + SPEC_ENV_CHUNK] for i in range(0, len(text), SPEC_ENV_CHUNK)] or [""]
+    return [(name if i == 0 else f"{name}_{i}", chunk) for i, chunk in enumerate(chunks)]
+
+
+def joined_spec_env(env: Mapping[str, str], name: str) -> str | None:
+    """The text :func:`spec_env_parts` spread over ``name``, ``name_1``, ... (None: unset)."""
+    if name not in env:
+        return None
+    parts, i = [env[name]], 1
+    while f"{name}_{i}" in env:
+        parts.append(env[f"{name}_{i}"])
+        i += 1
+    return "".join(parts)

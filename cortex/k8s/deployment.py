@@ -2,7 +2,9 @@
 
 One container, ``api``, runs ``python -m cortex.runtime --any-path`` on port 8888 with the part
 of the spec a replica runs in the environment variable ``CORTEX_API_SPEC`` (:func:`pod_spec`:
-predictor, compute, project, the concurrency limit) and the project folder at ``/mnt/project``.
+predictor, compute, project, the concurrency limit; a long one continues in ``CORTEX_API_SPEC_1``,
+... since Linux execs no process with one variable over 128 KiB, see
+:func:`cortex.contracts.spec_env_parts`) and the project folder at ``/mnt/project``.
 Everything else (autoscaling, networking, update strategy) stays out of the pod template, so
 changing it never replaces a pod: the route chooses the path (the runtime answers a POST on any
 path, ``--any-path``), the autoscaler the replicas. The template's annotation
@@ -132,7 +134,10 @@ def _env(api: RealtimeAPI) -> list[dict[str, Any]]:
     user |= {k: {"valueFrom": _value_from(ref)} for k, ref in predictor.env_refs.items()}
     # Sorted: a resource read back from the API server has its map keys in sorted order anyway.
     return [
-        {"name": SPEC_ENV, "value": _verbatim(spec)},
+        *(
+            {"name": name, "value": _verbatim(part)}
+            for name, part in contracts.spec_env_parts(SPEC_ENV, spec)
+        ),
         *({"name": name, **user[name]} for name in sorted(user)),
     ]
 

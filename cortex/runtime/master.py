@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from cortex import contracts
 from cortex.contracts import DEFAULT_PORT, Flag, RuntimeState, RuntimeStatus
 from cortex.errors import CortexError
 from cortex.runtime import logs, metrics, sharedmem, worker
@@ -73,7 +74,7 @@ def read_api(args: argparse.Namespace) -> tuple[RealtimeAPI, Path]:
     spec_path = Path(args.spec).resolve()
     project = Path(args.project_dir).resolve() if args.project_dir else spec_path.parent
     if args.spec_env:
-        raw = json.loads(os.environ.get(args.spec_env) or "null")
+        raw = json.loads(contracts.joined_spec_env(os.environ, args.spec_env) or "null")
         if not isinstance(raw, dict):
             raise CortexError(f"${args.spec_env} must hold the API spec as a JSON object")
         name = args.api or raw.get("name", "")

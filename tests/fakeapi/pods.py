@@ -5,6 +5,10 @@
 ``init-crash`` (an init container in CrashLoopBackOff, the pod Pending), ``config-error``
 (``CreateContainerConfigError``: a ConfigMap or Secret the container needs is missing) and
 ``evicted`` (Failed, reason Evicted, with the kubelet's message). Pure.
+
+A container the kernel would refuse to start never gets there: one environment variable longer
+than ``MAX_ARG_STRLEN`` (128 KiB, ``NAME=value``) makes ``execve`` fail with "argument list too
+long", so a state that starts the containers is ``RunContainerError`` for such a pod instead.
 """
 
 from __future__ import annotations
@@ -25,6 +29,12 @@ POD_STATES = (
     "evicted",
 )
 UNSCHEDULABLE = "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
+MAX_ARG_STRLEN = 32 * 4096  # Linux: the longest single argument or environment string
+EXEC_TOO_LONG = (
+    "failed to create containerd task: failed to create shim task: OCI runtime create failed: "
+    'runc create failed: unable to start container process: exec: "{command}": argument list '
+    "too long: unknown"
+)
 _RUNNING = ("ready", "oom", "crash")  # the states whose containers have started
 
 
@@ -36,6 +46,8 @@ def status(state: str, pod: Obj, when: str) -> Obj:
     inits = [c.get("name", "") for c in spec.get("initContainers") or []]
     if state == "init-crash" and not inits:
         raise ValueError(f"pod {pod['metadata']['name']} has no init container to crash")
+    if state in _RUNNING and _unstartable(spec):
+        state = "pending"  # its containers are never created: see _container_status
     scheduled = _condition("PodScheduled", True, when)
     if state == "unschedulable":
         scheduled = _condition("PodScheduled", False, when, "Unschedulable", UNSCHEDULABLE)
@@ -125,6 +137,9 @@ def _container_status(state: str, container: Obj, pod: Obj, when: str, inits: bo
         killed = {"exitCode": 137, "reason": "Error", "startedAt": when, "finishedAt": when}
         return {**base, "state": {"terminated": killed}}
     waiting: Obj = {"reason": "PodInitializing" if inits else "ContainerCreating"}
+    if _too_long(container) and state == "pending":  # the kubelet tried and failed at once
+        command = (container.get("command") or ["sh"])[0]
+        waiting = {"reason": "RunContainerError", "message": EXEC_TOO_LONG.format(command=command)}
     if state == "image-pull":
         waiting = {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}
     elif state == "config-error":
@@ -132,6 +147,17 @@ def _container_status(state: str, container: Obj, pod: Obj, when: str, inits: bo
     elif state == "init-crash":
         waiting = {"reason": "PodInitializing"}
     return {**base, "state": {"waiting": waiting}}
+
+
+def _too_long(container: Obj) -> bool:
+    env = container.get("env") or []
+    return any(
+        len(f"{e.get('name', '')}={e.get('value', '')}".encode()) + 1 > MAX_ARG_STRLEN for e in env
+    )
+
+
+def _unstartable(spec: Obj) -> bool:
+    return any(_too_long(c) for c in spec.get("containers") or [])
 
 
 def _base(container: Obj, *, ready: bool) -> Obj:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from cortex.contracts import joined_spec_env
 from cortex.k8s import ANNOTATION_SPEC_HASH, PROJECT_ARCHIVE_KEY, SPEC_ENV, OperatorSettings
 from cortex.k8s import render_deployment as _render_deployment
 from cortex.spec import RealtimeAPI, parse_api_spec
@@ -345,3 +346,17 @@ def test_project_archive_cannot_write_outside_the_project(tmp_path: Path) -> Non
     with pytest.raises(subprocess.CalledProcessError):
         _run_unpack(unpack["command"], tmp_path, {"../escaped.py": b"X = 1\n"})
     assert not (tmp_path / "mnt" / "escaped.py").exists()
+
+
+def test_a_big_spec_is_spread_over_variables_the_kernel_accepts() -> None:
+    config = {"vocabulary": [f"w{i:06d}$" for i in range(300 * 1024 // 9)]}
+    api = make_api("big", predictor={"config": config})
+
+    env = container(render_deployment(api))["env"]
+
+    parts = [e for e in env if e["name"].startswith(SPEC_ENV)]
+    assert [p["name"] for p in parts][:2] == [SPEC_ENV, f"{SPEC_ENV}_1"]
+    assert all(len(f"{p['name']}={p['value']}".encode()) < 128 * 1024 for p in parts)
+    values = {p["name"]: p["value"].replace("$$", "$") for p in parts}  # what the pod sees
+    spec = json.loads(joined_spec_env(values, SPEC_ENV) or "")
+    assert parse_api_spec("big", spec).predictor.config == config

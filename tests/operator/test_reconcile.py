@@ -127,6 +127,8 @@ def test_a_300_kib_predictor_config_deploys(cluster: FakeCluster, operator: Oper
 
     wait_children(cluster, "big-config")
     wait_status(cluster, "big-config", "updating")
+    cluster.set_pods("api-big-config", "ready")  # the kernel would not exec one 300 KiB variable
+    wait_status(cluster, "big-config", "live")
     for res in CHILDREN:
         annotations = cluster.get(res, "api-big-config")["metadata"].get("annotations", {})
         assert sum(len(k) + len(v) for k, v in annotations.items()) < 4096
