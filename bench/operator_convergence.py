@@ -97,6 +97,10 @@ def start_operator(cluster: FakeCluster, log: Path) -> subprocess.Popen[bytes]:
         **os.environ,
         "KUBECONFIG": str(cluster.kubeconfig),
         "CORTEX_OPERATOR_NAMESPACE": "default",
+        # four children per API, as before routing became a setting: an Ingress, and an HPA
+        "CORTEX_OPERATOR_ROUTING": "ingress",
+        "CORTEX_OPERATOR_INGRESS_CLASS": "nginx",
+        "CORTEX_OPERATOR_AUTOSCALER": "hpa",
         "PYTHONPATH": str(ROOT),
     }
     with log.open("ab") as out:
@@ -252,7 +256,8 @@ def main() -> None:
         [
             f"### Operator convergence (`bench/operator_convergence.py`, {info['date']})",
             "",
-            "N RealtimeAPIs (1 GPU each) created at once against the fake API server "
+            "N RealtimeAPIs (1 GPU each; Ingress routing, HPA) created at once against the fake "
+            "API server "
             "(tests/fakeapi: kmock, real HTTP on 127.0.0.1, in the benchmark's process); "
             f"`python -m cortex.operator` in its own process; {info['cpus']} CPUs shared by both. "
             f"Median of {ROUNDS} rounds (min-max), each on a fresh server and operator. "
