@@ -65,6 +65,8 @@ _QUANTITY_SUFFIXES = {
     "Ei": Decimal(2**60),
 }
 _QUANTITY = re.compile(QUANTITY_PATTERN)
+_MAX_QUANTITY = Decimal(2**63 - 1)  # what a Kubernetes quantity can hold
+_MAX_EXPONENT = 30
 
 
 def _is_number(value: object) -> bool:
@@ -137,15 +139,25 @@ def _quantity_text(value: object) -> str:
 
 
 def parse_quantity(value: str | float) -> Decimal:
-    """The number a Kubernetes quantity stands for (``512Mi`` -> 536870912, ``200m`` -> 0.2)."""
+    """The number a Kubernetes quantity stands for (``512Mi`` -> 536870912, ``200m`` -> 0.2).
+
+    Kubernetes stores quantities in 63 bits: a larger one (``1e999999``) is refused here, before
+    anything turns it into an integer of a million digits."""
     text = _quantity_text(value)
     match = _QUANTITY.fullmatch(text)
     if match is None:
         raise ValueError(f"{value!r} is not a Kubernetes quantity")
     number, suffix = match.group(1), match.group(3) or ""
-    if suffix[:1] in ("e", "E") and len(suffix) > 1:
-        return Decimal(number) * Decimal(10) ** int(suffix[1:])
-    return Decimal(number) * _QUANTITY_SUFFIXES[suffix]
+    if suffix[:1] in ("e", "E") and suffix[1:].lstrip("+-").isdigit():  # not Ei: an exponent
+        exponent = int(suffix[1:])
+        if abs(exponent) > _MAX_EXPONENT:
+            raise ValueError(f"{value!r} is too large or too small for a Kubernetes quantity")
+        result = Decimal(number) * Decimal(10) ** exponent
+    else:
+        result = Decimal(number) * _QUANTITY_SUFFIXES[suffix]
+    if result > _MAX_QUANTITY:
+        raise ValueError(f"{value!r} is too large for a Kubernetes quantity")
+    return result
 
 
 def cpu_millicores(quantity: str | float) -> int:

@@ -112,6 +112,7 @@ def test_cpu_millicores(quantity: str | float, millicores: int) -> None:
         ("100M", 10**8),
         ("1e3", 1000),
         ("1E", 10**18),
+        ("2Ei", 2 * 2**60),  # an exbibyte suffix, not an exponent
         (1024, 1024),
         ("0.5", 1),
     ],
@@ -125,6 +126,16 @@ def test_invalid_quantity_is_rejected(text: str) -> None:
     with pytest.raises(ValueError, match="is not a Kubernetes quantity"):
         parse_quantity(text)
     assert not re.fullmatch(QUANTITY_PATTERN, text)
+
+
+@pytest.mark.parametrize("text", ["1e999999", "1e-999999", "1e308", "99999999999Ei"])
+@pytest.mark.timeout(5)
+def test_quantities_beyond_what_kubernetes_holds_are_refused_at_once(text: str) -> None:
+    # 1e999999 used to become an integer of a million digits: 20 s of CPU per parse
+    with pytest.raises(ValueError, match=r"too (large|small)"):
+        parse_quantity(text)
+    with pytest.raises(ValueError):
+        mem_bytes(text)
 
 
 def test_quantities_are_kept_as_given_and_numbers_cast_to_text() -> None:
