@@ -29,9 +29,12 @@ from cortex.k8s.kinds import (
     AUTOSCALER_KINDS,
     CHILD_KINDS,
     POD,
+    ROUTE_KINDS,
     ChildKind,
+    autoscaler_kind,
     child_kind,
     rendered_kinds,
+    route_kind,
 )
 from cortex.k8s.labels import ANNOTATION_SPEC_HASH, LABEL_API_KIND, LABEL_API_NAME, child_name
 from cortex.k8s.pdb import render_pdb
@@ -51,11 +54,13 @@ __all__ = [
     "PROJECT_ARCHIVE_KEY",
     "PROJECT_DIR",
     "REPLICAS_FIELD",
+    "ROUTE_KINDS",
     "SPEC_ENV",
     "Autoscaler",
     "ChildKind",
     "OperatorSettings",
     "Owner",
+    "autoscaler_kind",
     "child_kind",
     "child_name",
     "crd_yaml",
@@ -69,6 +74,7 @@ __all__ = [
     "render_scaled_object",
     "render_service",
     "rendered_kinds",
+    "route_kind",
 ]
 
 

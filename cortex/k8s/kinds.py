@@ -22,10 +22,13 @@ __all__ = [
     "CHILD_KINDS",
     "HPA",
     "POD",
+    "ROUTE_KINDS",
     "SCALED_OBJECT",
     "ChildKind",
+    "autoscaler_kind",
     "child_kind",
     "rendered_kinds",
+    "route_kind",
 ]
 
 
@@ -60,7 +63,8 @@ CHILD_KINDS: tuple[ChildKind, ...] = (
     PDB,
 )
 AUTOSCALER_KINDS: tuple[ChildKind, ...] = (HPA, SCALED_OBJECT)
-_ROUTES = {"gateway": (HTTPROUTE,), "ingress": (INGRESS,), "none": ()}
+ROUTE_KINDS: tuple[ChildKind, ...] = (HTTPROUTE, INGRESS)
+_ROUTES = {"gateway": HTTPROUTE, "ingress": INGRESS}
 _BY_KIND = {k.kind: k for k in (*CHILD_KINDS, POD)}
 
 
@@ -69,8 +73,19 @@ def child_kind(kind: str) -> ChildKind:
     return _BY_KIND[kind]
 
 
+def route_kind(settings: context.OperatorSettings) -> ChildKind | None:
+    """The kind of route these settings render (None: routing ``none``)."""
+    return _ROUTES.get(settings.routing)
+
+
+def autoscaler_kind(settings: context.OperatorSettings) -> ChildKind:
+    """The kind of autoscaler these settings render."""
+    return SCALED_OBJECT if settings.autoscaler == context.Autoscaler.KEDA else HPA
+
+
 def rendered_kinds(settings: context.OperatorSettings) -> tuple[ChildKind, ...]:
     """The kinds ``render`` may produce with these settings, in the order it renders them (the
     PodDisruptionBudget only for some APIs)."""
-    autoscaler = SCALED_OBJECT if settings.autoscaler == context.Autoscaler.KEDA else HPA
-    return (DEPLOYMENT, SERVICE, *_ROUTES[settings.routing], autoscaler, PDB)
+    route = route_kind(settings)
+    routes = () if route is None else (route,)
+    return (DEPLOYMENT, SERVICE, *routes, autoscaler_kind(settings), PDB)

@@ -46,11 +46,14 @@ from cortex.k8s import (
     CHILD_KINDS,
     LABEL_API_NAME,
     POD,
+    ROUTE_KINDS,
     ChildKind,
     OperatorSettings,
     Owner,
+    autoscaler_kind,
     render,
     rendered_kinds,
+    route_kind,
 )
 from cortex.operator import drift, kube, routing, status
 from cortex.operator.cache import Key, Resource
@@ -64,7 +67,7 @@ _CHILDREN = {LABEL_API_NAME: kopf.PRESENT}
 # Events on a change to these are Normal; any other state is worth a Warning.
 _NORMAL_STATES = (APIState.LIVE, APIState.UPDATING, APIState.SCALED_TO_ZERO)
 SLOW_RETRY = 60.0  # seconds before retrying what the API server refused
-_ROUTE_KINDS = ("HTTPRoute", "Ingress")
+_ROUTE_KINDS = {kind.kind for kind in ROUTE_KINDS}
 
 
 class NameTakenError(errors.TemporaryError):
@@ -292,8 +295,8 @@ async def publish(state: State, key: Key, resource: Resource) -> float | None:
         now=_now(),
         stall_after=state.stall_after,
     )
-    kind = {"gateway": "HTTPRoute", "ingress": "Ingress"}.get(state.settings.routing)
-    route = None if kind is None else cache.child(kind, key)
+    kind = route_kind(state.settings)
+    route = None if kind is None else cache.child(kind.kind, key)
     conflict = _conflict(state, key, resource)
     routed = routing.routed(state.settings, key[1], None if conflict else route, conflict)
     summary = routing.with_route(summary, routed)
@@ -312,15 +315,13 @@ async def publish(state: State, key: Key, resource: Resource) -> float | None:
 
 def _autoscaler_facts(state: State, key: Key) -> status.HPAFacts | None:
     """What the API's autoscaler of the rendered kind says (None: not there yet)."""
-    for child in rendered_kinds(state.settings):
-        if child in AUTOSCALER_KINDS:
-            body = state.cache.child(child.kind, key)
-            if body is None:
-                return None
-            if child.kind == "ScaledObject":
-                return status.HPAFacts.of_scaled_object(body)
-            return status.HPAFacts.of(body)
-    return None
+    kind = autoscaler_kind(state.settings)
+    body = state.cache.child(kind.kind, key)
+    if body is None:
+        return None
+    if kind.kind == "ScaledObject":
+        return status.HPAFacts.of_scaled_object(body)
+    return status.HPAFacts.of(body)
 
 
 async def _fail(

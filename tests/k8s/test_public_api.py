@@ -11,6 +11,9 @@ import types
 import cortex.k8s
 
 PUBLIC = {
+    "ROUTE_KINDS",
+    "autoscaler_kind",
+    "route_kind",
     "AUTOSCALER_KINDS",
     "Autoscaler",
     "render_scaled_object",
