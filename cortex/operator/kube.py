@@ -88,17 +88,13 @@ def manifest_path(manifest: Manifest) -> str:
 
 
 class Kube:
-    """An API client bound to one server and its credentials (kopf's ``ConnectionInfo``).
-
-    ``calls`` counts the requests sent, by method (for logs and benchmarks).
-    """
+    """An API client bound to one server and its credentials (kopf's ``ConnectionInfo``)."""
 
     def __init__(self, info: kopf.ConnectionInfo, *, timeout: float = 30.0) -> None:
         self._info = info
         self._server = info.server.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
-        self.calls: dict[str, int] = {}
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -124,7 +120,6 @@ class Kube:
         """One API call; returns the decoded JSON answer or raises a cortex error."""
         data = None if body is None else json.dumps(body, separators=(",", ":"))
         headers = {"Content-Type": content_type} if data is not None else {}
-        self.calls[method] = self.calls.get(method, 0) + 1
         try:
             async with self._client().request(
                 method, self._server + path, data=data, headers=headers

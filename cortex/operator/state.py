@@ -157,9 +157,6 @@ class State:
 
         self._timers[key] = asyncio.get_running_loop().create_task(wait_and_wake())
 
-    def planned(self, key: Key) -> bool:
-        return key in self._timers
-
     def tracked(self) -> int:
         """How many APIs something is kept for (0 once every API is deleted)."""
         keys = set(self.written) | set(self.seen) | set(self.failures) | self.cache.keys()
