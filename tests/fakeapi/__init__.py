@@ -27,10 +27,10 @@ What it emulates:
   a log of every resource request by user (``requests``).
 
 Layers: ``errors``, ``selectors``, ``merging``, ``schemas``, ``fieldsets``, ``clock``,
-``quantity`` <- ``apply``, ``defaults`` <- ``validation``, ``admission`` <- ``store`` <-
-``owners``, ``rollout``, ``pods`` <- ``progress`` <- ``deployments``, ``replicasets`` <-
-``workloads``, ``gateways`` <- ``controllers``, ``scale``, ``hpa``, ``rbac`` <- ``access``,
-``streams``, ``proxy`` <- ``server`` <- ``cluster``.
+``conditions``, ``quantity`` <- ``apply``, ``defaults`` <- ``validation``, ``admission`` <-
+``store`` <- ``owners``, ``rollout``, ``pods`` <- ``progress`` <- ``deployments``,
+``replicasets`` <- ``workloads``, ``gateways`` <- ``controllers``, ``scale``, ``hpa``,
+``rbac`` <- ``access``, ``streams``, ``proxy`` <- ``server`` <- ``cluster``.
 """
 
 from tests.fakeapi.cluster import FakeCluster, kubeconfig, wait_for

@@ -23,6 +23,7 @@ from typing import Any
 import kmock
 import yaml
 
+from tests.fakeapi.conditions import Condition, conditions
 from tests.fakeapi.store import Event, Obj, Store
 
 GROUP = "gateway.networking.k8s.io"
@@ -31,7 +32,6 @@ GATEWAYS = kmock.resource(f"{GROUP}/v1/gateways")
 SERVICES = kmock.resource("v1/services")
 CONTROLLER = "fake.cortex.dev/gateway-controller"
 CRDS_FILE = Path(__file__).parent / "crds" / "gateway-api.yaml"
-Condition = tuple[bool, str, str]
 
 
 def crds() -> list[Obj]:
@@ -87,28 +87,6 @@ def _resolved(store: Store, namespace: str, route: Obj) -> Condition:
     return True, "ResolvedRefs", "All references resolved"
 
 
-def _conditions(
-    wanted: dict[str, Condition], before: list[Obj], generation: int, now: str
-) -> list[Obj]:
-    old = {c["type"]: c for c in before}
-    conditions = []
-    for type_, (ok, reason, message) in wanted.items():
-        status = "True" if ok else "False"
-        kept = old.get(type_)
-        since = kept["lastTransitionTime"] if kept and kept["status"] == status else now
-        conditions.append(
-            {
-                "type": type_,
-                "status": status,
-                "reason": reason,
-                "message": message,
-                "lastTransitionTime": since,
-                "observedGeneration": generation,
-            }
-        )
-    return conditions
-
-
 def _sync_route(store: Store, namespace: str, name: str) -> None:
     kind = store.kinds[HTTPROUTES]
     route = store.find(kind, namespace, name)
@@ -132,7 +110,7 @@ def _sync_route(store: Store, namespace: str, name: str) -> None:
             {
                 "parentRef": parent_ref,
                 "controllerName": CONTROLLER,
-                "conditions": _conditions(wanted, before, generation, store.clock.stamp()),
+                "conditions": conditions(wanted, before, store.clock.stamp(), generation),
             }
         )
     current = (route.get("status") or {}).get("parents") or []

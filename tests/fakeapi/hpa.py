@@ -14,10 +14,10 @@ from typing import Any
 
 import kmock
 
+from tests.fakeapi.conditions import Condition, conditions
 from tests.fakeapi.store import Obj, Store
 
 HPAS = kmock.resource("autoscaling/v2/horizontalpodautoscalers")
-Condition = tuple[bool, str, str]
 
 
 def set_status(
@@ -59,22 +59,9 @@ def set_status(
     if scaling_limited is not None or active[0]:
         wanted["ScalingLimited"] = scaling_limited or _limited(spec, desired)
     now = store.clock.stamp()
-    before = {c["type"]: c for c in (hpa.get("status") or {}).get("conditions") or []}
-    conditions = []
-    for type_, (ok, reason, message) in wanted.items():
-        status = "True" if ok else "False"
-        old = before.get(type_)
-        since = old["lastTransitionTime"] if old and old["status"] == status else now
-        conditions.append(
-            {
-                "type": type_,
-                "status": status,
-                "lastTransitionTime": since,
-                "reason": reason,
-                "message": message,
-            }
-        )
-    status: Obj = {"currentReplicas": current, "desiredReplicas": desired, "conditions": conditions}
+    before = (hpa.get("status") or {}).get("conditions") or []
+    found = conditions(wanted, before, now)
+    status: Obj = {"currentReplicas": current, "desiredReplicas": desired, "conditions": found}
     if active[0] and metrics:
         status["currentMetrics"] = [_zero(metric) for metric in metrics]
     if desired != current:
