@@ -15,6 +15,14 @@ import yaml
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--long",
+        action="store_true",
+        help="run the reliability suite (tests/reliability) at full size, not its CI form",
+    )
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
