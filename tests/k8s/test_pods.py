@@ -110,7 +110,7 @@ def test_env_refs_become_value_from_references_sorted_with_the_plain_values() ->
 
     env = container(by_kind(render_api(api))["Deployment"])["env"]
 
-    assert env[1:] == [
+    assert env[1:4] == [
         {"name": "A_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "token"}}},
         {"name": "B_PLAIN", "value": "$$(HOME)"},
         {
@@ -120,6 +120,7 @@ def test_env_refs_become_value_from_references_sorted_with_the_plain_values() ->
             },
         },
     ]
+    assert [item["name"] for item in env[4:]] == ["HOME", "PYTHONDONTWRITEBYTECODE", "TMPDIR"]
 
 
 def test_gpu_pods_get_the_runtime_class_and_a_memory_backed_shm() -> None:
@@ -129,10 +130,14 @@ def test_gpu_pods_get_the_runtime_class_and_a_memory_backed_shm() -> None:
     pod = _pod(objects)
 
     assert pod["runtimeClassName"] == "nvidia"
-    assert pod["volumes"] == [{"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "4Gi"}}]
-    assert container(by_kind(objects)["Deployment"])["volumeMounts"] == [
-        {"name": "shm", "mountPath": "/dev/shm"}
-    ]
+    assert pod["volumes"][-1] == {
+        "name": "shm",
+        "emptyDir": {"medium": "Memory", "sizeLimit": "4Gi"},
+    }
+    assert container(by_kind(objects)["Deployment"])["volumeMounts"][-1] == {
+        "name": "shm",
+        "mountPath": "/dev/shm",
+    }
 
 
 def test_gpu_pods_have_a_1gi_shm_by_default_and_none_when_the_setting_is_empty() -> None:
@@ -145,7 +150,7 @@ def test_gpu_pods_have_a_1gi_shm_by_default_and_none_when_the_setting_is_empty()
         "volumes"
     ]
     assert "runtimeClassName" not in default
-    assert [volume["name"] for volume in without["volumes"]] == ["project-archive", "project"]
+    assert "shm" not in [volume["name"] for volume in without["volumes"]]
 
 
 def test_cpu_pods_get_neither_gpu_runtime_class_nor_shm() -> None:
@@ -154,8 +159,8 @@ def test_cpu_pods_get_neither_gpu_runtime_class_nor_shm() -> None:
     pod = _pod(render_api(make_api("iris"), settings))
 
     assert "runtimeClassName" not in pod
-    assert "volumes" not in pod
-    assert "volumeMounts" not in pod["containers"][0]
+    assert "shm" not in [volume["name"] for volume in pod["volumes"]]
+    assert "/dev/shm" not in [mount["mountPath"] for mount in pod["containers"][0]["volumeMounts"]]
 
 
 def test_pre_stop_is_the_native_sleep_action_only_with_the_setting() -> None:
