@@ -1,0 +1,181 @@
+"""The rendered API pod's two commands, run here as the kubelet starts them: with the pod's
+environment and volumes (each mount path moved under a temporary folder), from the image's working
+folder, the read-only project. They write to the pod's emptyDirs only, so the read-only root
+filesystem the pod asks for costs them nothing: short of a container runtime, the proof that such
+a pod starts and serves.
+
+With ``strace`` installed, every system call that could write (open for writing, mkdir, rename,
+unlink, link, chmod, ...) is checked, of every process, whatever library makes it; without it,
+what the predictor writes and an unchanged project folder are.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cortex.cli import project
+from cortex.k8s import OperatorSettings, render_deployment
+from tests.conftest import FIXTURES
+from tests.k8s.conftest import make_api, owner_of
+from tests.runtime.harness import RuntimeProcess
+
+pytestmark = pytest.mark.slow
+
+STRACE = shutil.which("strace")
+# System calls that create, change or remove a file; openat only with a flag that writes.
+WRITING = "open,openat,creat,mkdir,mkdirat,rename,renameat,renameat2,link,linkat,symlink,"
+WRITING += "symlinkat,unlink,unlinkat,truncate,chmod,fchmodat,chown,lchown,fchownat,utimensat,mknod"
+WRITE_FLAGS = ("O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC")
+# A path argument, after its directory descriptor where the call takes one (strace -y prints
+# the descriptor's path in <>).
+PATH_ARG = re.compile(r'(?:(?:AT_FDCWD|\d+)<([^>]*)>, )?"((?:[^"\\]|\\.)*)"')
+
+
+class LocalPod:
+    """One rendered API pod laid out under ``root``: each mount path is a folder there."""
+
+    def __init__(self, root: Path, **sections: Any) -> None:
+        api = make_api("scratch", predictor={"path": "scratch_writer.py"}, **sections)
+        pod = render_deployment(api, owner_of(api), OperatorSettings())["spec"]["template"]
+        [self.init] = pod["spec"]["initContainers"]
+        [self.api] = pod["spec"]["containers"]
+        self.root = root
+        mounts = {m["mountPath"] for c in (self.init, self.api) for m in c["volumeMounts"]}
+        self.mounts = sorted(mounts, key=len, reverse=True)  # the longest prefix first
+        for mount in mounts:
+            self.path(mount).mkdir(parents=True)
+
+    def path(self, pod_path: str) -> Path:
+        return self.root / pod_path.lstrip("/")
+
+    def local(self, value: str) -> str:
+        """``value`` with a leading mount path moved to its folder here."""
+        for mount in self.mounts:
+            if value == mount or value.startswith(mount + "/"):
+                return str(self.path(mount)) + value[len(mount) :]
+        return value
+
+    def env(self, container: dict[str, Any]) -> dict[str, str]:
+        """The container's environment as Kubernetes sets it (``$$`` read back as ``$``) over a
+        bare PATH: nothing of this machine's HOME or TMPDIR."""
+        values = {e["name"]: self.local(e["value"].replace("$$", "$")) for e in container["env"]}
+        return {"PATH": os.environ["PATH"], **values}
+
+    def command(self, container: dict[str, Any]) -> list[str]:
+        python, *args = container["command"]
+        assert python == "python"
+        return [sys.executable, *(self.local(arg) for arg in args)]
+
+    def writable(self, container: dict[str, Any]) -> list[Path]:
+        return [
+            self.path(m["mountPath"]) for m in container["volumeMounts"] if not m.get("readOnly")
+        ]
+
+
+def traced(command: list[str], log: Path) -> list[str]:
+    if STRACE is None:
+        return command
+    return [STRACE, "-f", "-qq", "--seccomp-bpf", "-y", "-e", "signal=none", "-e",
+            f"trace={WRITING}", "-o", str(log), *command]  # fmt: skip
+
+
+def writes_outside(log: Path, cwd: Path, allowed: list[Path]) -> list[str]:
+    """The calls in the strace ``log`` that wrote, or tried to, outside ``allowed`` and /dev
+    (a container's /dev and /dev/shm are its own tmpfs, writable with a read-only root: the
+    replica's semaphores and shared memory live there)."""
+    found = []
+    for line in log.read_text().splitlines():
+        call = line.split(" ", 1)[-1]
+        if call.startswith(("open(", "openat(")) and not any(f in call for f in WRITE_FLAGS):
+            continue
+        for folder, name in PATH_ARG.findall(call):
+            path = Path(folder or cwd, name) if not name.startswith("/") else Path(name)
+            where = Path(os.path.normpath(path))
+            if not any(where.is_relative_to(ok) for ok in [*allowed, Path("/dev")]):
+                found.append(call)
+    return found
+
+
+def tree(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+
+
+def unpack_project(pod: LocalPod, log: Path) -> None:
+    """The init container: the CLI's archive of the project, unpacked by the pod's command."""
+    source = pod.root.parent / "source"
+    source.mkdir()
+    shutil.copy(FIXTURES / "scratch_writer.py", source)
+    archive = pod.path("/mnt/project-archive") / "project.tar.gz"
+    archive.write_bytes(project.pack(source).data)
+    subprocess.run(
+        traced(pod.command(pod.init), log),
+        env=pod.env(pod.init),
+        cwd=pod.path("/mnt/project"),  # the image's WORKDIR
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    for path in (pod.path("/mnt/project"), *pod.path("/mnt/project").rglob("*")):
+        path.chmod(path.stat().st_mode & ~0o222)  # what the runtime sees: a read-only mount
+
+
+def serve(pod: LocalPod, log: Path) -> dict[str, Any]:
+    """The api container until it answered one prediction; that answer."""
+    command = pod.command(pod.api)
+    port_at = command.index("--port")
+    del command[port_at : port_at + 2]  # the harness picks a free port
+    harness = pod.path("/tmp") / "harness"  # its log and status files, in the pod's /tmp
+    harness.mkdir()
+    with RuntimeProcess(
+        harness / "cortex.yaml",
+        command=traced(command, log),
+        env=pod.env(pod.api),
+        cwd=pod.path("/mnt/project"),
+    ) as runtime:
+        answer = runtime.post("/scratch", json={})
+        assert answer.status_code == 200, answer.text
+        if STRACE is not None:  # strace outlives a signal to itself: stop the runtime it runs
+            os.kill(runtime.status()["pid"], signal.SIGTERM)
+            runtime.exit_code(60)
+    where: dict[str, Any] = answer.json()
+    return where
+
+
+def test_the_pod_serves_from_a_read_only_project_writing_its_caches_to_emptydirs(
+    tmp_path: Path,
+) -> None:
+    pod = LocalPod(tmp_path / "pod", project={"configMap": "scratch-project"})
+    unpack_project(pod, tmp_path / "unpack.strace")
+    fixed = {p: tree(p) for p in (pod.path("/mnt/project"), pod.path("/mnt/project-archive"))}
+
+    where = serve(pod, tmp_path / "serve.strace")
+
+    assert Path(where["cache"]).is_relative_to(pod.path("/mnt/home"))
+    assert (Path(where["cache"]) / "weights.bin").stat().st_size == 1024
+    assert where["tmp"] == str(pod.path("/tmp"))
+    assert {p: tree(p) for p in fixed} == fixed  # no __pycache__ beside the predictor
+    assert tree(pod.path("/mnt/project")) == ["scratch_writer.py"]
+
+
+@pytest.mark.skipif(STRACE is None, reason="strace is not installed")
+def test_every_write_of_either_container_goes_to_its_writable_volumes(tmp_path: Path) -> None:
+    pod = LocalPod(tmp_path / "pod", project={"configMap": "scratch-project"})
+
+    unpack_project(pod, tmp_path / "unpack.strace")
+    serve(pod, tmp_path / "serve.strace")
+
+    cwd = pod.path("/mnt/project")
+    init = writes_outside(tmp_path / "unpack.strace", cwd, pod.writable(pod.init))
+    api = writes_outside(tmp_path / "serve.strace", cwd, pod.writable(pod.api))
+    assert (init, api) == ([], [])
+    serving = (tmp_path / "serve.strace").read_text()
+    assert f'"{pod.path("/mnt/home")}/.cache/models/weights.bin", O_WRONLY' in serving  # it sees
