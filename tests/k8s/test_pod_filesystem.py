@@ -2,7 +2,7 @@
 environment and volumes (each mount path moved under a temporary folder), from the image's working
 folder, the read-only project. They write to the pod's emptyDirs only, so the read-only root
 filesystem the pod asks for costs them nothing: short of a container runtime, the proof that such
-a pod starts and serves.
+a pod starts and serves. The operator's pod (operator/deployment.yaml) is run the same way.
 
 With ``strace`` installed, every system call that could write (open for writing, mkdir, rename,
 unlink, link, chmod, ...) is checked, of every process, whatever library makes it; without it,
@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from cortex.cli import project
-from cortex.k8s import OperatorSettings, render_deployment
+from cortex.k8s import OperatorSettings, custom_resource_definition, render_deployment
 from tests.conftest import FIXTURES
-from tests.k8s.conftest import make_api, owner_of
+from tests.fakeapi import FakeCluster, wait_for
+from tests.k8s.conftest import OPERATOR_DIR, REPO, make_api, owner_of
 from tests.runtime.harness import RuntimeProcess
 
 pytestmark = pytest.mark.slow
@@ -65,10 +67,10 @@ class LocalPod:
         return value
 
     def env(self, container: dict[str, Any]) -> dict[str, str]:
-        """The container's environment as Kubernetes sets it (``$$`` read back as ``$``) over a
-        bare PATH: nothing of this machine's HOME or TMPDIR."""
+        """The container's environment as Kubernetes sets it (``$$`` read back as ``$``) over the
+        image's and a PATH: nothing of this machine's HOME or TMPDIR."""
         values = {e["name"]: self.local(e["value"].replace("$$", "$")) for e in container["env"]}
-        return {"PATH": os.environ["PATH"], **values}
+        return {"PATH": os.environ["PATH"], **image_env(), **values}
 
     def command(self, container: dict[str, Any]) -> list[str]:
         python, *args = container["command"]
@@ -79,6 +81,13 @@ class LocalPod:
         return [
             self.path(m["mountPath"]) for m in container["volumeMounts"] if not m.get("readOnly")
         ]
+
+
+def image_env() -> dict[str, str]:
+    """The ``ENV`` of the Dockerfile: what every container of the image starts with."""
+    text = (REPO / "Dockerfile").read_text().replace("\\\n", " ")
+    lines = [line.split(None, 1)[1] for line in text.splitlines() if line.startswith("ENV ")]
+    return dict(item.split("=", 1) for line in lines for item in line.split())
 
 
 def traced(command: list[str], log: Path) -> list[str]:
@@ -179,3 +188,57 @@ def test_every_write_of_either_container_goes_to_its_writable_volumes(tmp_path: 
     assert (init, api) == ([], [])
     serving = (tmp_path / "serve.strace").read_text()
     assert f'"{pod.path("/mnt/home")}/.cache/models/weights.bin", O_WRONLY' in serving  # it sees
+
+
+@pytest.mark.skipif(STRACE is None, reason="strace is not installed")
+def test_the_operator_pod_writes_only_to_its_tmp(tmp_path: Path) -> None:
+    [deployment] = yaml.safe_load_all((OPERATOR_DIR / "deployment.yaml").read_text())
+    pod = deployment["spec"]["template"]["spec"]
+    [operator] = pod["containers"]
+    assert [m["mountPath"] for m in operator["volumeMounts"]] == ["/tmp"]
+    # The emptyDir, the image's home and working folder (both read-only in the pod).
+    scratch, home, workdir = tmp_path / "tmp", tmp_path / "home", tmp_path / "workdir"
+    for folder in (scratch, home, workdir):
+        folder.mkdir()
+    # The manifest's settings, but for what needs components the fake does not serve; no port
+    # of this shared machine fixed. TMPDIR stands for the /tmp mount, HOME for the image's own.
+    env = image_env() | {e["name"]: e["value"] for e in operator["env"]}
+    env |= {"CORTEX_OPERATOR_ROUTING": "none", "CORTEX_OPERATOR_AUTOSCALER": "cpu"}
+    args = [arg.replace(":8080/", ":0/").replace(":8081/", ":0/") for arg in operator["args"]]
+    command = [sys.executable, *operator["command"][1:], *args]
+    log = tmp_path / "operator.strace"
+    with FakeCluster(tmp_path) as cluster:
+        cluster.create(
+            "apiextensions.k8s.io/v1/customresourcedefinitions", custom_resource_definition()
+        )
+        env |= {"PATH": os.environ["PATH"], "KUBECONFIG": str(cluster.kubeconfig)}
+        env |= {"TMPDIR": str(scratch), "HOME": str(home)}
+        with (tmp_path / "operator.log").open("w") as out:
+            tracer = subprocess.Popen(
+                traced(command, log), env=env, cwd=workdir, stdout=out, stderr=out
+            )
+        try:
+            cluster.create(
+                "cortex.dev/v1alpha1/realtimeapis", _resource("iris"), namespace="default"
+            )
+            wait_for(
+                lambda: cluster.get("apps/v1/deployments", "api-iris", "default"),
+                timeout=60,
+                what="the operator's Deployment",
+            )
+        finally:
+            children = Path(f"/proc/{tracer.pid}/task/{tracer.pid}/children").read_text().split()
+            for child in children:  # strace outlives a signal to itself: stop what it runs
+                os.kill(int(child), signal.SIGTERM)
+            tracer.wait(60)
+
+    assert writes_outside(log, workdir, [scratch]) == []
+
+
+def _resource(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "cortex.dev/v1alpha1",
+        "kind": "RealtimeAPI",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"predictor": {"type": "python", "path": "predictor.py"}},
+    }
