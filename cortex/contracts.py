@@ -273,6 +273,6 @@ PROJECT_MAX_ENTRIES = 10_000
 UNPACK_MODULE = "cortex.unpack"
 
 
-def unpack_command(archive: str, folder: str, python: str = "python") -> list[str]:
+def unpack_command(archive: str, folder: str) -> list[str]:
     """``python -m cortex.unpack ARCHIVE FOLDER``: the pod's init container."""
-    return [python, "-m", UNPACK_MODULE, archive, folder]
+    return ["python", "-m", UNPACK_MODULE, archive, folder]

@@ -71,16 +71,11 @@ class Unpacked:
     size: int
 
 
-def unpack(
-    archive: Path,
-    folder: Path,
-    max_bytes: int = contracts.PROJECT_MAX_BYTES,
-    max_entries: int = contracts.PROJECT_MAX_ENTRIES,
-) -> Unpacked:
+def unpack(archive: Path, folder: Path) -> Unpacked:
     """Unpack the gzipped tar ``archive`` into the existing ``folder``; ArchiveError if refused."""
     try:
         with tarfile.open(archive, mode="r:gz") as tar:
-            entries = list(_checked(tar, max_bytes, max_entries))
+            entries = list(_checked(tar))
             root = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
                 return _write(tar, entries, root)
@@ -90,7 +85,7 @@ def unpack(
         raise ArchiveError(f"not a readable .tar.gz: {exc}") from None
 
 
-def _checked(tar: tarfile.TarFile, max_bytes: int, max_entries: int) -> Iterator[Entry]:
+def _checked(tar: tarfile.TarFile) -> Iterator[Entry]:
     """Each entry with its path components, once its header passed every check."""
     kinds: dict[tuple[str, ...], str] = {}  # path -> "file" | "folder", implied folders too
     size = 0
@@ -107,13 +102,14 @@ def _checked(tar: tarfile.TarFile, max_bytes: int, max_entries: int) -> Iterator
         if member.size < 0:
             raise ArchiveError(f"{member.name!r} claims a negative size")
         _claim(kinds, member.name, parts, "file" if is_file else "folder")
-        if len(kinds) > max_entries:
-            raise ArchiveError(f"more than {max_entries:,} files and folders (the limit)")
+        if len(kinds) > contracts.PROJECT_MAX_ENTRIES:
+            limit = contracts.PROJECT_MAX_ENTRIES
+            raise ArchiveError(f"more than {limit:,} files and folders (the limit)")
         size += member.size if is_file else 0
-        if size > max_bytes:
+        if size > contracts.PROJECT_MAX_BYTES:
             raise ArchiveError(
-                f"its files add up to more than {_size(max_bytes)} (the limit) at "
-                f"{member.name!r} ({member.size:,} bytes); leave big files out of the project"
+                f"its files add up to more than {_size(contracts.PROJECT_MAX_BYTES)} (the limit) "
+                f"at {member.name!r} ({member.size:,} bytes); leave big files out of the project"
             )
         yield member, parts
 
@@ -181,20 +177,18 @@ def _open_folders(root: int, parts: tuple[str, ...]) -> int:
 
 def _write_file(source: IO[bytes], member: tarfile.TarInfo, name: str, parent: int) -> None:
     fd = os.open(name, _FILE_FLAGS, 0o600, dir_fd=parent)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+    with open(fd, "wb") as out:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a device node left in the folder
             raise ArchiveError(f"{member.name!r}: something other than a file is in its place")
-        os.ftruncate(fd, 0)
+        out.truncate(0)
+        os.fchmod(fd, 0o755 if member.mode & 0o100 else 0o644)
         left = member.size
         while left > 0:  # the declared size, never more: the checked sum bounds the disk used
             chunk = source.read(min(_CHUNK, left))
-            if not chunk:
+            if not chunk:  # tarfile found the end already; this keeps the loop from spinning
                 raise ArchiveError(f"the archive ends inside {member.name!r}")
-            os.write(fd, chunk)
+            out.write(chunk)
             left -= len(chunk)
-        os.fchmod(fd, 0o755 if member.mode & 0o100 else 0o644)
-    finally:
-        os.close(fd)
 
 
 def _size(count: int) -> str:
@@ -216,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ArchiveError, OSError) as exc:
         print(f"error: cannot unpack the project archive {archive}: {exc}", file=sys.stderr)
         return 1
-    print(f"unpacked {done.files} files ({_size(done.size)}) into {folder}")
+    files = f"{done.files} file" + ("" if done.files == 1 else "s")
+    print(f"unpacked {files} ({_size(done.size)}) into {folder}")
     return 0
 
 

@@ -15,10 +15,10 @@ tell a rollout's new pods from its old ones. The project gets there in one of tw
   project folder as one gzipped tar archive under the binary key ``project.tar.gz``
   (:data:`PROJECT_ARCHIVE_KEY`). ConfigMap keys cannot contain ``/``, so a plain ConfigMap could
   only hold a flat folder; the archive keeps subfolders and binary files, and compression stretches
-  the 1 MiB object limit. An init container ``project`` (same image, ``python -m
-  cortex.unpack``) unpacks it into an ``emptyDir`` that the ``api`` container mounts
-  read-only at ``/mnt/project``; it takes files and folders only, below the folder, up to 1 GiB
-  (see :mod:`cortex.unpack`).
+  the 1 MiB object limit. An init container ``project`` (same image, ``python -m cortex.unpack``)
+  unpacks it into an ``emptyDir`` that the ``api`` container mounts read-only at
+  ``/mnt/project``; it takes files and folders only, below the folder, up to 1 GiB (see
+  :mod:`cortex.unpack`).
 - otherwise the code is baked into the image at ``/mnt/project`` (``predictor.image``).
 
 Resources: requests from ``compute``; a memory limit equal to the memory request (a replica that
@@ -31,19 +31,18 @@ the process verbatim: Kubernetes would expand ``$(VAR)`` in them; ``predictor.en
 ``valueFrom`` references to a key of a Secret or ConfigMap, so the values are never in the spec.
 
 Identity: the pod runs as the image's numeric ``USER`` or as the UID the cluster assigns
-(OpenShift's restricted SCC picks one per namespace), never a fixed UID, with ``runAsNonRoot``,
-the ``RuntimeDefault`` seccomp profile, no privilege escalation and no capabilities. Both
-containers have a read-only root filesystem: what the runtime and the predictor's libraries write
-goes to two ``emptyDir`` volumes, ``/tmp`` (``TMPDIR``) and ``/mnt/home`` (``HOME``, so
-``~/.cache`` and what defaults to it: ``HF_HOME``, ``TORCH_HOME``, ``XDG_CACHE_HOME``), and
-``PYTHONDONTWRITEBYTECODE`` keeps Python from trying to write ``__pycache__`` next to the code.
-A variable the image sets for a library (``HF_HOME=/models``) stays, and ``predictor.env`` wins
-over these.
-Without ``predictor.service_account`` it runs as the namespace's ``default`` ServiceAccount with
-no API token mounted (the runtime never calls the API server); with one, the pod runs as it and
-that ServiceAccount's own ``automountServiceAccountToken`` decides (a predictor given an
-identity may need its token). Replicas are spread over nodes, softly
-(``topologySpreadConstraints`` with ``ScheduleAnyway``, per ReplicaSet: ``pod-template-hash``).
+(OpenShift's restricted SCC picks one per namespace), never a fixed UID, with ``runAsNonRoot``, the
+``RuntimeDefault`` seccomp profile, no privilege escalation and no capabilities. Both containers
+have a read-only root filesystem: what the runtime and the predictor's libraries write goes to two
+``emptyDir`` volumes, ``/tmp`` (``TMPDIR``) and ``/mnt/home`` (``HOME``, so ``~/.cache`` and what
+defaults to it: ``HF_HOME``, ``TORCH_HOME``, ``XDG_CACHE_HOME``), and ``PYTHONDONTWRITEBYTECODE``
+keeps Python from trying to write ``__pycache__`` next to the code. A variable the image sets for a
+library (``HF_HOME=/models``) stays, and ``predictor.env`` wins over these. Without
+``predictor.service_account`` it runs as the namespace's ``default`` ServiceAccount with no API
+token mounted (the runtime never calls the API server); with one, the pod runs as it and that
+ServiceAccount's own ``automountServiceAccountToken`` decides (a predictor given an identity may
+need its token). Replicas are spread over nodes, softly (``topologySpreadConstraints`` with
+``ScheduleAnyway``, per ReplicaSet: ``pod-template-hash``).
 
 Probes (see DESIGN.md section 3: ``/healthz`` answers as soon as the server listens, model loading
 runs beside it; ``/readyz`` answers 200 only once ``__init__`` finished):
