@@ -304,7 +304,17 @@ def test_each_refusal_says_what_was_wrong(tmp_path: Path) -> None:
             raise AssertionError(f"{name} was unpacked")
 
 
-def test_a_file_gets_exactly_its_declared_bytes_and_a_good_archive_unpacks(tmp_path: Path) -> None:
+def test_data_past_a_files_declared_size_is_never_written(tmp_path: Path) -> None:
+    first, _ = file("a.py", b"ok\n")
+    raw = first.tobuf(tarfile.USTAR_FORMAT) + b"ok\n" + b"\xff" * (1024 * 1024)  # no header
+
+    result = run_as_the_pod(init_command(), tmp_path, gzip.compress(raw, mtime=0))
+
+    assert result.returncode == 0, result.stderr
+    assert tree(tmp_path / "mnt" / "project") == {"a.py": b"ok\n"}
+
+
+def test_a_good_archive_unpacks_with_its_folders_and_modes(tmp_path: Path) -> None:
     entries = [
         folder("."),
         folder("./lib"),
