@@ -186,8 +186,10 @@ def test_every_write_of_either_container_goes_to_its_writable_volumes(tmp_path: 
     init = writes_outside(tmp_path / "unpack.strace", cwd, pod.writable(pod.init))
     api = writes_outside(tmp_path / "serve.strace", cwd, pod.writable(pod.api))
     assert (init, api) == ([], [])
+    # The trace saw the writes it allowed: of the init container, of a forked worker.
+    assert '"scratch_writer.py", O_WRONLY' in (tmp_path / "unpack.strace").read_text()
     serving = (tmp_path / "serve.strace").read_text()
-    assert f'"{pod.path("/mnt/home")}/.cache/models/weights.bin", O_WRONLY' in serving  # it sees
+    assert f'"{pod.path("/mnt/home")}/.cache/models/weights.bin", O_WRONLY' in serving
 
 
 @pytest.mark.skipif(STRACE is None, reason="strace is not installed")
