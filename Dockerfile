@@ -10,7 +10,8 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# A fixed numeric user, so Kubernetes can check runAsNonRoot; the manifests run as 1000 too.
+# A numeric user, so Kubernetes can check runAsNonRoot. The manifests set no runAsUser: pods run
+# as this user, or as the UID the cluster assigns (OpenShift).
 RUN groupadd --gid 1000 cortex \
     && useradd --uid 1000 --gid 1000 --no-log-init --create-home --shell /usr/sbin/nologin cortex
 
@@ -22,6 +23,9 @@ RUN pip install "/tmp/cortex-src[serve,operator]" && rm -rf /tmp/cortex-src
 RUN mkdir -p /mnt/project && chown 1000:1000 /mnt/project
 WORKDIR /mnt/project
 USER 1000:1000
+# Pods run with a read-only root and HOME on an emptyDir (cortex/k8s/deployment.py), so packages
+# an image built FROM this one installs with `pip install --user` are looked up here, not in HOME.
+ENV PYTHONUSERBASE=/home/cortex/.local
 
 EXPOSE 8888
 CMD ["python", "-m", "cortex.runtime", "--spec", "/mnt/project/cortex.yaml", "--port", "8888"]

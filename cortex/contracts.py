@@ -9,7 +9,9 @@ nothing of ours.
 - the runtime's status file (:class:`RuntimeStatus`), written by the runtime, read by the CLI;
 - the runtime's command line (:class:`RuntimeArgs`, :func:`runtime_command`), built the same
   way by the local environment, ``cortex serve`` and the Kubernetes renderer, and parsed by the
-  runtime from the same :class:`Flag` names.
+  runtime from the same :class:`Flag` names;
+- the project archive's limits (:data:`PROJECT_MAX_BYTES`, :data:`PROJECT_MAX_ENTRIES`), which
+  the CLI checks when it packs and the pod's unpack step (:func:`unpack_command`) enforces.
 
 A test greps ``cortex/`` and fails when one of these words is spelled anywhere else.
 """
@@ -32,10 +34,13 @@ __all__ = [
     "LABEL_API_KIND",
     "LABEL_API_NAME",
     "PLURAL",
+    "PROJECT_MAX_BYTES",
+    "PROJECT_MAX_ENTRIES",
     "RUNTIME_MODULE",
     "SHORT_NAMES",
     "SINGULAR",
     "SPEC_ENV_CHUNK",
+    "UNPACK_MODULE",
     "VERSION",
     "APIState",
     "Flag",
@@ -47,6 +52,7 @@ __all__ = [
     "joined_spec_env",
     "runtime_command",
     "spec_env_parts",
+    "unpack_command",
 ]
 
 # -- the custom resource ------------------------------------------------------------------------
@@ -255,3 +261,18 @@ def joined_spec_env(env: Mapping[str, str], name: str) -> str | None:
         parts.append(env[f"{name}_{i}"])
         i += 1
     return "".join(parts)
+
+
+# -- the project archive ------------------------------------------------------------------------
+
+PROJECT_MAX_BYTES = 1024**3
+"""The most a project archive may unpack to: a ConfigMap holds under 1 MiB, but gzip shrinks
+zeros a thousandfold, so without a limit one archive could fill a node's disk."""
+PROJECT_MAX_ENTRIES = 10_000
+"""The most files and folders (those implied by a file's path included) a project may hold."""
+UNPACK_MODULE = "cortex.unpack"
+
+
+def unpack_command(archive: str, folder: str) -> list[str]:
+    """``python -m cortex.unpack ARCHIVE FOLDER``: the pod's init container."""
+    return ["python", "-m", UNPACK_MODULE, archive, folder]

@@ -15,9 +15,10 @@ tell a rollout's new pods from its old ones. The project gets there in one of tw
   project folder as one gzipped tar archive under the binary key ``project.tar.gz``
   (:data:`PROJECT_ARCHIVE_KEY`). ConfigMap keys cannot contain ``/``, so a plain ConfigMap could
   only hold a flat folder; the archive keeps subfolders and binary files, and compression stretches
-  the 1 MiB object limit. An init container ``project`` (same image, ``python -m tarfile``)
-  unpacks it into an ``emptyDir`` that the ``api`` container mounts read-only at ``/mnt/project``
-  (the image needs Python >= 3.11.4 for the tarfile ``data`` filter).
+  the 1 MiB object limit. An init container ``project`` (same image, ``python -m cortex.unpack``)
+  unpacks it into an ``emptyDir`` that the ``api`` container mounts read-only at
+  ``/mnt/project``; it takes files and folders only, below the folder, up to 1 GiB (see
+  :mod:`cortex.unpack`).
 - otherwise the code is baked into the image at ``/mnt/project`` (``predictor.image``).
 
 Resources: requests from ``compute``; a memory limit equal to the memory request (a replica that
@@ -30,12 +31,18 @@ the process verbatim: Kubernetes would expand ``$(VAR)`` in them; ``predictor.en
 ``valueFrom`` references to a key of a Secret or ConfigMap, so the values are never in the spec.
 
 Identity: the pod runs as the image's numeric ``USER`` or as the UID the cluster assigns
-(OpenShift's restricted SCC picks one per namespace), never a fixed UID, with ``runAsNonRoot``.
-Without ``predictor.service_account`` it runs as the namespace's ``default`` ServiceAccount with
-no API token mounted (the runtime never calls the API server); with one, the pod runs as it and
-that ServiceAccount's own ``automountServiceAccountToken`` decides (a predictor given an
-identity may need its token). Replicas are spread over nodes, softly
-(``topologySpreadConstraints`` with ``ScheduleAnyway``, per ReplicaSet: ``pod-template-hash``).
+(OpenShift's restricted SCC picks one per namespace), never a fixed UID, with ``runAsNonRoot``, the
+``RuntimeDefault`` seccomp profile, no privilege escalation and no capabilities. Both containers
+have a read-only root filesystem: what the runtime and the predictor's libraries write goes to two
+``emptyDir`` volumes, ``/tmp`` (``TMPDIR``) and ``/mnt/home`` (``HOME``, so ``~/.cache`` and what
+defaults to it: ``HF_HOME``, ``TORCH_HOME``, ``XDG_CACHE_HOME``), and ``PYTHONDONTWRITEBYTECODE``
+keeps Python from trying to write ``__pycache__`` next to the code. A variable the image sets for a
+library (``HF_HOME=/models``) stays, and ``predictor.env`` wins over these. Without
+``predictor.service_account`` it runs as the namespace's ``default`` ServiceAccount with no API
+token mounted (the runtime never calls the API server); with one, the pod runs as it and that
+ServiceAccount's own ``automountServiceAccountToken`` decides (a predictor given an identity may
+need its token). Replicas are spread over nodes, softly (``topologySpreadConstraints`` with
+``ScheduleAnyway``, per ReplicaSet: ``pod-template-hash``).
 
 Probes (see DESIGN.md section 3: ``/healthz`` answers as soon as the server listens, model loading
 runs beside it; ``/readyz`` answers 200 only once ``__init__`` finished):
@@ -91,6 +98,10 @@ PRE_STOP_SLEEP_SECONDS = 5
 PROGRESS_DEADLINE_SECONDS = 600
 
 _ARCHIVE_DIR = "/mnt/project-archive"
+_TMP_DIR = "/tmp"
+_HOME_DIR = "/mnt/home"
+# Where a read-only root filesystem leaves Python and libraries room to write.
+_SCRATCH_ENV = {"HOME": _HOME_DIR, "TMPDIR": _TMP_DIR, "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 def container_command(api: RealtimeAPI) -> list[str]:
@@ -130,7 +141,8 @@ def _value_from(ref: EnvRef) -> dict[str, Any]:
 def _env(api: RealtimeAPI) -> list[dict[str, Any]]:
     spec = json.dumps(pod_spec(api), sort_keys=True, separators=(",", ":"))
     predictor = api.predictor
-    user: dict[str, dict[str, Any]] = {k: {"value": _verbatim(v)} for k, v in predictor.env.items()}
+    user: dict[str, dict[str, Any]] = {k: {"value": v} for k, v in _SCRATCH_ENV.items()}
+    user |= {k: {"value": _verbatim(v)} for k, v in predictor.env.items()}
     user |= {k: {"valueFrom": _value_from(ref)} for k, ref in predictor.env_refs.items()}
     # Sorted: a resource read back from the API server has its map keys in sorted order anyway.
     return [
@@ -166,7 +178,11 @@ def _probe(path: str, **timing: int) -> dict[str, Any]:
 
 
 def _container_security() -> dict[str, Any]:
-    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    return {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+    }
 
 
 def _pre_stop(settings: context.OperatorSettings) -> dict[str, Any]:
@@ -204,10 +220,10 @@ def _container(api: RealtimeAPI, image: str, settings: context.OperatorSettings)
     mounts = []
     if api.project.config_map is not None:
         mounts.append({"name": "project", "mountPath": PROJECT_DIR, "readOnly": True})
+    mounts += [{"name": "tmp", "mountPath": _TMP_DIR}, {"name": "home", "mountPath": _HOME_DIR}]
     if _shm_size(api, settings) is not None:
         mounts.append({"name": "shm", "mountPath": SHM_DIR})
-    if mounts:
-        container["volumeMounts"] = mounts
+    container["volumeMounts"] = mounts
     return container
 
 
@@ -217,8 +233,9 @@ def _unpack_container(image: str) -> dict[str, Any]:
     return {
         "name": "project",
         "image": image,
-        # The "data" filter (Python >= 3.11.4) refuses absolute paths, ".." and device files.
-        "command": ["python", "-m", "tarfile", "--filter", "data", "-e", archive, PROJECT_DIR],
+        "command": contracts.unpack_command(archive, PROJECT_DIR),
+        # It writes only below the project folder: no scratch volumes needed.
+        "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],
         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
         "securityContext": _container_security(),
         "volumeMounts": [
@@ -236,6 +253,7 @@ def _volumes(api: RealtimeAPI, settings: context.OperatorSettings) -> list[dict[
             {"name": "project-archive", "configMap": {"name": config_map}},
             {"name": "project", "emptyDir": {}},
         ]
+    volumes += [{"name": "tmp", "emptyDir": {}}, {"name": "home", "emptyDir": {}}]
     shm = _shm_size(api, settings)
     if shm is not None:
         volumes.append({"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": shm}})
@@ -278,9 +296,7 @@ def _pod_spec(api: RealtimeAPI, settings: context.OperatorSettings) -> dict[str,
     if api.project.config_map is not None:
         pod["initContainers"] = [_unpack_container(image)]
     pod["containers"] = [_container(api, image, settings)]
-    volumes = _volumes(api, settings)
-    if volumes:
-        pod["volumes"] = volumes
+    pod["volumes"] = _volumes(api, settings)
     if api.compute.gpu > 0:
         pod |= _gpu_scheduling(settings)
     return pod

@@ -175,3 +175,20 @@ def test_a_project_over_the_configmap_limit(cli: CLI, cluster: FakeCluster) -> N
     assert message.startswith(f"project folder {cli.project} is 1.0 MiB packed, more than the ")
     assert "biggest files: weights.bin (1.0 MiB)" in message
     assert [call for call in cluster.served() if call[0] != "GET"] == []
+
+
+def test_a_project_the_pods_could_not_take_is_one_line_and_no_upload(
+    cli: CLI, cluster: FakeCluster
+) -> None:
+    configure(cli, cluster.kubeconfig)
+    cli.write(api("iris"))
+    os.mkfifo(cli.project / "queue")
+    assert fails(cli, "deploy", "-e", "fake").startswith(
+        "queue in the project folder is a FIFO, so the API's pods would not have it"
+    )
+    (cli.project / "queue").unlink()
+    (cli.project / "etc").symlink_to("/etc")
+    assert fails(cli, "deploy", "-e", "fake").startswith(
+        "etc in the project folder is a symlink to /etc, outside the folder"
+    )
+    assert [call for call in cluster.served() if call[0] != "GET"] == []

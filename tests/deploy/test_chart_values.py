@@ -14,7 +14,17 @@ import yaml
 
 from cortex.k8s import custom_resource_definition
 from tests.deploy.test_packaging import CHART, HELM
-from tests.k8s.conftest import KUBERNETES_VERSIONS, REPO, validate_k8s
+from tests.k8s.conftest import (
+    KUBERNETES_VERSIONS,
+    REPO,
+    by_kind,
+    container,
+    make_api,
+    render_api,
+    validate_k8s,
+)
+from tests.k8s.test_pod_filesystem import image_env
+from tests.k8s.test_pods import lockdown_problems
 
 VALUES_FILES = {
     "default": None,
@@ -180,12 +190,44 @@ def test_no_pod_of_the_chart_or_manifests_needs_a_fixed_uid() -> None:
         assert pod["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
 
 
+@pytest.mark.parametrize(
+    ("values", "sets"),
+    [("default", ()), ("gpu", ("operator.replicas=2",)), ("namespaced", ())],
+)
+def test_every_pod_of_the_chart_and_manifests_is_locked_down(
+    values: str, sets: tuple[str, ...]
+) -> None:
+    chart = _render(*sets, values=VALUES_FILES[values])
+    plain = [d for p in REPO.glob("operator/*.yaml") for d in yaml.safe_load_all(p.read_text())]
+    pods = {
+        f"{o['kind']}/{o['metadata']['name']}": o["spec"]["template"]["spec"]
+        for o in [*chart.values(), *plain]
+        if o and o["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job")
+    }
+
+    assert pods
+    assert {key: lockdown_problems(pod) for key, pod in pods.items()} == {key: [] for key in pods}
+
+
 def test_the_image_declares_a_numeric_non_root_user() -> None:
     users = re.findall(r"^USER\s+(\S+)", (REPO / "Dockerfile").read_text(), re.MULTILINE)
 
     assert users, "the Dockerfile sets no USER"
     user = users[-1].split(":")[0]
     assert user.isdigit() and int(user) != 0, f"USER {users[-1]}: runAsNonRoot needs a numeric UID"
+
+
+def test_user_installed_packages_stay_importable_with_the_pods_home() -> None:
+    """An image FROM ours that runs `pip install --user` (as its non-root USER must) puts them
+    under PYTHONUSERBASE; the pod moves HOME to an emptyDir but leaves that variable alone."""
+    deployment = by_kind(render_api(make_api("iris", predictor={"image": "me/iris:2"})))
+    pod_env = {e["name"]: e.get("value") for e in container(deployment["Deployment"])["env"]}
+    home = re.search(r"--create-home.*? (\w+)$", (REPO / "Dockerfile").read_text(), re.MULTILINE)
+
+    assert home is not None
+    assert image_env()["PYTHONUSERBASE"] == f"/home/{home.group(1)}/.local"
+    assert "PYTHONUSERBASE" not in pod_env
+    assert not image_env()["PYTHONUSERBASE"].startswith(pod_env["HOME"])
 
 
 def test_the_ci_values_files_are_the_ones_tested() -> None:

@@ -185,8 +185,20 @@ def test_user_env_is_passed_sorted_after_the_spec() -> None:
     deployment = render_deployment(make_api(predictor={"env": {"ZED": "z", "ALPHA": "a"}}))
 
     names = [item["name"] for item in container(deployment)["env"]]
-    assert names == [SPEC_ENV, "ALPHA", "ZED"]
+    assert names == [SPEC_ENV, "ALPHA", "HOME", "PYTHONDONTWRITEBYTECODE", "TMPDIR", "ZED"]
     assert env_of(deployment)["ZED"] == "z"
+
+
+def test_user_env_wins_over_the_scratch_folders_of_the_pod() -> None:
+    secret = {"secret": "scratch", "key": "dir"}
+    api = make_api(predictor={"env": {"HOME": "/data/home"}, "env_refs": {"TMPDIR": secret}})
+
+    env = container(render_deployment(api))["env"]
+
+    assert [item for item in env if item["name"] in ("HOME", "TMPDIR")] == [
+        {"name": "HOME", "value": "/data/home"},
+        {"name": "TMPDIR", "valueFrom": {"secretKeyRef": {"name": "scratch", "key": "dir"}}},
+    ]
 
 
 def test_dollar_signs_reach_the_process_verbatim() -> None:
@@ -234,6 +246,7 @@ def test_pods_run_as_non_root_with_no_privileges() -> None:
         assert each["securityContext"] == {
             "allowPrivilegeEscalation": False,
             "capabilities": {"drop": ["ALL"]},
+            "readOnlyRootFilesystem": True,
         }
     assert pod["automountServiceAccountToken"] is False
 
@@ -289,8 +302,10 @@ def test_selector_matches_the_pod_labels() -> None:
 def test_without_a_configmap_the_code_is_expected_in_the_image() -> None:
     pod = pod_spec(make_api(predictor={"image": "example.com/me/api:2"}))
 
-    assert "volumes" not in pod and "initContainers" not in pod
-    assert "volumeMounts" not in pod["containers"][0]
+    assert "initContainers" not in pod
+    assert [volume["name"] for volume in pod["volumes"]] == ["tmp", "home"]
+    mounts = pod["containers"][0]["volumeMounts"]
+    assert "/mnt/project" not in [mount["mountPath"] for mount in mounts]
 
 
 def test_configmap_project_is_unpacked_and_mounted_read_only() -> None:
@@ -299,9 +314,9 @@ def test_configmap_project_is_unpacked_and_mounted_read_only() -> None:
     volumes = {volume["name"]: volume for volume in pod["volumes"]}
     assert volumes["project-archive"]["configMap"] == {"name": "iris-project"}
     assert volumes["project"]["emptyDir"] == {}
-    assert pod["containers"][0]["volumeMounts"] == [
+    assert pod["containers"][0]["volumeMounts"][0] == (
         {"name": "project", "mountPath": "/mnt/project", "readOnly": True}
-    ]
+    )
     [unpack] = pod["initContainers"]
     assert unpack["image"] == pod["containers"][0]["image"]
     mounts = {mount["name"]: mount for mount in unpack["volumeMounts"]}

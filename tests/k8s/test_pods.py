@@ -1,9 +1,10 @@
 """What a platform team asks of API pods: a disruption budget, spread over nodes, their own
 identity, secrets by reference, GPU runtime and shared memory, native preStop sleep, no fixed
-UID."""
+UID, locked down (:func:`lockdown_problems`, also applied to the operator's pods)."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -21,6 +22,39 @@ from tests.k8s.conftest import (
 )
 
 HF_TOKEN = {"secret": "hf-token", "key": "token"}
+LOCKED = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "readOnlyRootFilesystem": True,
+}
+
+
+def lockdown_problems(pod: dict[str, Any]) -> list[str]:
+    """What keeps a pod spec from the hardening every pod of cortex has: non-root, the runtime's
+    default seccomp profile, no privilege escalation, no capabilities, a read-only root with
+    only emptyDirs writable, and a writable /tmp for each long-running container."""
+    problems = []
+    context = pod.get("securityContext", {})
+    if context.get("runAsNonRoot") is not True:
+        problems.append("pod: runAsNonRoot is not true")
+    if context.get("seccompProfile") != {"type": "RuntimeDefault"}:
+        problems.append(f"pod: seccompProfile is {context.get('seccompProfile')!r}")
+    empty_dirs = {volume["name"] for volume in pod.get("volumes", []) if "emptyDir" in volume}
+    for kind in ("initContainers", "containers"):
+        for each in pod.get(kind, []):
+            name, own = each["name"], each.get("securityContext", {})
+            problems += [
+                f"{name}: {k} is {own.get(k)!r}" for k, v in LOCKED.items() if own.get(k) != v
+            ]
+            writable = [m for m in each.get("volumeMounts", []) if not m.get("readOnly")]
+            problems += [
+                f"{name}: {m['mountPath']} is writable but no emptyDir"
+                for m in writable
+                if m["name"] not in empty_dirs
+            ]
+            if kind == "containers" and "/tmp" not in [m["mountPath"] for m in writable]:
+                problems.append(f"{name}: no writable /tmp")
+    return problems
 
 
 def _pod(objects: list[dict[str, Any]]) -> dict[str, Any]:
@@ -110,7 +144,7 @@ def test_env_refs_become_value_from_references_sorted_with_the_plain_values() ->
 
     env = container(by_kind(render_api(api))["Deployment"])["env"]
 
-    assert env[1:] == [
+    assert env[1:4] == [
         {"name": "A_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "token"}}},
         {"name": "B_PLAIN", "value": "$$(HOME)"},
         {
@@ -120,6 +154,7 @@ def test_env_refs_become_value_from_references_sorted_with_the_plain_values() ->
             },
         },
     ]
+    assert [item["name"] for item in env[4:]] == ["HOME", "PYTHONDONTWRITEBYTECODE", "TMPDIR"]
 
 
 def test_gpu_pods_get_the_runtime_class_and_a_memory_backed_shm() -> None:
@@ -129,10 +164,14 @@ def test_gpu_pods_get_the_runtime_class_and_a_memory_backed_shm() -> None:
     pod = _pod(objects)
 
     assert pod["runtimeClassName"] == "nvidia"
-    assert pod["volumes"] == [{"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "4Gi"}}]
-    assert container(by_kind(objects)["Deployment"])["volumeMounts"] == [
-        {"name": "shm", "mountPath": "/dev/shm"}
-    ]
+    assert pod["volumes"][-1] == {
+        "name": "shm",
+        "emptyDir": {"medium": "Memory", "sizeLimit": "4Gi"},
+    }
+    assert container(by_kind(objects)["Deployment"])["volumeMounts"][-1] == {
+        "name": "shm",
+        "mountPath": "/dev/shm",
+    }
 
 
 def test_gpu_pods_have_a_1gi_shm_by_default_and_none_when_the_setting_is_empty() -> None:
@@ -145,7 +184,7 @@ def test_gpu_pods_have_a_1gi_shm_by_default_and_none_when_the_setting_is_empty()
         "volumes"
     ]
     assert "runtimeClassName" not in default
-    assert [volume["name"] for volume in without["volumes"]] == ["project-archive", "project"]
+    assert "shm" not in [volume["name"] for volume in without["volumes"]]
 
 
 def test_cpu_pods_get_neither_gpu_runtime_class_nor_shm() -> None:
@@ -154,8 +193,8 @@ def test_cpu_pods_get_neither_gpu_runtime_class_nor_shm() -> None:
     pod = _pod(render_api(make_api("iris"), settings))
 
     assert "runtimeClassName" not in pod
-    assert "volumes" not in pod
-    assert "volumeMounts" not in pod["containers"][0]
+    assert "shm" not in [volume["name"] for volume in pod["volumes"]]
+    assert "/dev/shm" not in [mount["mountPath"] for mount in pod["containers"][0]["volumeMounts"]]
 
 
 def test_pre_stop_is_the_native_sleep_action_only_with_the_setting() -> None:
@@ -208,3 +247,51 @@ def test_a_bad_pod_setting_names_the_variable_value_and_fix(
         OperatorSettings.from_env({variable: value})
 
     assert str(caught.value).startswith(f"{variable} {value!r} is not valid: {allowed}")
+
+
+@pytest.mark.parametrize(
+    "sections",
+    [
+        {},
+        {"project": {"configMap": "iris-project"}},
+        {"compute": {"gpu": 1}, "project": {"configMap": "iris-project"}},
+        {"predictor": {"image": "example.com/me/iris:2", "service_account": "s3-reader"}},
+    ],
+    ids=["image-default", "configmap-project", "gpu", "own-image-and-account"],
+)
+def test_every_api_pod_is_locked_down_with_only_emptydirs_writable(
+    sections: dict[str, Any],
+) -> None:
+    assert lockdown_problems(_pod(render_api(make_api("iris", **sections)))) == []
+
+
+def test_home_and_tmpdir_are_the_pods_emptydirs() -> None:
+    pod = _pod(render_api(make_api("iris", project={"configMap": "iris-project"})))
+    [api] = pod["containers"]
+    env = {item["name"]: item.get("value") for item in api["env"]}
+    mounts = {m["mountPath"]: m["name"] for m in api["volumeMounts"]}
+    empty_dirs = {volume["name"] for volume in pod["volumes"] if volume.get("emptyDir") == {}}
+
+    assert env["TMPDIR"] == "/tmp" and mounts["/tmp"] in empty_dirs
+    assert mounts[env["HOME"]] in empty_dirs
+    assert env["PYTHONDONTWRITEBYTECODE"] == "1"
+    assert (
+        env["HOME"] != "/home/cortex"
+    )  # the image's own, where `pip install --user` puts packages
+
+
+def test_the_lockdown_check_names_what_is_missing() -> None:
+    pod = copy.deepcopy(_pod(render_api(make_api("iris", project={"configMap": "p"}))))
+    pod["securityContext"].pop("seccompProfile")
+    pod["initContainers"][0]["securityContext"]["readOnlyRootFilesystem"] = False
+    pod["containers"][0]["securityContext"]["capabilities"] = {"add": ["NET_ADMIN"]}
+    pod["volumes"].append({"name": "host", "hostPath": {"path": "/var"}})
+    pod["containers"][0]["volumeMounts"] = [{"name": "host", "mountPath": "/var"}]
+
+    assert lockdown_problems(pod) == [
+        "pod: seccompProfile is None",
+        "project: readOnlyRootFilesystem is False",
+        "api: capabilities is {'add': ['NET_ADMIN']}",
+        "api: /var is writable but no emptyDir",
+        "api: no writable /tmp",
+    ]

@@ -39,6 +39,7 @@ class RuntimeProcess:
         command: list[str] | None = None,
         env: dict[str, str] | None = None,
         wait: bool = True,
+        cwd: Path | None = None,
     ) -> None:
         """Run ``python -m cortex.runtime --spec SPEC ...``, or ``command`` with ``--port``.
 
@@ -54,7 +55,9 @@ class RuntimeProcess:
         cmd = [*(command or runtime), Flag.PORT, str(port or 0), Flag.HOST, "127.0.0.1"]
         cmd += [Flag.STATUS_FILE, str(self.status_file), *args]
         with self.log.open("w") as log:  # the child keeps its own copy of the descriptor
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+            self.proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd
+            )
 
     def __enter__(self) -> RuntimeProcess:
         if self.wait:
