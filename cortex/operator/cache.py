@@ -12,7 +12,8 @@ one with the higher ``resourceVersion`` wins (a list may answer after a newer wa
 What the watches never say: when kopf lists again (its watch expired, 410), it tells of the
 objects listed but not of those deleted meanwhile. A listing therefore also drops what it does
 not show (:meth:`Cache.replace`, :meth:`Cache.drop_apis`), unless a watch event newer than the
-list told of it.
+list told of it; and a list made before a deletion a watch event told of does not bring the
+object back.
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ class Cache:
     )
     pods: dict[Key, dict[str, tuple[int, PodFacts]]] = field(default_factory=dict)
     primed: set[str | None] = field(default_factory=set)  # namespaces listed (None: all)
+    # (kind, namespace, name) -> the resourceVersion of its deletion, until a newer list
+    deleted: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
     def observe_api(self, event: str | None, body: Body) -> Key:
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
@@ -90,8 +93,16 @@ class Cache:
 
     def observe_child(self, kind: str, event: str | None, body: Body) -> Key:
         """A Deployment, Service, route, HPA or Pod of an API, as a watch or a list says
-        (list items carry no ``kind``: the caller says it)."""
+        (list items carry no ``kind``: the caller says it; ``event`` is None for a list's)."""
         key = owner_key(body)
+        meta = body["metadata"]
+        ident, version = (kind, meta["namespace"], meta["name"]), _version(body)
+        if event == "DELETED":
+            self.deleted[ident] = version
+        elif event is None and self.deleted.get(ident, -1) >= version:
+            return key  # a list made before the deletion a watch event told of
+        else:
+            self.deleted.pop(ident, None)
         if kind == "Pod":
             pods = self.pods.setdefault(key, {})
             name = body["metadata"]["name"]
@@ -125,6 +136,11 @@ class Cache:
         for item in items:
             self.observe_child(kind, None, item)
         listed = {(item["metadata"]["namespace"], item["metadata"]["name"]) for item in items}
+        self.deleted = {
+            ident: seen
+            for ident, seen in self.deleted.items()
+            if not (ident[0] == kind and scope in (None, ident[1]) and seen <= version)
+        }
 
         def gone(key: Key, name: str, seen: int) -> bool:
             return scope in (None, key[0]) and (key[0], name) not in listed and seen <= version
