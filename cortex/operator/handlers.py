@@ -151,7 +151,7 @@ class Pass:
     async def _list(self, scope: str | None) -> None:
         for key in await listing.snapshot(self.state.kube(), self.state.cache, scope):
             if key not in self.state.cache.apis:
-                _gone(self.state, key)
+                _drop_unseen(self.state, key)
             self.state.wake(key)
 
     def forget(self, key: Key) -> None:
@@ -178,7 +178,7 @@ async def reconcile(run: Pass, key: Key) -> float | None:
         return None
     if _conflict(state, key, resource) is not None:  # the older API keeps the route
         children = [child for child in children if child["kind"] not in _ROUTE_KINDS]
-    owner = _Owner(state, key, resource.uid)
+    owner = listing.Owner(state.kube, key, resource.uid)
     try:
         await run.prime(namespace)
         if key not in state.cache.apis:  # the listing found it gone
@@ -189,10 +189,9 @@ async def reconcile(run: Pass, key: Key) -> float | None:
         changed = await _prune(state, key, resource, kinds, AUTOSCALER_KINDS)
         changed += [await _ensure(state, key, resource, child, owner) for child in children]
         changed += await _prune(state, key, resource, kinds, CHILD_KINDS)
-    except OwnerGoneError:
+    except listing.OwnerGoneError:
         _log(logging.INFO, ref, "%s/%s: deleted, no watch event said so; forgotten", *key)
-        state.cache.apis.pop(key, None)
-        _gone(state, key)
+        _drop_unseen(state, key)
         run.forget(key)
         return None
     except kube.RejectedError as exc:
@@ -221,35 +220,16 @@ async def reconcile(run: Pass, key: Key) -> float | None:
         return state.backoff(key, kube.retry_after(exc))
 
 
-class OwnerGoneError(Exception):
-    """The API a pass is about is not there any more (its deletion was not seen)."""
-
-
-class _Owner:
-    """Whether the API of a pass still exists, asked once, before the pass creates a child: a
-    child of a deleted owner is collected at once, its deletion wakes the API, and a pass that
-    created it again would loop (see :mod:`cortex.operator.listing`)."""
-
-    def __init__(self, state: State, key: Key, uid: str) -> None:
-        self._state, self._key, self._uid = state, key, uid
-        self._alive: bool | None = None
-
-    async def check(self) -> None:
-        """Raise :class:`OwnerGoneError` if the API is gone."""
-        if self._alive is None:
-            self._alive = await listing.exists(self._state.kube(), self._key, self._uid)
-        if not self._alive:
-            raise OwnerGoneError(f"{self._key[0]}/{self._key[1]}")
-
-
-def _gone(state: State, key: Key) -> None:
-    """An API dropped without a watch event: free its route's claim for the others."""
+def _drop_unseen(state: State, key: Key) -> None:
+    """Drop an API deleted without a watch event saying so from the cache, and free its route's
+    claim for the others."""
+    state.cache.apis.pop(key, None)
     for other in state.claims.update(key, None, ""):
         state.wake(other)
 
 
 async def _ensure(
-    state: State, key: Key, resource: Resource, child: dict[str, Any], owner: _Owner
+    state: State, key: Key, resource: Resource, child: dict[str, Any], owner: listing.Owner
 ) -> str:
     """Apply one child unless its live object covers it; returns what was done ('' if nothing)."""
     kind = child["kind"]

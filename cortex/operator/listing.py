@@ -10,17 +10,21 @@ re-created for an owner that is gone), a child deleted then would never be put b
   keeps what the lists show and drops what they lack (unless a watch told of it after the
   list). The first pass in a namespace takes one (what a restart needs to know), and so does
   the next one after kopf relists or the periodic resync.
-- :func:`exists` asks whether one API is still there, before anything is created for it.
+- :class:`Owner` asks once per pass whether its API is still there, before anything is created
+  for it: a child of a deleted owner is collected at once, its deletion wakes the API, and a
+  pass that created it again would loop.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from cortex import contracts
 from cortex.k8s import CHILD_KINDS, LABEL_API_NAME, POD
 from cortex.operator import kube
 from cortex.operator.cache import Cache, Key
 
-__all__ = ["exists", "snapshot"]
+__all__ = ["Owner", "OwnerGoneError", "exists", "snapshot"]
 
 
 async def snapshot(client: kube.Kube, cache: Cache, scope: str | None) -> set[Key]:
@@ -44,3 +48,22 @@ async def exists(client: kube.Kube, key: Key, uid: str) -> bool:
     namespace, name = key
     listing = await client.list(contracts.API_VERSION, contracts.KIND, namespace, name=name)
     return any(item.get("metadata", {}).get("uid") == uid for item in listing.items)
+
+
+class OwnerGoneError(Exception):
+    """The API of a pass is not there any more (its deletion was not seen)."""
+
+
+class Owner:
+    """Whether the API of a pass still exists, asked at most once per pass."""
+
+    def __init__(self, client: Callable[[], kube.Kube], key: Key, uid: str) -> None:
+        self._client, self._key, self._uid = client, key, uid
+        self._alive: bool | None = None
+
+    async def check(self) -> None:
+        """Raise :class:`OwnerGoneError` if the API is gone."""
+        if self._alive is None:
+            self._alive = await exists(self._client(), self._key, self._uid)
+        if not self._alive:
+            raise OwnerGoneError(f"{self._key[0]}/{self._key[1]}")
