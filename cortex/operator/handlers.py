@@ -18,8 +18,8 @@ ScaledObjects) and pods; every event updates the operator's
    does not already cover (:func:`cortex.operator.drift.covers`): nothing for a converged API,
    so a restarted operator writes nothing; a hand edit or a deleted child is an event, and the
    pass puts it back. A child missing from the cache is looked up first: a name taken by an
-   object cortex does not own is an error (NameTaken), never taken over; before creating one,
-   the pass checks that the API still exists;
+   object cortex does not own is an error (NameTaken), never taken over; before creating one
+   again, the pass checks that the API still exists;
 4. writes the status when it changed (:mod:`cortex.operator.status`), posting an Event when its
    word changed.
 
@@ -246,8 +246,8 @@ async def _ensure(
             _refuse(found, f"{kind} {key[0]}/{child['metadata']['name']}")
         if found is not None and drift.covers(found, desired):
             return ""
-        if found is None:
-            await owner.check()
+        if found is None and state.seen.get(key) == resource.signature:
+            await owner.check()  # re-created: was the API deleted unseen? (a new one was not)
     await client.apply(child)
     state.metrics.applies[kind] += 1
     if live is None:

@@ -10,8 +10,8 @@ re-created for an owner that is gone), a child deleted then would never be put b
   keeps what the lists show and drops what they lack (unless a watch told of it after the
   list). The first pass in a namespace takes one (what a restart needs to know), and so does
   the next one after kopf relists or the periodic resync.
-- :class:`Owner` asks once per pass whether its API is still there, before anything is created
-  for it: a child of a deleted owner is collected at once, its deletion wakes the API, and a
+- :class:`Owner` asks once per pass whether its API is still there, before a child is created
+  again: a child of a deleted owner is collected at once, its deletion wakes the API, and a
   pass that created it again would loop.
 """
 
