@@ -9,7 +9,8 @@ Run it with ``python -m cortex.operator``. Embed it (tests, benchmarks) with::
 Modules: ``kube`` (the only one talking to the API server), ``status`` (pure summaries) and
 ``drift`` (pure: does a live object hold what we apply?) <- ``cache`` (what the watches said)
 and ``routing`` (pure: the Routed condition, route claims) <- ``state`` (per-operator memory, the
-work queue) <- ``handlers`` (kopf glue, one reconcile pass) ; ``config`` (kopf settings).
+work queue) and ``listing`` (what the watches may not have said) <- ``handlers`` (kopf glue, one
+reconcile pass) ; ``config`` (kopf settings).
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ ScaledObjects) and pods; every event updates the operator's
 (:class:`~cortex.operator.state.State`). One pass (:func:`reconcile`) then:
 
 1. reads the resource from the cache (gone: everything kept for it is dropped); the first pass
-   in a namespace lists its children and pods once (what a restart needs to know);
+   in a namespace lists its APIs, children and pods once (what a restart needs to know), and
+   so does the next one after kopf relisted (:mod:`cortex.operator.listing`);
 2. parses the spec and renders the children (cached per generation and replica count); a spec
    that does not parse is status ``error`` (InvalidSpec), not retried until the spec changes;
    an API whose host and path an older API claims gets no route (``RouteConflict``,
@@ -17,16 +18,18 @@ ScaledObjects) and pods; every event updates the operator's
    does not already cover (:func:`cortex.operator.drift.covers`): nothing for a converged API,
    so a restarted operator writes nothing; a hand edit or a deleted child is an event, and the
    pass puts it back. A child missing from the cache is looked up first: a name taken by an
-   object cortex does not own is an error (NameTaken), never taken over;
+   object cortex does not own is an error (NameTaken), never taken over; before creating one
+   again, the pass checks that the API still exists;
 4. writes the status when it changed (:mod:`cortex.operator.status`), posting an Event when its
    word changed.
 
 Failures: the API server refusing a child (400/403/422: admission, quota, RBAC) is status
 ``error (rejected)`` with its message, retried slowly (the cluster can be fixed); anything that
-may heal by itself (5xx, 409, 429, timeouts) is retried with exponential backoff. kopf persists
-nothing on the resources (event handlers need no annotations, no finalizer): the children go
-with the resource through their ownerReferences. Every API is also woken every ``resync``
-seconds, in case an event was lost.
+may heal by itself (5xx, 409, 429, timeouts) is retried with exponential backoff, never sooner
+than a ``Retry-After`` asks. kopf persists nothing on the resources (event handlers need no
+annotations, no finalizer): the children go with the resource through their ownerReferences.
+Every ``resync`` seconds the cluster is listed again and every API woken, in case an event was
+lost.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ from cortex.k8s import (
     rendered_kinds,
     route_kind,
 )
-from cortex.operator import drift, kube, routing, status
+from cortex.operator import drift, kube, listing, routing, status
 from cortex.operator.cache import Key, Resource
 from cortex.operator.state import RESYNC_SECONDS, RETRY_DELAY, STALL_AFTER, State
 from cortex.spec import parse_api_spec
@@ -127,17 +130,18 @@ class Pass:
         return list(cached[1])
 
     async def prime(self, namespace: str) -> None:
-        """List the labelled children and pods of a namespace (of all: cluster-wide) once;
-        the passes that need it meanwhile wait for that one listing."""
+        """List the APIs, labelled children and pods of a namespace (of all: cluster-wide)
+        once, until :meth:`State.relist`; the passes that need it meanwhile wait for that one
+        listing. What it finds gone, it drops, and wakes the APIs concerned."""
         cache = self.state.cache
         scope = namespace if self.state.settings.namespace else None
         if scope in cache.primed:
             return
-        listing = self.listings.get(scope)
-        if listing is None:
-            listing = self.listings[scope] = asyncio.ensure_future(self._list(scope))
+        future = self.listings.get(scope)
+        if future is None:
+            future = self.listings[scope] = asyncio.ensure_future(self._list(scope))
         try:
-            await asyncio.shield(listing)
+            await asyncio.shield(future)
         except errors.TemporaryError:
             self.listings.pop(scope, None)  # the next pass lists again
             raise
@@ -145,16 +149,10 @@ class Pass:
         self.listings.pop(scope, None)
 
     async def _list(self, scope: str | None) -> None:
-        """Every kind we may ever have rendered (what settings no longer render is removed
-        from there), and the pods; a kind the cluster does not serve has nothing of ours."""
-        client, cache = self.state.kube(), self.state.cache
-        for child in (*CHILD_KINDS, POD):
-            try:
-                items = await client.list(child.api_version, child.kind, scope, LABEL_API_NAME)
-            except kube.NotFoundError:
-                continue
-            for item in items:
-                cache.observe_child(child.kind, None, item)
+        for key in await listing.snapshot(self.state.kube(), self.state.cache, scope):
+            if key not in self.state.cache.apis:
+                _drop_unseen(self.state, key)
+            self.state.wake(key)
 
     def forget(self, key: Key) -> None:
         """Drop what is kept for an API that is not (or no more) there. Its cached children
@@ -180,13 +178,22 @@ async def reconcile(run: Pass, key: Key) -> float | None:
         return None
     if _conflict(state, key, resource) is not None:  # the older API keeps the route
         children = [child for child in children if child["kind"] not in _ROUTE_KINDS]
+    owner = listing.Owner(state.kube, key, resource.uid)
     try:
         await run.prime(namespace)
+        if key not in state.cache.apis:  # the listing found it gone
+            run.forget(key)
+            return None
         kinds = {child["kind"] for child in children}
         # An old autoscaler goes first: two would fight (see cortex.k8s.kinds).
         changed = await _prune(state, key, resource, kinds, AUTOSCALER_KINDS)
-        changed += [await _ensure(state, key, resource, child) for child in children]
+        changed += [await _ensure(state, key, resource, child, owner) for child in children]
         changed += await _prune(state, key, resource, kinds, CHILD_KINDS)
+    except listing.OwnerGoneError:
+        _log(logging.INFO, ref, "%s/%s: deleted, no watch event said so; forgotten", *key)
+        _drop_unseen(state, key)
+        run.forget(key)
+        return None
     except kube.RejectedError as exc:
         reason = exc.reason if exc.reason.isalpha() else "Rejected"  # Forbidden, Invalid, ...
         await _fail(state, key, ref, resource, str(exc), APIState.ERROR_REJECTED, reason)
@@ -196,7 +203,7 @@ async def reconcile(run: Pass, key: Key) -> float | None:
         return run.slow_retry
     except errors.TemporaryError as exc:
         _log(logging.WARNING, ref, "%s/%s: %s; retrying", namespace, name, exc)
-        return state.backoff(key)
+        return state.backoff(key, kube.retry_after(exc))
     done = [what for what in changed if what]
     if done:
         _log(logging.INFO, ref, "%s/%s: %s", namespace, name, ", ".join(done))
@@ -210,10 +217,20 @@ async def reconcile(run: Pass, key: Key) -> float | None:
         return await publish(state, key, resource)
     except errors.TemporaryError as exc:
         _log(logging.WARNING, ref, "%s/%s: status not written: %s; retrying", namespace, name, exc)
-        return state.backoff(key)
+        return state.backoff(key, kube.retry_after(exc))
 
 
-async def _ensure(state: State, key: Key, resource: Resource, child: dict[str, Any]) -> str:
+def _drop_unseen(state: State, key: Key) -> None:
+    """Drop an API deleted without a watch event saying so from the cache, and free its route's
+    claim for the others."""
+    state.cache.apis.pop(key, None)
+    for other in state.claims.update(key, None, ""):
+        state.wake(other)
+
+
+async def _ensure(
+    state: State, key: Key, resource: Resource, child: dict[str, Any], owner: listing.Owner
+) -> str:
     """Apply one child unless its live object covers it; returns what was done ('' if nothing)."""
     kind = child["kind"]
     live = state.cache.child(kind, key)
@@ -229,6 +246,8 @@ async def _ensure(state: State, key: Key, resource: Resource, child: dict[str, A
             _refuse(found, f"{kind} {key[0]}/{child['metadata']['name']}")
         if found is not None and drift.covers(found, desired):
             return ""
+        if found is None and state.seen.get(key) == resource.signature:
+            await owner.check()  # re-created: was the API deleted unseen? (a new one was not)
     await client.apply(child)
     state.metrics.applies[kind] += 1
     if live is None:
@@ -422,6 +441,9 @@ def build_registry(
     @kopf.on.event(*resource, id="api", registry=registry)
     async def api_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
         start()
+        meta = body["metadata"]
+        if type is None and cache.primed and (meta["namespace"], meta["name"]) in cache.apis:
+            state.relist()  # kopf lists again (its watch expired): some deletions went unsaid
         key = cache.observe_api(type, body)
         seen = cache.apis.get(key)
         created = str(body["metadata"].get("creationTimestamp") or "")

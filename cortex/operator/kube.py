@@ -13,6 +13,10 @@ Errors, by what retrying can do about them:
 - :class:`NotFoundError` (404), :class:`ConflictError` (409) and any other
   :class:`cortex.errors.TemporaryError` (connection failures, timeouts, 429, 5xx): retried with
   backoff.
+- :class:`RetryAfterError`: a 429 (or a 5xx) with ``Retry-After``, what API Priority and
+  Fairness answers when the server is overloaded. The retry waits at least that long, and so
+  does every other request of the client meanwhile: the server throttles the operator's
+  identity, not one request, and hammering it only prolongs the overload.
 
 Credentials come from kopf's login handlers (a :class:`kopf.ConnectionInfo`): the in-cluster
 service account or a kubeconfig.
@@ -20,10 +24,14 @@ service account or a kubeconfig.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import math
+import time
+import urllib.parse
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 import kopf
@@ -35,10 +43,13 @@ __all__ = [
     "FIELD_MANAGER",
     "ConflictError",
     "Kube",
+    "Listing",
     "NotFoundError",
     "RejectedError",
+    "RetryAfterError",
     "manifest_path",
     "object_path",
+    "retry_after",
 ]
 
 FIELD_MANAGER = "cortex-operator"
@@ -48,12 +59,32 @@ _MERGE_PATCH = "application/merge-patch+json"
 Manifest = dict[str, Any]
 
 
+class Listing(NamedTuple):
+    """A list's items, and the resourceVersion it is a snapshot of."""
+
+    items: list[Manifest]
+    version: int
+
+
 class NotFoundError(errors.TemporaryError):
     """404: the object (or its kind, or its namespace) is not there (yet)."""
 
 
 class ConflictError(errors.TemporaryError):
     """409: the object changed since we read it, or exists already."""
+
+
+class RetryAfterError(errors.TemporaryError):
+    """429 or 5xx with ``Retry-After``: retry after ``retry_after`` seconds, not sooner."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def retry_after(exc: BaseException) -> float:
+    """The seconds the API server asked to wait before a retry (0: it did not say)."""
+    return exc.retry_after if isinstance(exc, RetryAfterError) else 0.0
 
 
 class RejectedError(errors.PermanentError):
@@ -95,6 +126,7 @@ class Kube:
         self._server = info.server.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._quiet_until = 0.0  # time.monotonic() until which the server asked us to wait
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -120,20 +152,27 @@ class Kube:
         """One API call; returns the decoded JSON answer or raises a cortex error."""
         data = None if body is None else json.dumps(body, separators=(",", ":"))
         headers = {"Content-Type": content_type} if data is not None else {}
+        quiet = self._quiet_until - time.monotonic()
+        if quiet > 0:
+            await asyncio.sleep(quiet)
         try:
             async with self._client().request(
                 method, self._server + path, data=data, headers=headers
             ) as response:
                 text = await response.text()
                 status = response.status
+                wait = _seconds(response.headers.get("Retry-After"))
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             message = f"{method} {path}: cannot reach the API server ({exc!r})"
             raise errors.TemporaryError(message) from None
         answer = _decode(text)
         if status < 400:
             return answer
-        said = answer.get("message") or text[:300]
+        said = answer.get("message") or text.strip()[:300]
         message = f"{method} {path}: {status} {said}"
+        if wait and (status == 429 or status >= 500):
+            self._quiet_until = max(self._quiet_until, time.monotonic() + wait)
+            raise RetryAfterError(f"{message} (retry after {wait:g} s)", wait)
         if status == 404:
             raise NotFoundError(message)
         if status == 409:
@@ -143,12 +182,22 @@ class Kube:
         raise errors.TemporaryError(message)
 
     async def list(
-        self, api_version: str, kind: str, namespace: str | None, label_selector: str
-    ) -> list[Manifest]:
-        """The objects of a kind with a label selector, in a namespace (None: in all)."""
-        path = object_path(api_version, kind, namespace) + f"?labelSelector={label_selector}"
-        items = (await self.request("GET", path)).get("items") or []
-        return [item for item in items if isinstance(item, dict)]
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        label_selector: str | None = None,
+        name: str | None = None,
+    ) -> Listing:
+        """The objects of a kind in a namespace (None: in all), with a label selector, or the
+        one of that name; and the list's resourceVersion."""
+        query = {"labelSelector": label_selector, "fieldSelector": name and f"metadata.name={name}"}
+        params = urllib.parse.urlencode({k: v for k, v in query.items() if v})
+        path = object_path(api_version, kind, namespace) + (f"?{params}" if params else "")
+        answer = await self.request("GET", path)
+        items = [item for item in answer.get("items") or [] if isinstance(item, dict)]
+        version = str((answer.get("metadata") or {}).get("resourceVersion") or "0")
+        return Listing(items, int(version) if version.isdigit() else 0)
 
     async def get(self, manifest: Manifest) -> Manifest | None:
         """The live object a manifest names, or None."""
@@ -181,6 +230,16 @@ class Kube:
         except NotFoundError:
             return False
         return True
+
+
+def _seconds(header: str | None) -> float:
+    """A ``Retry-After`` in seconds (Kubernetes never sends the HTTP-date form); 0 if none,
+    at most 5 minutes whatever a server says."""
+    try:
+        seconds = float(header or 0)
+    except ValueError:
+        return 0.0
+    return 0.0 if math.isnan(seconds) else min(max(seconds, 0.0), 300.0)
 
 
 def _decode(text: str) -> Manifest:

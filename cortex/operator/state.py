@@ -87,7 +87,7 @@ class State:
 
     def serve(self, run: Pass, keys: Callable[[], list[Key]]) -> None:
         """Use ``run`` for every pass from now on (once the handlers have kopf's indexes), and
-        wake every API of ``keys()`` every ``resync`` seconds."""
+        :meth:`relist` the APIs of ``keys()`` every ``resync`` seconds."""
         self._run = run
         self._keys = keys
         self._serving_since = time.monotonic()
@@ -95,10 +95,16 @@ class State:
         async def resync() -> None:
             while True:
                 await asyncio.sleep(self.resync)
-                for key in keys():
-                    self.wake(key)
+                self.relist()
 
         self._resync = asyncio.get_running_loop().create_task(resync())
+
+    def relist(self) -> None:
+        """Wake every API, whose next passes list the cluster again (dropping what is gone):
+        after kopf relisted, whose events never tell of deletions, and every ``resync``."""
+        self.cache.primed.clear()
+        for key in self._keys():
+            self.wake(key)
 
     def wake(self, key: Key) -> None:
         """Reconcile ``key`` soon: now, or right after the pass under way."""
@@ -138,11 +144,13 @@ class State:
             logger.info("in sync: %d APIs checked %.1f s after the first event", len(keys), seconds)
             self._announced = len(keys)
 
-    def backoff(self, key: Key) -> float:
-        """The next delay after one more temporary failure in a row."""
+    def backoff(self, key: Key, at_least: float = 0.0) -> float:
+        """The next delay after one more temporary failure in a row; ``at_least`` what the
+        API server asked for (``Retry-After``)."""
         failures = self.failures[key] = self.failures.get(key, 0) + 1
         self.metrics.errors["Temporary"] += 1
-        return float(min(MAX_RETRY_DELAY, self.retry_delay * 2 ** (failures - 1)))
+        delay = max(self.retry_delay * 2 ** (failures - 1), at_least)
+        return float(min(MAX_RETRY_DELAY, delay))
 
     def later(self, key: Key, delay: float) -> None:
         """Wake ``key`` after ``delay`` seconds, replacing what was planned for it."""

@@ -24,13 +24,16 @@ What it emulates:
 - users by bearer token (``add_user``, ``kubeconfig_for``; no token: the admin; ``token=``:
   401 without one), RBAC from the installed Roles/ClusterRoles and their bindings, the
   OwnerReferencesPermissionEnforcement admission plugin, RBAC-worded 403s (also ``deny``), and
-  a log of every resource request by user (``requests``).
+  a log of every resource request by user (``requests``);
+- faults tests inject (``inject``: 500, 503, 504, 409, 429 with Retry-After, a slow server,
+  for N requests or for a while) and watches they break (``disconnect_watches``) or expire
+  (``expire_watches``).
 
 Layers: ``errors``, ``selectors``, ``merging``, ``schemas``, ``fieldsets``, ``clock``,
 ``conditions``, ``quantity`` <- ``apply``, ``defaults`` <- ``validation``, ``admission`` <-
 ``store`` <- ``owners``, ``rollout``, ``pods`` <- ``progress`` <- ``deployments``,
 ``replicasets`` <- ``workloads``, ``gateways`` <- ``controllers``, ``scale``, ``hpa``,
-``rbac`` <- ``access``, ``streams``, ``proxy`` <- ``server`` <- ``cluster``.
+``rbac`` <- ``access``, ``faults``, ``streams``, ``proxy`` <- ``server`` <- ``cluster``.
 """
 
 from tests.fakeapi.cluster import FakeCluster, kubeconfig, wait_for

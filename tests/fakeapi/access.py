@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 
 import kmock
@@ -31,7 +32,8 @@ ADMIN = rbac.User("fake-user", (rbac.MASTERS, "system:authenticated"))
 
 @dataclass(frozen=True)
 class Record:
-    """One resource request answered: who asked what (as RBAC names it), and the HTTP code."""
+    """One resource request answered: who asked what (as RBAC names it), the HTTP code, and
+    when (``time.monotonic()``; not compared: records are facts of what was asked)."""
 
     user: str
     verb: str
@@ -41,6 +43,7 @@ class Record:
     namespace: str | None
     name: str | None
     code: int
+    at: float = field(default_factory=time.monotonic, compare=False)
 
 
 def authenticated(name: str, groups: tuple[str, ...] | list[str] = ()) -> rbac.User:

@@ -2,8 +2,8 @@
 
 ``FakeCluster`` serves over real HTTP, writes a kubeconfig for kubectl and kopf, and offers
 thread-safe helpers that run on the server's loop: read and write objects, drive the pods of a
-Deployment, add users with their own kubeconfigs, list the requests served, expire watches,
-and poll until a condition holds.
+Deployment, add users with their own kubeconfigs, list the requests served, inject faults
+(errors, throttling, a slow server), break and expire watches, and poll until a condition holds.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from typing import Any, Self, TypeVar
 import kmock
 import yaml
 
-from tests.fakeapi import access, admission, hpa, merging, workloads
+from tests.fakeapi import access, admission, hpa, merging, streams, workloads
 from tests.fakeapi.access import Record
+from tests.fakeapi.faults import Fault
 from tests.fakeapi.selectors import label_selector
 from tests.fakeapi.server import FakeKubernetes
 from tests.fakeapi.store import Kind, Obj, Store
@@ -390,6 +391,62 @@ class FakeCluster:
         """Expire every resourceVersion so far: a watch that resumes from one gets a 410
         ``Expired`` ERROR event and its client must list again (running watches go on)."""
         self.call(lambda: self.store.compact())
+
+    def disconnect_watches(self, resource: str | None = None) -> int:
+        """Drop the connections of the open watches of ``resource`` (as RBAC names it:
+        ``deployments.apps``, ``realtimeapis.cortex.dev``; None: all); their clients watch
+        again from the last resourceVersion they saw. Returns how many were dropped."""
+        return self.call(streams.cut, self.fake, resource)
+
+    def expire_watches(self, resource: str | None = None) -> int:
+        """:meth:`compact`, then :meth:`disconnect_watches`: the clients' next watch gets a
+        410 ``Expired`` and they must list again (what they missed meanwhile included)."""
+        self.compact()
+        return self.disconnect_watches(resource)
+
+    # --- faults -------------------------------------------------------------------------------
+
+    def inject(
+        self,
+        verb: str = "*",
+        resource: str = "*",
+        *,
+        code: int | None = None,
+        retry_after: int | None = None,
+        plain: bool = False,
+        delay: float = 0.0,
+        times: int | None = None,
+        seconds: float | None = None,
+        name: str | None = None,
+        namespace: str | None = None,
+        user: str | None = None,
+    ) -> Fault:
+        """Make requests (``verb`` on ``resource`` as RBAC names them: ``patch``,
+        ``deployments.apps``; ``*`` for any; optionally only ``name``, ``namespace``, ``user``)
+        wait ``delay`` seconds, and/or answer ``code`` (409, 429, 500, 503, 504) as a real
+        server would (see ``faults``; 429 with ``retry_after``, ``plain`` for API Priority and
+        Fairness's text), for the next ``times`` requests, for ``seconds``, or until
+        :meth:`heal`. The fault's ``hits`` count the requests it acted on."""
+        until = None if seconds is None else time.monotonic() + seconds
+        fault = Fault(
+            verb=verb,
+            resource=resource,
+            name=name,
+            namespace=namespace,
+            user=user,
+            code=code,
+            retry_after=retry_after,
+            plain=plain,
+            delay=delay,
+            times=times,
+            until=until,
+        )
+        self.call(self.fake.faults.active.append, fault)
+        return fault
+
+    def heal(self) -> None:
+        """Forget every injected fault (requests waiting on a delay still wait it out)."""
+        self.call(self.fake.faults.active.clear)
 
     def react(self, add: Callable[[FakeKubernetes], Any]) -> None:
         """Add kmock reactions that take priority over the fake, on the server's loop, e.g. fail

@@ -4,14 +4,16 @@ Built on ``kmock==0.8`` (pinned: this touches private names, ``Request._raw_requ
 ``kmock._internal.parsing.parse_path``). Its ``KubernetesEmulator`` is not used: the fixes
 kopf and kubectl need (stamping, 422 on a failed JSON-patch test, list/watch resourceVersions,
 label selectors, the status subresource, ...) were simpler as our own store behind kmock's
-server, request parsing and discovery. kmock reactions still take priority (after the token and
-deny checks), so a test can inject faults:
+server, request parsing and discovery. After the token and deny checks come the faults tests
+inject (``faults``: errors as a real server words them, Retry-After, delays), then kmock
+reactions, so a test can also answer anything:
 ``fake["post /apis/apps/v1/namespaces/default/deployments"][:1] << 503``. Watches, pod logs and
 the service proxy stream (``streams``, ``proxy``); everything else goes to the store.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -22,8 +24,9 @@ import yaml
 from kmock._internal import parsing
 
 from tests.fakeapi import controllers, merging, proxy, rbac, scale, schemas, streams
-from tests.fakeapi.access import Access, Record
+from tests.fakeapi.access import Access, Record, attributes
 from tests.fakeapi.errors import ApiError, bad_request, not_found, unsupported_media_type
+from tests.fakeapi.faults import Fault, Faults
 from tests.fakeapi.selectors import field_selector, label_selector
 from tests.fakeapi.store import Event, Kind, Obj, Store
 
@@ -93,6 +96,9 @@ class FakeKubernetes(kmock.KubernetesScaffold):
     access: Access = attrs.field(factory=Access, init=False)
     logs: streams.PodLogs = attrs.field(factory=streams.PodLogs, init=False)
     routes: proxy.Routes = attrs.field(factory=dict, init=False)
+    faults: Faults = attrs.field(factory=Faults, init=False)
+    watches: streams.Watches = attrs.field(factory=dict, init=False)
+    _held: set[asyncio.Future[aiohttp.web.StreamResponse]] = attrs.field(factory=set, init=False)
     _own_reactions: int = attrs.field(default=0, init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -224,24 +230,47 @@ class FakeKubernetes(kmock.KubernetesScaffold):
         refused = self.access.check(request, self.store)
         if refused is not None:
             return self._refuse(request, refused)
-        if self._is_resource(request):
-            sub, plural = request.subresource or "", request.resource.plural  # type: ignore[union-attr]
-            if request.action == kmock.action.WATCH:
-                return await streams.watch(self, request)
-            if plural == "pods" and sub == "log" and request.name:
-                return await streams.logs(self, request)
-            if plural in ("services", "pods") and sub.split("/")[0] == "proxy" and request.name:
-                try:
-                    response = await proxy.forward(self.store, self.routes, request, plural)
-                except ApiError as exc:
-                    return self._refuse(request, exc)
-                self.answered(request, response.status)
-                return response
-            # kmock matches a reaction by scanning every request seen so far (quadratic): go
-            # straight to the store unless a test has added reactions of its own.
-            if len(self._payloads) == self._own_reactions:
-                response = await self._serve(request)
-                return await response(request)
+        if not self._is_resource(request):
+            return await super()._handle(request)
+        asked, user = attributes(request), self.access.user(request)
+        fault = self.faults.take(asked, user.name if user is not None else "")
+        if fault is None:
+            return await self._resource(request)
+        # Held or not, the request goes on if its client leaves (a real server finishes what it
+        # started): aiohttp's test server would cancel it.
+        held = asyncio.ensure_future(self._faulted(request, fault, asked))
+        self._held.add(held)
+        held.add_done_callback(self._held.discard)
+        return await asyncio.shield(held)
+
+    async def _faulted(
+        self, request: kmock.Request, fault: Fault, asked: rbac.Attributes
+    ) -> aiohttp.web.StreamResponse:
+        """Act out an injected fault: wait, then answer it or serve the request."""
+        await asyncio.sleep(fault.delay)
+        if fault.code is None:
+            return await self._resource(request)
+        self.answered(request, fault.code)
+        return fault.answer(asked)
+
+    async def _resource(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
+        sub, plural = request.subresource or "", request.resource.plural  # type: ignore[union-attr]
+        if request.action == kmock.action.WATCH:
+            return await streams.watch(self, request)
+        if plural == "pods" and sub == "log" and request.name:
+            return await streams.logs(self, request)
+        if plural in ("services", "pods") and sub.split("/")[0] == "proxy" and request.name:
+            try:
+                response = await proxy.forward(self.store, self.routes, request, plural)
+            except ApiError as exc:
+                return self._refuse(request, exc)
+            self.answered(request, response.status)
+            return response
+        # kmock matches a reaction by scanning every request seen so far (quadratic): go
+        # straight to the store unless a test has added reactions of its own.
+        if len(self._payloads) == self._own_reactions:
+            served = await self._serve(request)
+            return await served(request)
         return await super()._handle(request)
 
     def answered(self, request: kmock.Request, code: int) -> None:

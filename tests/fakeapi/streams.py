@@ -5,6 +5,9 @@
   store has compacted (``Store.compacted``), or a watch whose unread events left the window,
   gets what a real server sends: an ``ERROR`` event with a 410 ``Expired`` Status (``too old
   resource version: X (Y)``), and the stream ends; clients relist.
+- :func:`cut` breaks the open watches (of one resource, or all): their connections drop with
+  the stream unfinished, as when an API server restarts; clients watch again from the last
+  resourceVersion they saw (after a ``compact``, that is a 410 and a new list).
 - ``pods/{name}/log`` serves the lines tests append (``FakeCluster.append_log``), with
   ``container``, ``tailLines``, ``sinceSeconds``, ``timestamps`` and ``follow`` (which streams
   new lines and ends when the pod is deleted), and a real server's 400s for container names.
@@ -29,12 +32,14 @@ from tests.fakeapi.selectors import field_selector, label_selector
 from tests.fakeapi.store import Obj, Store
 
 PODS = kmock.resource("v1/pods")
+Watches = dict[asyncio.BaseTransport, str]  # the open watches' connections: their resource
 
 
 class Server(Protocol):
     store: Store
     closing: bool
     logs: PodLogs
+    watches: Watches
 
     def answered(self, request: kmock.Request, code: int) -> None: ...
 
@@ -66,6 +71,9 @@ async def watch(server: Server, request: kmock.Request) -> aiohttp.web.StreamRes
     server.answered(request, 200)
     response = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json"})
     await response.prepare(raw)
+    transport = raw.transport
+    if transport is not None:
+        server.watches[transport] = kind.what
     loop = asyncio.get_running_loop()
     timeout = float(params.get("timeoutSeconds") or 0) or 3600.0
     deadline = loop.time() + timeout
@@ -109,7 +117,21 @@ async def watch(server: Server, request: kmock.Request) -> aiohttp.web.StreamRes
         await response.write_eof()
     except (ConnectionError, RuntimeError):
         pass
+    finally:
+        if transport is not None:
+            server.watches.pop(transport, None)
     return response
+
+
+def cut(server: Server, resource: str | None = None) -> int:
+    """Drop the connections of the open watches of ``resource`` (as RBAC names it:
+    ``deployments.apps``; None: every watch); how many were dropped."""
+    dropped = [t for t, what in server.watches.items() if resource in (None, what)]
+    for transport in dropped:
+        transport.abort()
+        del server.watches[transport]
+    server.store.wake()  # their handlers notice and end
+    return len(dropped)
 
 
 def _expired(asked: int, oldest: int) -> bytes:

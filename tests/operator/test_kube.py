@@ -158,3 +158,30 @@ async def test_delete_removes_that_object_only(client: kube.Kube, cluster: FakeC
     await client.delete(cluster.get("apps/v1/deployments", "api-iris"), "apps/v1", "Deployment")
     assert cluster.get("apps/v1/deployments", "api-iris") is None
     await client.delete(old, "apps/v1", "Deployment")  # gone: fine
+
+
+async def test_a_retry_after_holds_every_request_that_long(
+    client: kube.Kube, cluster: FakeCluster
+) -> None:
+    cluster.inject("patch", "deployments.apps", code=429, retry_after=1, times=1)
+
+    with pytest.raises(kube.RetryAfterError, match="retry after 1 s") as throttled:
+        await client.apply(deployment())
+    assert kube.retry_after(throttled.value) == 1.0
+    assert await client.get(deployment()) is None  # another request waits as well
+
+    [throttle, read] = [r for r in cluster.requests() if r.resource == "deployments"]
+    assert throttle.code == 429
+    assert read.at - throttle.at >= 0.95, "the server said: not before a second"
+    assert kube.retry_after(errors.TemporaryError("no word on when")) == 0.0
+
+
+async def test_priority_and_fairness_text_answers_are_retried_after_their_delay(
+    client: kube.Kube, cluster: FakeCluster
+) -> None:
+    cluster.inject("patch", "deployments.apps", code=429, plain=True, times=1)
+
+    with pytest.raises(kube.RetryAfterError, match="Too many requests") as throttled:
+        await client.apply(deployment())
+
+    assert throttled.value.retry_after == 1.0

@@ -16,6 +16,7 @@ SUBMODULES = {
     "drift",
     "handlers",
     "kube",
+    "listing",
     "metrics",
     "routing",
     "state",
