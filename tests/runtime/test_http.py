@@ -150,6 +150,29 @@ async def test_unknown_charset_is_400() -> None:
     assert "klingon" in r.json()["error"]
 
 
+@pytest.mark.parametrize(
+    ("charset", "body", "error"),
+    [
+        ("base64", b"YWJj", "charset 'base64' in Content-Type is not a text encoding"),
+        ("rot13", b"abc", "charset 'rot13' in Content-Type is not a text encoding"),
+        ("idna", b"xn--a", "the body is not valid idna text: "),
+        ("unicode_escape", b"\\ud800", "the body is not valid unicode_escape text: it decodes"),
+        ("utf-7", b"+2D0-", "the body is not valid utf-7 text: it decodes to lone surrogates"),
+    ],
+)
+async def test_a_charset_python_knows_but_no_text_can_be_is_400(
+    charset: str, body: bytes, error: str
+) -> None:
+    """These were 500s (a LookupError or UnicodeError escaped), or handed predict a str
+    with lone surrogates that no JSON can carry."""
+    async with serving("echo.py") as client:
+        r = await client.post(
+            "/predict", content=body, headers={"content-type": f"text/plain; charset={charset}"}
+        )
+    assert r.status_code == 400
+    assert r.json()["error"].startswith(error)
+
+
 async def test_body_over_the_limit_is_413() -> None:
     async with serving("echo.py", limits=Limits(max_body_bytes=100)) as client:
         small = await client.post("/predict", json={"x": "a" * 50})
