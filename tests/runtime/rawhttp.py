@@ -49,10 +49,11 @@ def send(sock: socket.socket, data: bytes) -> bool:
     return True
 
 
-def read_answer(sock: socket.socket) -> Answer | None:
-    """The next response on ``sock`` (Content-Length framed), or None when the server closed
-    the connection (or reset it) without one. Reads the head a byte at a time, so a
-    pipelined response after it stays in the socket for the next call."""
+def read_answer(sock: socket.socket, body: bool = True) -> Answer | None:
+    """The next response on ``sock`` (Content-Length framed; only its head with ``body``
+    False, as for a HEAD request), or None when the server closed the connection (or reset
+    it) without one. Reads the head a byte at a time, so a pipelined response after it stays
+    in the socket for the next call."""
     head = b""
     try:
         while not head.endswith(b"\r\n\r\n"):
@@ -62,13 +63,13 @@ def read_answer(sock: socket.socket) -> Answer | None:
             head += byte
         status_line, *lines = head.decode("latin-1").strip().split("\r\n")
         headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
-        length = int(headers.get("content-length", "0"))
-        body = b""
-        while len(body) < length and (chunk := sock.recv(length - len(body))):
-            body += chunk
+        length = int(headers.get("content-length", "0")) if body else 0
+        content = b""
+        while len(content) < length and (chunk := sock.recv(length - len(content))):
+            content += chunk
     except ConnectionResetError:
         return None
-    return Answer(int(status_line.split()[1]), headers, body)
+    return Answer(int(status_line.split()[1]), headers, content)
 
 
 def closed_by_server(sock: socket.socket) -> bool:
