@@ -64,9 +64,8 @@ class GuardedProtocol(HttpToolsProtocol):
         self.timeout_keep_alive = limits.keep_alive_timeout  # type: ignore[assignment]
         self._in_head = True  # the next bytes belong to a request head (or the idle gap before)
         self._head_bytes = 0
-        self._url_bytes = 0
-        self._header_count = 0
-        self._head_deadline: asyncio.TimerHandle | None = None
+        self._head_since: float | None = None  # when the pending head began (loop time)
+        self._head_timer: asyncio.TimerHandle | None = None
         self._over_cap = False
         self._answer: Answer | None = None
 
@@ -75,10 +74,10 @@ class GuardedProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._over_cap = len(self.connections) > self.limits.max_connections
-        self._arm_head_deadline()
+        self._head_begins()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm_head_deadline()
+        self._stop_head_timer()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -89,6 +88,10 @@ class GuardedProtocol(HttpToolsProtocol):
         most the event loop's buffer (256 KiB), so memory stays bounded all the same.
         """
         limit = self.limits.max_header_bytes
+        if not self._in_head or len(data) < limit - self._head_bytes:  # all but huge heads
+            self._head_bytes += len(data) if self._in_head else 0
+            super().data_received(data)
+            return
         while data and not self.transport.is_closing():
             if self._in_head:
                 room = limit - self._head_bytes
@@ -110,33 +113,27 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._url_bytes = self._header_count = 0
-        self._arm_head_deadline()
+        self._head_begins()
 
     def on_url(self, url: bytes) -> None:
-        self._url_bytes += len(url)
-        if self._url_bytes > self.limits.max_url_bytes:
+        super().on_url(url)  # the URL arrives in pieces; uvicorn joins them in self.url
+        if len(self.url) > self.limits.max_url_bytes:
             limit = self.limits.max_url_bytes
-            self._refuse_in_parser(
-                Answer(414, Refusal.URL_BYTES, f"the URL is longer than the limit of {limit} bytes")
-            )
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_count += 1
-        if self._header_count > self.limits.max_headers:
-            limit = self.limits.max_headers
-            error = f"the request has more than the limit of {limit} headers"
-            self._refuse_in_parser(Answer(431, Refusal.HEADER_COUNT, error))
-        super().on_header(name, value)
+            error = f"the URL is longer than the limit of {limit} bytes"
+            self._refuse_in_parser(Answer(414, Refusal.URL_BYTES, error))
 
     def on_headers_complete(self) -> None:
-        self._disarm_head_deadline()
+        """The head is in (the header count is checked here: the byte limit already bounds
+        what the headers hold, and a check per header would cost every request)."""
+        self._head_since = None
         self._in_head, self._head_bytes = False, 0
+        limits = self.limits
+        if len(self.headers) > limits.max_headers:
+            error = f"the request has more than the limit of {limits.max_headers} headers"
+            self._refuse_in_parser(Answer(431, Refusal.HEADER_COUNT, error))
         if self._over_cap:
-            error = f"this process has {self.limits.max_connections} connections open; retry"
-            answer = Answer(503, Refusal.CONNECTIONS, error, self.retry_after)
-            self._refuse_in_parser(answer)
+            error = f"this process has {limits.max_connections} connections open; retry"
+            self._refuse_in_parser(Answer(503, Refusal.CONNECTIONS, error, self.retry_after))
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -157,7 +154,7 @@ class GuardedProtocol(HttpToolsProtocol):
     def _refuse(self, answer: Answer) -> None:
         """Count, answer with the JSON error and close."""
         self.counts.refuse(answer.reason)
-        self._disarm_head_deadline()
+        self._stop_head_timer()
         rid = responses.find_request_id(self.headers or [])
         body = codec.dumps({"error": answer.error, "request_id": rid})
         headers = [
@@ -177,22 +174,33 @@ class GuardedProtocol(HttpToolsProtocol):
 
     # the head deadline ---------------------------------------------------------------
 
-    def _arm_head_deadline(self) -> None:
-        if self._head_deadline is None:
-            timeout = self.limits.header_timeout
-            self._head_deadline = self.loop.call_later(timeout, self._head_too_slow)
+    def _head_begins(self) -> None:
+        """Start the head's clock. One timer per connection, re-armed when it fires, not one
+        per request: a busy keep-alive connection costs a clock read per request."""
+        if self._head_since is None:
+            self._head_since = self.loop.time()
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.limits.header_timeout, self._check_head)
 
-    def _disarm_head_deadline(self) -> None:
-        if self._head_deadline is not None:
-            self._head_deadline.cancel()
-            self._head_deadline = None
+    def _stop_head_timer(self) -> None:
+        self._head_since = None
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _check_head(self) -> None:
+        self._head_timer = None
+        if self._head_since is None or self.transport.is_closing():
+            return  # no head pending: the next one starts the timer again
+        left = self._head_since + self.limits.header_timeout - self.loop.time()
+        if left > 0:
+            self._head_timer = self.loop.call_later(left, self._check_head)
+        else:
+            self._head_too_slow()
 
     def _head_too_slow(self) -> None:
-        """Past the deadline: a 408 for a head begun, else just close (nothing to answer;
-        nor while a previous response is still being written)."""
-        self._head_deadline = None
-        if self.transport.is_closing():
-            return
+        """A 408 for a head begun, else just close (nothing to answer; nor while a previous
+        response is still being written)."""
         busy = self.cycle is not None and not self.cycle.response_complete
         if self._head_bytes and not busy:
             timeout = self.limits.header_timeout
