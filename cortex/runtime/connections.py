@@ -152,9 +152,13 @@ class GuardedProtocol(HttpToolsProtocol):
         raise Refused(answer.error)
 
     def _refuse(self, answer: Answer) -> None:
-        """Count, answer with the JSON error and close."""
+        """Count, answer with the JSON error and close; only close while the response to a
+        previous (pipelined) request is still being written, which the answer would cut."""
         self.counts.refuse(answer.reason)
         self._stop_head_timer()
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.transport.close()
+            return
         rid = responses.find_request_id(self.headers or [])
         body = codec.dumps({"error": answer.error, "request_id": rid})
         headers = [
@@ -199,10 +203,8 @@ class GuardedProtocol(HttpToolsProtocol):
             self._head_too_slow()
 
     def _head_too_slow(self) -> None:
-        """A 408 for a head begun, else just close (nothing to answer; nor while a previous
-        response is still being written)."""
-        busy = self.cycle is not None and not self.cycle.response_complete
-        if self._head_bytes and not busy:
+        """A 408 for a head begun, else just close: there is nothing to answer."""
+        if self._head_bytes:
             timeout = self.limits.header_timeout
             error = f"the request head did not arrive within {timeout:g}s"
             self._refuse(Answer(408, Refusal.HEADER_TIMEOUT, error))

