@@ -85,6 +85,9 @@ class Metric(enum.StrEnum):
     BATCH_SIZE = "cortex_batch_size"
     QUEUE_WAIT = "cortex_queue_wait_seconds"
     PREDICTOR_LOAD = "cortex_predictor_load_seconds"
+    # Connections closed or requests refused by an HTTP limit (headers, URL, slow or idle
+    # connections, the per-worker connection cap), by reason.
+    REFUSED_CONNECTIONS = "cortex_refused_connections"
     # The in-flight gauge averaged over a window, per pod: what the autoscaler reads.
     IN_FLIGHT_AVG = "cortex_in_flight_requests_avg"
 
@@ -92,6 +95,7 @@ class Metric(enum.StrEnum):
 class MetricLabel(enum.StrEnum):
     API_NAME = "api_name"
     STATUS_CODE = "status_code"
+    REASON = "reason"
 
 
 # -- states -------------------------------------------------------------------------------------
@@ -188,6 +192,12 @@ class Flag(enum.StrEnum):
     PORT = "--port"
     FD = "--fd"
     MAX_BODY_BYTES = "--max-body-bytes"
+    MAX_HEADER_BYTES = "--max-header-bytes"
+    MAX_HEADERS = "--max-headers"
+    MAX_URL_BYTES = "--max-url-bytes"
+    HEADER_TIMEOUT = "--header-timeout"
+    KEEP_ALIVE_TIMEOUT = "--keep-alive-timeout"
+    MAX_CONNECTIONS = "--max-connections"
     ACCESS_LOG = "--access-log"
     DRAIN_GRACE = "--drain-grace"
     GRACEFUL_TIMEOUT = "--graceful-timeout"
@@ -207,6 +217,12 @@ class RuntimeArgs:
     port: int | None = None
     fd: int | None = None  # listen on this inherited, bound socket instead of --host/--port
     max_body_bytes: int | None = None
+    max_header_bytes: int | None = None
+    max_headers: int | None = None
+    max_url_bytes: int | None = None
+    header_timeout: float | None = None
+    keep_alive_timeout: float | None = None
+    max_connections: int | None = None  # per worker process
     access_log: bool = False
     drain_grace: float | None = None
     graceful_timeout: int | None = None
@@ -224,6 +240,12 @@ class RuntimeArgs:
             (Flag.PORT, self.port),
             (Flag.FD, self.fd),
             (Flag.MAX_BODY_BYTES, self.max_body_bytes),
+            (Flag.MAX_HEADER_BYTES, self.max_header_bytes),
+            (Flag.MAX_HEADERS, self.max_headers),
+            (Flag.MAX_URL_BYTES, self.max_url_bytes),
+            (Flag.HEADER_TIMEOUT, self.header_timeout),
+            (Flag.KEEP_ALIVE_TIMEOUT, self.keep_alive_timeout),
+            (Flag.MAX_CONNECTIONS, self.max_connections),
             (Flag.DRAIN_GRACE, self.drain_grace),
             (Flag.GRACEFUL_TIMEOUT, self.graceful_timeout),
             (Flag.STATUS_FILE, self.status_file),

@@ -6,7 +6,7 @@ it, see pyproject.toml)::
     __main__                      the command
     master                        the replica's master process: binds, forks, reloads, drains
     worker                        one worker process: uvicorn on the shared socket
-    app                           the app factory: routes, X-Request-ID, 404/405
+    app | connections             the app factory: routes, X-Request-ID, 404/405 | HTTP limits
     handler | openapi             the prediction route | its OpenAPI description
     process | streaming | responses
                                   one process's state | streamed answers | small JSON answers

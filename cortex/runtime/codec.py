@@ -9,6 +9,7 @@ Response, by return type: ``bytes`` -> octet-stream, ``str`` -> text/plain, a St
 from __future__ import annotations
 
 import codecs
+import re
 from typing import Any
 
 import orjson
@@ -17,6 +18,7 @@ JSON = b"application/json"
 TEXT = b"text/plain; charset=utf-8"
 OCTET = b"application/octet-stream"
 _ORJSON_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class PayloadError(ValueError):
@@ -46,16 +48,28 @@ def decode_body(body: bytes, mime: str, charset: str) -> Any:
         except orjson.JSONDecodeError as exc:
             raise PayloadError(f"the body is not valid JSON: {exc}") from None
     if mime == "text/plain":
-        encoding = charset or "utf-8"
-        try:
-            codecs.lookup(encoding)
-        except LookupError:
-            raise PayloadError(f"unknown charset {encoding!r} in Content-Type") from None
-        try:
-            return body.decode(encoding)
-        except UnicodeDecodeError as exc:
-            raise PayloadError(f"the body is not valid {encoding} text: {exc.reason}") from None
+        return _decode_text(body, charset or "utf-8")
     return body
+
+
+def _decode_text(body: bytes, charset: str) -> str:
+    """``body`` as text in ``charset``. Python's codec registry also holds codecs that are no
+    charset (``base64``, ``rot13``) and decoders whose text may hold lone surrogates
+    (``unicode_escape``, ``utf-7``), which no JSON or UTF-8 can carry on: both are refused."""
+    try:
+        info = codecs.lookup(charset)
+    except LookupError:
+        raise PayloadError(f"unknown charset {charset!r} in Content-Type") from None
+    if not info._is_text_encoding:  # the flag bytes.decode() itself checks
+        raise PayloadError(f"charset {charset!r} in Content-Type is not a text encoding")
+    try:
+        text = body.decode(charset)
+    except UnicodeError as exc:
+        reason = exc.reason if isinstance(exc, UnicodeDecodeError) else str(exc)
+        raise PayloadError(f"the body is not valid {charset} text: {reason}") from None
+    if info.name != "utf-8" and _SURROGATE.search(text):  # UTF-8's decoder refuses them
+        raise PayloadError(f"the body is not valid {charset} text: it decodes to lone surrogates")
+    return text
 
 
 def _default(value: Any) -> Any:

@@ -14,6 +14,7 @@ import logging
 import time
 from typing import Any, cast
 
+from python_multipart.multipart import parse_options_header
 from starlette.datastructures import FormData, Headers, QueryParams, UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
@@ -131,7 +132,7 @@ def _close_uploads(kwargs: dict[str, Any]) -> None:
     """Close the files of a form payload (their spooled temporary files) once it is used."""
     payload = kwargs.get("payload")
     if isinstance(payload, FormData):
-        for value in payload.values():
+        for _, value in payload.multi_items():  # every file of a repeated field
             if isinstance(value, UploadFile):
                 value.file.close()
 
@@ -196,7 +197,7 @@ async def _predict_kwargs(
     if "payload" in args:
         mime, charset = codec.media_type(content_type)
         if codec.is_form(mime):
-            kwargs["payload"] = await _form(scope, body, mime)
+            kwargs["payload"] = await _form(scope, body, mime, content_type)
         else:
             kwargs["payload"] = codec.decode_body(body, mime, charset)
     if "query_params" in args:
@@ -206,14 +207,26 @@ async def _predict_kwargs(
     return kwargs
 
 
-async def _form(scope: Scope, body: bytes, mime: str) -> Any:
+async def _form(scope: Scope, body: bytes, mime: str, content_type: str) -> Any:
     """The parsed form; a body the parsers refuse (random bytes, a missing or wrong boundary, a
     cut part) is a :class:`codec.PayloadError`, whatever the parser raised."""
+    if mime == "multipart/form-data" and not _closed(body, content_type):
+        raise codec.PayloadError(f"the body is not valid {mime}: it ends before its last boundary")
     try:
         return await Request(scope, _replay(body)).form()
     except Exception as exc:  # python-multipart and starlette raise several kinds
         said = str(exc).strip() or type(exc).__name__
         raise codec.PayloadError(f"the body is not valid {mime}: {said[:200]}") from None
+
+
+def _closed(body: bytes, content_type: str) -> bool:
+    """Whether a multipart body holds its close delimiter (RFC 2046). Without it the parser
+    drops a cut last part without a word, and leaves a cut upload's temporary file open."""
+    boundary = parse_options_header(content_type)[1].get(b"boundary")
+    if not boundary:
+        return True  # the parser refuses it
+    close = b"--" + boundary + b"--"
+    return body.startswith(close) or b"\r\n" + close in body
 
 
 def _replay(body: bytes) -> Receive:

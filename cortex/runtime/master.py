@@ -22,6 +22,7 @@ import ctypes
 import json
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
@@ -32,7 +33,7 @@ from types import FrameType
 from cortex import contracts
 from cortex.contracts import DEFAULT_PORT, Flag, RuntimeState, RuntimeStatus
 from cortex.errors import CortexError
-from cortex.runtime import logs, metrics, sharedmem, worker
+from cortex.runtime import limits, logs, metrics, sharedmem, worker
 from cortex.runtime.limits import DEFAULT_MAX_BODY_BYTES, Limits
 from cortex.spec import RealtimeAPI, load_specs, parse_api_spec, parse_specs, spec_hash
 
@@ -56,6 +57,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add(Flag.PORT, type=int, default=DEFAULT_PORT, help=f"port ({DEFAULT_PORT}; 0: a free one)")
     add(Flag.FD, type=int, help="serve on this inherited listening socket (not --host/--port)")
     add(Flag.MAX_BODY_BYTES, type=int, default=DEFAULT_MAX_BODY_BYTES, help="larger bodies: 413")
+    limits.add_connection_flags(parser)
     add(Flag.ACCESS_LOG, action="store_true", help="log every request (costs throughput)")
     add(Flag.DRAIN_GRACE, type=float, default=0.0, help="seconds to keep accepting after SIGTERM")
     add(Flag.GRACEFUL_TIMEOUT, type=int, default=30, help="max seconds for in-flight requests")
@@ -140,8 +142,10 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s (choose another %s)", cause, Flag.PORT)
         write_status(args.status_file, args.port, RuntimeState.FAILED, spec_hash(api), cause)
         return 2
+    _raise_file_limit()
     options = worker.WorkerOptions(
         limits=Limits(max_body_bytes=args.max_body_bytes),
+        connections=limits.connection_limits(args),
         access_log=args.access_log,
         drain_grace=args.drain_grace,
         graceful_timeout=args.graceful_timeout,
@@ -376,6 +380,14 @@ def _worker_main(api: RealtimeAPI, master: Master, slot: int, load_before_servin
     finally:
         sys.stdout.flush()
         os._exit(code)
+
+
+def _raise_file_limit() -> None:
+    """Open files up to the hard limit (a shell's soft limit is often 1,024): each connection
+    is one, and a worker may hold --max-connections of them."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _die_with_parent() -> None:

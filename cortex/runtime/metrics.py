@@ -8,6 +8,7 @@ the answer is the same whichever process the scrape lands on. No global registry
 
 from __future__ import annotations
 
+import enum
 from bisect import bisect_left
 from collections.abc import Iterator
 from typing import Any
@@ -48,6 +49,18 @@ BATCH_BUCKETS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024
 STATUS_CLASSES = (2, 3, 4, 5)
 
 
+class Refusal(enum.StrEnum):
+    """Why a connection was closed or its request refused by an HTTP limit (the ``reason``)."""
+
+    HEADER_BYTES = "header_bytes"  # 431
+    HEADER_COUNT = "header_count"  # 431
+    URL_BYTES = "url_bytes"  # 414
+    HEADER_TIMEOUT = "header_timeout"  # 408, or closed when nothing came
+    IDLE = "idle"  # a keep-alive connection idle past its timeout: closed
+    CONNECTIONS = "connections"  # over the per-worker cap: 503
+    MALFORMED = "malformed"  # not HTTP/1.1: 400
+
+
 class _Histogram:
     """A histogram laid out in a slot: [sum, count, bucket_0 .. bucket_n, +Inf] (not cumulative)."""
 
@@ -77,14 +90,17 @@ def _le(bound: float) -> str:
     return "+Inf" if bound == float("inf") else repr(float(bound))
 
 
-# Slot layout: [used marker, 2XX, 3XX, 4XX, 5XX, rejected, load seconds, histograms...]
+# Slot layout: [used marker, 2XX, 3XX, 4XX, 5XX, rejected, load seconds, histograms...,
+# refusals by reason]
 _REQUESTS = 1
 _REJECTED = _REQUESTS + len(STATUS_CLASSES)
 _LOAD = _REJECTED + 1
 _DURATION = _Histogram(_LOAD + 1, LATENCY_BUCKETS)
 _BATCH = _Histogram(_DURATION.offset + _DURATION.width, BATCH_BUCKETS)
 _WAIT = _Histogram(_BATCH.offset + _BATCH.width, LATENCY_BUCKETS)
-WIDTH = _WAIT.offset + _WAIT.width
+_REFUSED = _WAIT.offset + _WAIT.width  # one cell per Refusal, in its order
+_REFUSALS = {reason: _REFUSED + i for i, reason in enumerate(Refusal)}
+WIDTH = _REFUSED + len(_REFUSALS)
 
 
 class Metrics(Collector):
@@ -105,6 +121,10 @@ class Metrics(Collector):
     def reject(self) -> None:
         """One 503 of the concurrency cap (also counted by :meth:`observe` as a 5XX)."""
         self._values[self._base + _REJECTED] += 1
+
+    def refuse(self, reason: Refusal) -> None:
+        """One connection closed or request refused by an HTTP limit."""
+        self._values[self._base + _REFUSALS[reason]] += 1
 
     def observe_batch(self, size: int) -> None:
         _BATCH.observe(self._values, self._base, float(size))
@@ -140,6 +160,15 @@ class Metrics(Collector):
         )
         rejected.add_metric([api], totals[_REJECTED])
         yield rejected
+        refused = CounterMetricFamily(
+            Name.REFUSED_CONNECTIONS,
+            "Connections closed or requests refused by an HTTP limit, by reason "
+            "(these requests are not in the requests counter).",
+            labels=[Label.API_NAME, Label.REASON],
+        )
+        for reason, cell in _REFUSALS.items():
+            refused.add_metric([api, reason.value], totals[cell])
+        yield refused
         yield _DURATION.family(
             Name.REQUEST_DURATION,
             "Time from request arrival to the last response byte.",

@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
 import socket
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
 
-from cortex.runtime import app, logs, sharedmem
-from cortex.runtime.limits import Limits
+from cortex.runtime import app, connections, logs, sharedmem
+from cortex.runtime.limits import ConnectionLimits, Limits
 from cortex.runtime.process import ProcessState
 from cortex.spec import RealtimeAPI
 
@@ -31,11 +32,14 @@ log = logging.getLogger("cortex.runtime")
 LINGER_SECONDS = 0.5  # after the last request, before closing idle keep-alive connections
 DEFER_STEP = 0.002
 MAX_DEFER = 0.05  # never leave a pending connection to a sibling for longer than this
+ACCEPT_PAUSE = 0.5  # out of file descriptors: wait for some to close, then accept again
+_OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
 @dataclass(frozen=True)
 class WorkerOptions:
     limits: Limits
+    connections: ConnectionLimits = field(default_factory=ConnectionLimits)
     access_log: bool = False
     drain_grace: float = 0.0
     graceful_timeout: int = 30
@@ -45,10 +49,17 @@ class WorkerOptions:
 class WorkerServer(uvicorn.Server):
     """uvicorn's server with cortex's drain: exits 0 after a signal instead of re-raising it."""
 
-    def __init__(self, config: uvicorn.Config, runtime: ProcessState, grace: float) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        runtime: ProcessState,
+        grace: float,
+        limits: ConnectionLimits,
+    ) -> None:
         super().__init__(config)
         self.runtime = runtime
         self.grace = grace
+        self.limits = limits
         self._drain_task: asyncio.Task[None] | None = None
         self._accepting: list[asyncio.Task[None]] = []
 
@@ -77,8 +88,13 @@ class WorkerServer(uvicorn.Server):
         config, loop = self.config, asyncio.get_running_loop()
 
         def protocol() -> asyncio.Protocol:
-            return config.http_protocol_class(  # type: ignore[call-arg]
-                config=config, server_state=self.server_state, app_state=self.lifespan.state
+            return connections.GuardedProtocol(
+                config=config,
+                server_state=self.server_state,
+                app_state=self.lifespan.state,
+                limits=self.limits,
+                counts=self.runtime.metrics,
+                retry_after=self.runtime.limits.retry_after_seconds,
             )
 
         self.servers = []
@@ -87,22 +103,28 @@ class WorkerServer(uvicorn.Server):
 
     async def _accept(self, sock: socket.socket, protocol: Callable[[], asyncio.Protocol]) -> None:
         """Least-connections over one socket: leave a pending connection to a ready sibling
-        with fewer open connections (it takes it within milliseconds), at most MAX_DEFER."""
+        with fewer open connections (it takes it within milliseconds), at most MAX_DEFER of
+        the clock (a loaded event loop sleeps longer than asked)."""
         loop, runtime = asyncio.get_running_loop(), self.runtime
         connections = self.server_state.connections
         sock.setblocking(False)
         while True:
             await _readable(loop, sock)
-            deferred = 0.0
-            while deferred < MAX_DEFER and runtime.shared.busier_than_a_sibling(
+            until = loop.time() + MAX_DEFER
+            while loop.time() < until and runtime.shared.busier_than_a_sibling(
                 runtime.slot, len(connections)
             ):
                 await asyncio.sleep(DEFER_STEP)
-                deferred += DEFER_STEP
             try:
                 conn, _ = sock.accept()
             except (BlockingIOError, InterruptedError):
                 continue  # a sibling took it
+            except OSError as exc:
+                if exc.errno not in _OUT_OF_RESOURCES:
+                    raise
+                log.warning("cannot accept a connection: %s; retrying in %gs", exc, ACCEPT_PAUSE)
+                await asyncio.sleep(ACCEPT_PAUSE)
+                continue
             runtime.shared.busier_than_a_sibling(runtime.slot, len(connections) + 1)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             await loop.connect_accepted_socket(protocol, conn)
@@ -149,7 +171,7 @@ def serve(
         timeout_graceful_shutdown=options.graceful_timeout,
         lifespan="on",
     )
-    server = WorkerServer(config, runtime, options.drain_grace)
+    server = WorkerServer(config, runtime, options.drain_grace, options.connections)
 
     def stop() -> None:
         server.should_exit = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import pytest
 
@@ -79,6 +80,16 @@ async def test_multipart_payload_carries_files() -> None:
     assert r.json()["payload"] == {"field": "x", "image": "cat.png"}
 
 
+async def test_every_file_of_a_repeated_field_is_closed_after_the_request() -> None:
+    """Found by tests/reliability/test_http_fuzz.py: only the last file of a field name was
+    closed; the others waited for the garbage collector (a ResourceWarning, an error here)."""
+    files = [("image", ("a.png", b"a", "image/png")), ("image", ("b.png", b"b", "image/png"))]
+    async with serving("echo.py") as client:
+        r = await client.post("/predict", files=files)
+        gc.collect()
+    assert r.status_code == 200 and r.json()["payload"] == {"image": "b.png"}
+
+
 MALFORMED_FORMS = [
     ("multipart/form-data", bytes(range(256)) * 8),  # random bytes, no boundary parameter
     ("multipart/form-data; boundary=xyz", bytes(range(256)) * 8),  # no such boundary in it
@@ -99,6 +110,26 @@ async def test_a_malformed_form_is_400_with_the_json_error(content_type: str, bo
         assert r.json()["error"].startswith("the body is not valid")
         assert r.json()["request_id"]
     assert after.status_code == 200
+
+
+async def test_a_multipart_body_cut_before_its_last_boundary_is_400() -> None:
+    """Found by tests/reliability/test_http_fuzz.py: the parser made a form of the parts before
+    the cut (a 200 without the cut upload) and left the upload's temporary file open."""
+    whole = (
+        b'--xyz\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n'
+        b'--xyz\r\nContent-Disposition: form-data; name="f"; filename="f.bin"\r\n\r\n'
+        b"file bytes\r\n--xyz--\r\n"
+    )
+    headers = {"content-type": "multipart/form-data; boundary=xyz"}
+    async with serving("echo.py") as client:
+        cut = await client.post("/predict", content=whole[:-12], headers=headers)
+        full = await client.post("/predict", content=whole, headers=headers)
+        gc.collect()
+    assert cut.status_code == 400
+    assert cut.json()["error"] == (
+        "the body is not valid multipart/form-data: it ends before its last boundary"
+    )
+    assert full.json()["payload"] == {"a": "1", "f": "f.bin"}
 
 
 async def test_other_content_types_are_raw_bytes() -> None:
@@ -148,6 +179,29 @@ async def test_unknown_charset_is_400() -> None:
         )
     assert r.status_code == 400
     assert "klingon" in r.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("charset", "body", "error"),
+    [
+        ("base64", b"YWJj", "charset 'base64' in Content-Type is not a text encoding"),
+        ("rot13", b"abc", "charset 'rot13' in Content-Type is not a text encoding"),
+        ("idna", b"xn--a", "the body is not valid idna text: "),
+        ("unicode_escape", b"\\ud800", "the body is not valid unicode_escape text: it decodes"),
+        ("utf-7", b"+2D0-", "the body is not valid utf-7 text: it decodes to lone surrogates"),
+    ],
+)
+async def test_a_charset_python_knows_but_no_text_can_be_is_400(
+    charset: str, body: bytes, error: str
+) -> None:
+    """These were 500s (a LookupError or UnicodeError escaped), or handed predict a str
+    with lone surrogates that no JSON can carry."""
+    async with serving("echo.py") as client:
+        r = await client.post(
+            "/predict", content=body, headers={"content-type": f"text/plain; charset={charset}"}
+        )
+    assert r.status_code == 400
+    assert r.json()["error"].startswith(error)
 
 
 async def test_body_over_the_limit_is_413() -> None:

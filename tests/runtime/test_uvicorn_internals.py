@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from cortex.runtime import worker
 
 VERSION = uvicorn.__version__
-OVERRIDER = "cortex/runtime/worker.py (WorkerServer)"
+OVERRIDER = "cortex/runtime/worker.py (WorkerServer), cortex/runtime/connections.py"
 
 
 def expect(condition: bool, what: str) -> None:
@@ -104,3 +105,33 @@ def test_lifespan_offers_startup_should_exit_and_state() -> None:
     expect(inspect.iscoroutinefunction(lifespan.startup), "lifespan.startup is not a coroutine")
     expect(getattr(lifespan, "should_exit", None) is False, "lifespan.should_exit is gone")
     expect(isinstance(getattr(lifespan, "state", None), dict), "lifespan.state is not a dict")
+
+
+def test_httptools_protocol_hooks_the_connection_limits_use() -> None:
+    """``cortex.runtime.connections.GuardedProtocol`` overrides these and reads these."""
+    proto = HttpToolsProtocol
+    for name in (
+        "connection_made",
+        "connection_lost",
+        "data_received",
+        "on_message_begin",
+        "on_url",
+        "on_header",
+        "on_headers_complete",
+        "on_message_complete",
+        "send_400_response",
+        "timeout_keep_alive_handler",
+    ):
+        expect(callable(getattr(proto, name, None)), f"HttpToolsProtocol.{name} is gone")
+    expect(params(proto.__init__)[:4] == ["self", "config", "server_state", "app_state"], "init")
+    init, received = source(proto.__init__), source(proto.data_received)
+    expect("self.timeout_keep_alive = " in init, "the keep-alive timeout is no longer read once")
+    expect("self.connections = server_state.connections" in init, "connections are not shared")
+    expect("except httptools.HttpParserError" in received, "parser errors are not caught")
+    expect("self.send_400_response(" in received, "a parser error no longer sends a 400")
+    expect("self.url += url" in source(proto.on_url), "on_url no longer joins self.url")
+    begin = source(proto.on_message_begin)
+    expect('self.url = b""' in begin and "self.headers = []" in begin, "per-request state")
+    expect("self.headers.append(" in source(proto.on_header), "headers are not kept in a list")
+    on_response = source(proto.on_response_complete)
+    expect("self.timeout_keep_alive_handler" in on_response, "keep-alive timer not armed")
