@@ -52,8 +52,15 @@ def show(value: object) -> str:
 
 
 def _shorten(text: str) -> str:
-    text = text.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    """One line however hostile the text: control characters are escaped (``\\n``, ``\\x00``)."""
+    if not text.isprintable():
+        head = text[: _MAX_SHOWN + 1]
+        text = "".join(char if char.isprintable() else _escape(char) for char in head)
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+
+
+def _escape(char: str) -> str:
+    return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char) or repr(char)[1:-1]
 
 
 def describe(error: ValidationError, root: type[BaseModel]) -> str:
