@@ -113,7 +113,9 @@ def _requirement(kind: str, ctx: dict[str, Any], field: FieldInfo | None) -> str
 
 
 def _join(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc)
+    """A field path; keys come from the user (``predictor.env.<key>``), so each is shortened and
+    escaped to keep the message on one line."""
+    return ".".join(_shorten(str(part)) for part in loc)
 
 
 def _number(value: object) -> str:

@@ -99,12 +99,18 @@ def _project_file(value: str, info: ValidationInfo, *, folder: bool) -> None:
         raise messages.rule_error(f"must be a path inside the project folder{where}", value)
     if base is None:
         return
-    target = (Path(base) / relative).resolve()
-    if not target.is_relative_to(Path(base).resolve()):
+    try:
+        target = (Path(base) / relative).resolve()
+        inside = target.is_relative_to(Path(base).resolve())
+        found = target.is_dir() if folder else target.is_file()
+    except (OSError, ValueError) as exc:  # a NUL byte, a name too long for the file system
+        why = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise messages.rule_error(f"is not a usable path ({why})", value) from None
+    if not inside:
         raise messages.rule_error(f"must be a path inside the project folder ({base})", value)
-    if folder and not target.is_dir():
+    if folder and not found:
         raise messages.rule_error(f"is not a folder (looked for {target})", value)
-    if not folder and not target.is_file():
+    if not folder and not found:
         raise messages.rule_error(f"does not exist (looked for {target})", value)
 
 

@@ -10,6 +10,7 @@ random text.
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,8 @@ def _structured(draw: st.DrawFn) -> dict[str, Any]:
     for _ in range(draw(st.integers(0, 3))):
         section = draw(st.sampled_from(list(FIELDS)))
         field = draw(st.text(max_size=8) if draw(_one_in(4)) else st.sampled_from(FIELDS[section]))
-        value = draw(_values() if draw(_one_in(2)) else st.sampled_from(EDGES))
+        # A copy: the next field may be set inside it, and EDGES is shared between examples.
+        value = copy.deepcopy(draw(_values() if draw(_one_in(2)) else st.sampled_from(EDGES)))
         if section is None:
             api[field] = value
         elif isinstance(api.setdefault(section, {}), dict):

@@ -1,5 +1,6 @@
 """Hand-written hostile ``cortex.yaml`` documents, each with a fragment of the one-line error it
-must give. Shared by the spec tests and the CLI's (``cortex deploy`` on each)."""
+must give when read from a folder holding ``predictor.py``. Shared by the spec tests and the
+CLI's (``cortex deploy`` on each)."""
 
 from __future__ import annotations
 
@@ -43,4 +44,12 @@ HOSTILE: dict[str, tuple[str, str]] = {
         "project.configMap '../../etc/passwd' must be the name of a ConfigMap",
     ),
     "quantity-exponent": (API + "  compute: {mem: 1e999999}\n", "compute.mem '1e999999'"),
+    "path-too-long": (
+        API + "    python_path: " + "d" * 400 + "\n",
+        "is not a usable path (File name too long)",
+    ),
+    "nul-in-path": (
+        API.replace("predictor.py", '"pre\\0dictor.py"'),
+        "predictor.path 'pre\\x00dictor.py' is not a usable path (embedded null byte)",
+    ),
 }
