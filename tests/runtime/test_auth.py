@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from cortex.contracts import Flag
-from tests.conftest import serving
+from tests.conftest import serving, spec_dict
 from tests.runtime.harness import RuntimeProcess, write_spec
 
 TOKEN = "s3cr3t-t0ken-value-4f9a"
@@ -139,3 +141,20 @@ def test_a_real_runtime_checks_the_token_and_never_logs_it(tmp_path: Path) -> No
     assert TOKEN not in runtime.output()
     assert "a-wrong-guess" not in runtime.output()
     assert TOKEN not in runtime.status_file.read_text()
+
+
+def test_a_reload_to_auth_without_the_token_keeps_the_old_version_serving(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, "echo.py")
+    env = {k: v for k, v in os.environ.items() if k != ENV}
+
+    with RuntimeProcess(spec, env=env) as runtime:
+        old_hash = runtime.status()["spec_hash"]
+        spec.write_text(yaml.safe_dump([spec_dict("proc-api", "echo.py", **_auth())]))
+        runtime.proc.send_signal(signal.SIGHUP)
+        runtime.wait_for(lambda: runtime.status()["cause"] is not None, what="a reload error")
+        status = runtime.status()
+        answer = runtime.post(json={})
+
+    assert (status["state"], status["spec_hash"]) == ("ready", old_hash)
+    assert f"networking.auth.token_env {ENV} is unset or empty" in status["cause"]
+    assert answer.status_code == 200
