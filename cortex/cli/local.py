@@ -12,7 +12,8 @@ this API's spec copy.
 ``predictor.env_refs`` (values read from a Secret or ConfigMap on a cluster) come from the
 CLI's own environment here: the runtime inherits it, so ``HF_TOKEN=... cortex deploy`` hands
 the token to the predictor. A reference that is not optional and not set is an error naming the
-variable, before anything starts.
+variable, before anything starts. So does ``networking.auth``'s token: ``cortex predict`` sends
+it from the same environment.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import httpx
 from cortex import errors
 from cortex.cli import environment, logfile, probe, processes, state
 from cortex.contracts import APIState, RuntimeArgs, RuntimeState, RuntimeStatus
-from cortex.spec import RealtimeAPI, spec_hash
+from cortex.spec import RealtimeAPI, parse_specs, spec_hash
 
 __all__ = ["LocalEnvironment"]
 
@@ -284,9 +285,10 @@ class LocalEnvironment:
                 f"api '{name}' is not running; see `cortex get {name}` and `cortex logs {name}`"
             )
         url = f"http://{HOST}:{meta.port}{meta.endpoint}"
+        headers = {"content-type": content_type, **self._auth_header(name)}
         try:
             with httpx.Client(timeout=httpx.Timeout(None, connect=5), trust_env=False) as client:
-                response = client.post(url, content=body, headers={"content-type": content_type})
+                response = client.post(url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise errors.ClusterError(f"api '{name}' did not answer at {url}: {exc}") from None
         kind = response.headers.get("content-type", "application/octet-stream")
@@ -302,6 +304,13 @@ class LocalEnvironment:
             self.state.remove(name)
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _auth_header(self, name: str) -> dict[str, str]:
+        """With ``networking.auth``, the bearer token from this shell, where the API got it."""
+        text = self.state.files(name).spec.read_text()
+        auth = next((api.networking.auth for api in parse_specs(text) if api.name == name), None)
+        token = os.environ.get(auth.token_env, "") if auth is not None else ""
+        return {"authorization": f"Bearer {token}"} if token else {}
 
     def _meta(self, name: str) -> state.Meta:
         meta = self.state.read_meta(name)

@@ -7,11 +7,15 @@ responses get their ``X-Request-ID`` from :class:`CortexApp` (the handler sets i
 With ``any_path`` (``--any-path``, how a cluster runs it) a POST to any path but those routes is
 a prediction, and a GET to one is the description: the route in front of the pods chooses the
 path (``networking.endpoint``), so changing it needs no new pods.
+
+With ``networking.auth`` both entry points sit behind :class:`cortex.runtime.auth.BearerGuard`;
+without it nothing is wrapped, so an open API pays nothing for the feature.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,10 +27,10 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cortex.contracts import RuntimeState
-from cortex.runtime import responses
+from cortex.runtime import auth, responses
 from cortex.runtime.handler import PredictHandler
 from cortex.runtime.openapi import document_prediction_route
 from cortex.runtime.process import ProcessState
@@ -39,10 +43,22 @@ _ANY_PATH_ROUTE = "/{path:path}"
 class CortexApp:
     """ASGI entry point: predictions go to ``PredictHandler``, everything else to FastAPI."""
 
-    def __init__(self, runtime: ProcessState, routes: FastAPI, *, any_path: bool = False) -> None:
+    def __init__(
+        self,
+        runtime: ProcessState,
+        routes: FastAPI,
+        *,
+        any_path: bool = False,
+        token: bytes | None = None,
+    ) -> None:
+        """``token``: the bearer token every route but health (and metrics) requires."""
         self.runtime = runtime
         self.routes = routes
-        self.predict = PredictHandler(runtime)
+        self.predict: ASGIApp = PredictHandler(runtime)
+        self.routed: ASGIApp = routes
+        if token is not None:
+            self.predict = auth.BearerGuard(self.predict, token, frozenset())
+            self.routed = auth.BearerGuard(routes, token, auth.open_paths(runtime.api))
         self.predict_paths = frozenset({"/predict", runtime.api.endpoint})
         self.any_path = any_path
         # Our own routes, never predictions (the description routes are predictions by POST).
@@ -59,7 +75,7 @@ class CortexApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.routes(scope, receive, send)
+            await self.routed(scope, receive, send)
         elif self._is_prediction(scope):
             await self.predict(scope, receive, send)
         else:
@@ -76,7 +92,7 @@ class CortexApp:
                 message = {**message, "headers": [*message.get("headers", ()), header]}
             await send(message)
 
-        await self.routes(scope, receive, send_with_id)
+        await self.routed(scope, receive, send_with_id)
 
 
 def create_app(
@@ -87,7 +103,10 @@ def create_app(
     ``load_before_serving`` holds the startup until the predictor is loaded, so a process that
     joins a replica already serving (a reload, a restarted worker) takes no request before.
     ``any_path``: predictions on every path but the runtime's own (see the module docstring).
+    Raises :class:`cortex.errors.CortexError` when ``networking.auth`` names a variable that is
+    unset or empty (see :func:`cortex.runtime.auth.required_token`).
     """
+    token = auth.required_token(runtime.api, os.environ)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -143,7 +162,7 @@ def create_app(
     document_prediction_route(routes, api)
     if any_path:  # last: every route above wins
         routes.add_api_route(_ANY_PATH_ROUTE, describe, methods=["GET"], include_in_schema=False)
-    return CortexApp(runtime, routes, any_path=any_path)
+    return CortexApp(runtime, routes, any_path=any_path, token=token)
 
 
 def _http_error(endpoint: str) -> Callable[[Request, Exception], Awaitable[Response]]:

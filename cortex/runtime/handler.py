@@ -88,7 +88,7 @@ class PredictHandler:
             else:
                 status = await _send_result(scope, receive, send, result, rid, close)
         except Exception as exc:
-            log.error("predict failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
+            logs.log_failure(log, "predict", exc)
             error = f"{type(exc).__name__}: {exc}"[:1000]
             answer = {"error": error, "request_id": rid}
             return await responses.send_json(send, 500, answer, rid, close)
@@ -152,7 +152,7 @@ async def _guard(coro: Any, kwargs: dict[str, Any]) -> None:
     try:
         await coro
     except Exception as exc:
-        log.error("post_predict failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
+        logs.log_failure(log, "post_predict", exc)
     finally:
         _close_uploads(kwargs)
 

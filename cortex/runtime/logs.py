@@ -1,4 +1,12 @@
-"""JSON log lines: one object per line with time, level, message, api and request_id."""
+"""JSON log lines: one object per line with time, level, message, api and request_id.
+
+Payloads are never logged unless the level is debug, and then at most :data:`PAYLOAD_LOG_LIMIT`
+characters of each. A payload is the request's body, query string and headers, and what a
+predictor says about them: the message of an exception raised by ``predict`` or ``post_predict``
+(``KeyError('<a value sent>')``, ``ValueError(f"bad input {payload}")``) is treated as one. So
+above debug a failure logs its type and traceback frames (file, line, code) without the message,
+and the access log shows each path without its query string.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +14,14 @@ import contextvars
 import logging
 import sys
 import time
+import traceback
 from typing import Any
 
 import orjson
+
+PAYLOAD_LOG_LIMIT = 1024
+WITHHELD = "(message withheld: it may hold the payload; predictor.log_level debug logs it)"
+_ACCESS_PATH = 2  # uvicorn's access log arguments: client, method, path?query, version, status
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "cortex_request_id", default=None
@@ -34,7 +47,10 @@ class JSONFormatter(logging.Formatter):
         rid = getattr(record, "request_id", None) or request_id.get()
         if rid:
             line["request_id"] = rid
-        if record.exc_info:
+        redacted = getattr(record, "traceback", None)
+        if redacted:
+            line["traceback"] = redacted
+        elif record.exc_info:
             line["traceback"] = self.formatException(record.exc_info)
         return orjson.dumps(line).decode()
 
@@ -50,3 +66,59 @@ def configure(api_name: str, level: str = "info") -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+    access = logging.getLogger("uvicorn.access")
+    access.filters[:] = [_without_query] if level.lower() != "debug" else [_short_query]
+
+
+def _rewrite_path(record: logging.LogRecord, keep: int) -> bool:
+    args = record.args
+    full = args[_ACCESS_PATH] if isinstance(args, tuple) and len(args) > _ACCESS_PATH else None
+    if isinstance(args, tuple) and isinstance(full, str):
+        path, mark, query = full.partition("?")
+        shown = f"{path}{mark}{query[:keep]}" if keep else path + ("?..." if mark else "")
+        record.args = (*args[:_ACCESS_PATH], shown, *args[_ACCESS_PATH + 1 :])
+    return True
+
+
+def _without_query(record: logging.LogRecord) -> bool:
+    return _rewrite_path(record, 0)
+
+
+def _short_query(record: logging.LogRecord) -> bool:
+    return _rewrite_path(record, PAYLOAD_LOG_LIMIT)
+
+
+def log_failure(logger: logging.Logger, what: str, exc: BaseException) -> None:
+    """Log at error that ``what`` (``predict``...) raised ``exc``, its message only at debug."""
+    shown = PAYLOAD_LOG_LIMIT if logger.isEnabledFor(logging.DEBUG) else 0
+    logger.error(
+        "%s failed: %s", what, _summary(exc, shown), extra={"traceback": _traceback(exc, shown)}
+    )
+
+
+def _summary(exc: BaseException, shown: int) -> str:
+    name = type(exc).__qualname__
+    if not shown:
+        return f"{name} {WITHHELD}"
+    text = str(exc)
+    return f"{name}: {text[:shown]}" + ("..." if len(text) > shown else "")
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from or during, oldest first."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        context = None if current.__suppress_context__ else current.__context__
+        current = current.__cause__ or context
+    return chain[::-1]
+
+
+def _traceback(exc: BaseException, shown: int) -> str:
+    """Python's traceback text of ``exc`` and its chain, each message as :func:`_summary` says."""
+    parts = []
+    for item in _chain(exc):
+        frames = "".join(traceback.format_tb(item.__traceback__))
+        parts.append(f"Traceback (most recent call last):\n{frames}{_summary(item, shown)}\n")
+    return "\nDuring or because of the above, another exception occurred:\n\n".join(parts)

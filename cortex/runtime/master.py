@@ -33,7 +33,7 @@ from types import FrameType
 from cortex import contracts
 from cortex.contracts import DEFAULT_PORT, Flag, RuntimeState, RuntimeStatus
 from cortex.errors import CortexError
-from cortex.runtime import limits, logs, metrics, sharedmem, worker
+from cortex.runtime import auth, limits, logs, metrics, sharedmem, worker
 from cortex.runtime.limits import DEFAULT_MAX_BODY_BYTES, Limits
 from cortex.spec import RealtimeAPI, load_specs, parse_api_spec, parse_specs, spec_hash
 
@@ -72,7 +72,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def read_api(args: argparse.Namespace) -> tuple[RealtimeAPI, Path]:
-    """The API to serve and its project folder, from --spec-env or --spec."""
+    """The API to serve and its project folder, from --spec-env or --spec; with
+    ``networking.auth``, its token must be set (or it would serve an open API)."""
+    api, project = _read_spec(args)
+    auth.required_token(api, os.environ)
+    return api, project
+
+
+def _read_spec(args: argparse.Namespace) -> tuple[RealtimeAPI, Path]:
     spec_path = Path(args.spec).resolve()
     project = Path(args.project_dir).resolve() if args.project_dir else spec_path.parent
     if args.spec_env:

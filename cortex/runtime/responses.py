@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.types import Send
@@ -36,11 +37,13 @@ async def send_body(
     rid: str,
     close: bool,
     retry_after: int = 0,
+    extra_headers: Sequence[tuple[bytes, bytes]] = (),
 ) -> None:
     headers = [
         (b"content-type", content_type),
         (b"content-length", str(len(body)).encode()),
         (REQUEST_ID_HEADER, rid.encode("latin-1")),
+        *extra_headers,
     ]
     if retry_after:
         headers.append((b"retry-after", str(retry_after).encode()))
@@ -57,6 +60,8 @@ async def send_json(
     rid: str,
     close: bool = False,
     retry_after: int = 0,
+    extra_headers: Sequence[tuple[bytes, bytes]] = (),
 ) -> int:
-    await send_body(send, status, codec.dumps(content), codec.JSON, rid, close, retry_after)
+    body = codec.dumps(content)
+    await send_body(send, status, body, codec.JSON, rid, close, retry_after, extra_headers)
     return status

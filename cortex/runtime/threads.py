@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from cortex.runtime import logs
+
 _STOP = object()
 log = logging.getLogger("cortex.runtime")
 
@@ -68,9 +70,7 @@ class ThreadPool:
                 result = context.run(func, **kwargs)
             except BaseException as exc:
                 if future is None:
-                    log.error(
-                        "%s failed: %s: %s", func.__name__, type(exc).__name__, exc, exc_info=exc
-                    )
+                    logs.log_failure(log, func.__name__, exc)
                 else:
                     loop.call_soon_threadsafe(_set_exception, future, exc)
             else:

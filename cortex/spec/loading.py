@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from cortex import contracts, errors
-from cortex.spec import messages, models
+from cortex.spec import messages, models, yamltext
 
 __all__ = ["load_specs", "parse_api_spec", "parse_specs", "spec_hash"]
 
@@ -28,30 +28,9 @@ _EXAMPLE = (
 )
 
 
-class _Loader(yaml.SafeLoader):
-    """A safe YAML loader that rejects a key repeated in one mapping (YAML keeps the last)."""
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Hashable] = set()
-    for key_node, _ in node.value:
-        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
-            continue
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {messages.show(key)}", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def _read_yaml(text: str, source: str) -> object:
     try:
-        return yaml.load(text, Loader=_Loader)
+        return yamltext.read(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

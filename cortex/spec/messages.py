@@ -52,8 +52,15 @@ def show(value: object) -> str:
 
 
 def _shorten(text: str) -> str:
-    text = text.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    """One line however hostile the text: control characters are escaped (``\\n``, ``\\x00``)."""
+    if not text.isprintable():
+        head = text[: _MAX_SHOWN + 1]
+        text = "".join(char if char.isprintable() else _escape(char) for char in head)
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+
+
+def _escape(char: str) -> str:
+    return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char) or repr(char)[1:-1]
 
 
 def describe(error: ValidationError, root: type[BaseModel]) -> str:
@@ -106,7 +113,9 @@ def _requirement(kind: str, ctx: dict[str, Any], field: FieldInfo | None) -> str
 
 
 def _join(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc)
+    """A field path; keys come from the user (``predictor.env.<key>``), so each is shortened and
+    escaped to keep the message on one line."""
+    return ".".join(_shorten(str(part)) for part in loc)
 
 
 def _number(value: object) -> str:

@@ -11,12 +11,14 @@ validation context carries a ``base_dir``.
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import (
+    AllowInfNan,
     BaseModel,
     ConfigDict,
     Field,
@@ -34,6 +36,7 @@ __all__ = [
     "NAME_PATTERN",
     "SUPPORTED_KINDS",
     "APISpec",
+    "Auth",
     "Autoscaling",
     "Compute",
     "EnvRef",
@@ -57,6 +60,19 @@ _HOSTNAME = re.compile(r"(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-
 _ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _DATA_KEY = re.compile(r"[-._a-zA-Z0-9]+")
+# An image reference as container runtimes parse it (distribution/reference): registry host and
+# port, path components, then a tag and/or a digest. Separators are never empty, so a long
+# non-matching name fails in linear time.
+_IMAGE_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_IMAGE_HOST = rf"{_IMAGE_LABEL}(?:\.{_IMAGE_LABEL})*(?::[0-9]+)?/"
+_IMAGE_DIGEST = r"@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+_IMAGE = re.compile(
+    rf"(?:{_IMAGE_HOST})?{_IMAGE_PART}(?:/{_IMAGE_PART})*(?::\w[\w.-]{{0,127}})?(?:{_IMAGE_DIGEST})?"
+)
+IMAGE_MAX_LENGTH = 1000
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+INT32_MAX = 2**31 - 1  # what Kubernetes' integer fields (replicas, counts) hold
 
 if TYPE_CHECKING:
     # mypy takes no name inside Literal[...]; pydantic still sees the literal below.
@@ -66,7 +82,7 @@ else:
 
 # Strict: YAML's `true` must not pass as 1, nor 2.5 as 2.
 Int = Annotated[int, Strict()]
-Float = Annotated[float, Strict()]
+Float = Annotated[float, Strict(), AllowInfNan(False)]
 Bool = Annotated[bool, Strict()]
 
 
@@ -83,12 +99,18 @@ def _project_file(value: str, info: ValidationInfo, *, folder: bool) -> None:
         raise messages.rule_error(f"must be a path inside the project folder{where}", value)
     if base is None:
         return
-    target = (Path(base) / relative).resolve()
-    if not target.is_relative_to(Path(base).resolve()):
+    try:
+        target = (Path(base) / relative).resolve()
+        inside = target.is_relative_to(Path(base).resolve())
+        found = target.is_dir() if folder else target.is_file()
+    except (OSError, ValueError) as exc:  # a NUL byte, a name too long for the file system
+        why = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise messages.rule_error(f"is not a usable path ({why})", value) from None
+    if not inside:
         raise messages.rule_error(f"must be a path inside the project folder ({base})", value)
-    if folder and not target.is_dir():
+    if folder and not found:
         raise messages.rule_error(f"is not a folder (looked for {target})", value)
-    if not folder and not target.is_file():
+    if not folder and not found:
         raise messages.rule_error(f"does not exist (looked for {target})", value)
 
 
@@ -165,7 +187,7 @@ class Predictor(_Model):
     path: str
     config: dict[str, Any] = Field(default_factory=dict)
     processes_per_replica: Int = Field(default=1, ge=1, le=100)
-    threads_per_process: Int = Field(default=1, ge=1)
+    threads_per_process: Int = Field(default=1, ge=1, le=30000)
     server_side_batching: ServerSideBatching | None = None
     env: dict[str, str] = Field(default_factory=dict)
     env_refs: dict[str, EnvRef] = Field(default_factory=dict)
@@ -184,7 +206,24 @@ class Predictor(_Model):
     def _env_values_as_text(cls, value: object) -> object:
         if not isinstance(value, dict):
             return value
-        return {key: _env_text(item) for key, item in value.items()}
+        return {key: _env_text(key, item) for key, item in value.items()}
+
+    @field_validator("config")
+    @classmethod
+    def _config_is_json(cls, value: dict[str, Any]) -> dict[str, Any]:
+        _check_json(value, "")
+        return value
+
+    @field_validator("image")
+    @classmethod
+    def _image_reference(cls, value: str) -> str:
+        if value and (len(value) > IMAGE_MAX_LENGTH or not _IMAGE.fullmatch(value)):
+            raise messages.rule_error(
+                "is not an image reference such as registry.example.com/team/api:1.2 "
+                "(lowercase path, optional :tag and @sha256:digest, no spaces)",
+                value,
+            )
+        return value
 
     @field_validator("env", "env_refs")
     @classmethod
@@ -224,7 +263,32 @@ class Predictor(_Model):
         return value
 
 
-def _env_text(value: object) -> object:
+def _check_json(value: object, path: str) -> None:
+    """``predictor.config`` reaches the pods as JSON: only what JSON can say, read back the same
+    (string keys, finite numbers). The loader bounds its depth, so recursion stays shallow."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if not isinstance(key, str):
+                raise messages.rule_error("must be a string", key, field=f"{path} key".strip())
+            _check_json(item, where)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_json(item, f"{path}.{index}")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise messages.rule_error("must be a finite number (JSON has no inf or nan)", value, path)
+    elif value is not None and not isinstance(value, str | int | float | bool):
+        raise messages.rule_error(
+            "must be a string, number, boolean, null, list or mapping", str(value), path
+        )
+
+
+def _env_text(key: object, value: object) -> object:
+    if isinstance(value, str) and "\x00" in value:
+        raise messages.rule_error(
+            f"{messages.show(key)} holds a NUL character, which no process environment can "
+            "carry; remove it"
+        )
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -237,7 +301,7 @@ class Compute(_Model):
 
     cpu: units.CpuQuantity | None = "200m"
     mem: units.MemQuantity | None = None
-    gpu: Int = Field(default=0, ge=0)
+    gpu: Int = Field(default=0, ge=0, le=INT32_MAX)
 
     @field_validator("cpu")
     @classmethod
@@ -257,9 +321,9 @@ class Compute(_Model):
 class Autoscaling(_Model):
     """Replica bounds and the autoscaler's knobs; two defaults are filled by ``APISpec``."""
 
-    min_replicas: Int = Field(default=1, ge=1)
-    max_replicas: Int = Field(default=100, ge=1)
-    init_replicas: Int | None = Field(default=None, ge=1)
+    min_replicas: Int = Field(default=1, ge=1, le=INT32_MAX)
+    max_replicas: Int = Field(default=100, ge=1, le=INT32_MAX)
+    init_replicas: Int | None = Field(default=None, ge=1, le=INT32_MAX)
     max_replica_concurrency: Int = Field(default=1024, ge=1, le=30000)
     target_replica_concurrency: Float | None = Field(default=None, gt=0)
     window: units.Duration = Field(default="60s", validate_default=True)
@@ -309,6 +373,26 @@ class UpdateStrategy(_Model):
         return self
 
 
+class Auth(_Model):
+    """Bearer-token authentication of the API's routes (docs/security.md): requests must carry
+    ``Authorization: Bearer <the value of the variable token_env>``. Health and readiness stay
+    open for the kubelet and load balancers; metrics too unless ``protect_metrics``."""
+
+    token_env: str = Field(max_length=253)
+    protect_metrics: Bool = False
+
+    @field_validator("token_env")
+    @classmethod
+    def _variable_name(cls, value: str) -> str:
+        if value.startswith("CORTEX_") or not _ENV_NAME.fullmatch(value):
+            raise messages.rule_error(
+                "must be the name of an environment variable of predictor.env_refs "
+                "(letters, digits, '_', '-', '.'; not starting with a digit or CORTEX_)",
+                value,
+            )
+        return value
+
+
 class Networking(_Model):
     """Where the API answers: its path, on a cluster its host name and request timeout (what
     the route says; docs/routing.md), in the local environment its port."""
@@ -317,6 +401,7 @@ class Networking(_Model):
     hostname: str | None = Field(default=None, max_length=253)
     request_timeout: units.Duration | None = None
     local_port: Int | None = Field(default=None, ge=1, le=65535)
+    auth: Auth | None = None
 
     @field_validator("hostname")
     @classmethod
@@ -361,6 +446,10 @@ class Networking(_Model):
                 "such as the default /<api name>",
                 value,
             )
+        if "" in segments[1:-1]:
+            raise messages.rule_error(
+                "must not contain an empty segment (//): gateways merge or refuse it", value
+            )
         return value
 
 
@@ -371,6 +460,18 @@ class Project(_Model):
 
     config_map: str | None = Field(default=None, alias="configMap")
     sha256: str | None = None
+
+    @field_validator("config_map")
+    @classmethod
+    def _config_map_name(cls, value: str | None) -> str | None:
+        return None if value is None else _object_name(value, "ConfigMap")
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex_digest(cls, value: str | None) -> str | None:
+        if value is not None and not _SHA256.fullmatch(value):
+            raise messages.rule_error("must be a SHA-256 digest: 64 lowercase hex digits", value)
+        return value
 
 
 def _concurrency(predictor: Predictor) -> int:
@@ -403,6 +504,33 @@ class APISpec(_Model):
             return data
         optional = ("compute", "autoscaling", "update_strategy", "networking", "project")
         return {k: v for k, v in data.items() if not (k in optional and v is None)}
+
+    @model_validator(mode="after")
+    def _token_from_a_secret(self) -> Self:
+        """The token of ``networking.auth`` is read from a Secret, never written in the spec
+        (anyone who can read the resource or ``cortex.yaml`` would read it)."""
+        auth = self.networking.auth
+        if auth is None:
+            return self
+        name, field = auth.token_env, "networking.auth.token_env"
+        ref = self.predictor.env_refs.get(name)
+        if name in self.predictor.env:
+            rule = (
+                "is set in plain text by predictor.env; move it to predictor.env_refs, e.g. "
+                f"{name}: {{secret: api-token, key: token}} (docs/security.md)"
+            )
+        elif ref is None:
+            rule = (
+                "must be a variable of predictor.env_refs read from a Secret, e.g. "
+                f"{name}: {{secret: api-token, key: token}} (docs/security.md)"
+            )
+        elif ref.secret is None:
+            rule = f"must be read from a Secret, not ConfigMap '{ref.config_map}'"
+        elif ref.optional:
+            rule = "must not be optional in predictor.env_refs: without it the API cannot serve"
+        else:
+            return self
+        raise messages.rule_error(rule, name, field=field)
 
     @model_validator(mode="after")
     def _fill_autoscaling(self) -> Self:

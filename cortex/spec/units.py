@@ -66,6 +66,8 @@ _QUANTITY_SUFFIXES = {
 }
 _QUANTITY = re.compile(QUANTITY_PATTERN)
 _MAX_QUANTITY = Decimal(2**63 - 1)  # what a Kubernetes quantity can hold
+_MAX_SECONDS = Decimal(10**9)  # 31 years: longer is a typo, and would not survive float()
+_MAX_PERCENT = 2**31 - 1  # a Deployment's int-or-percent is an int32
 _MAX_EXPONENT = 30
 
 
@@ -88,6 +90,8 @@ def parse_duration(value: str | float) -> float:
         raise ValueError(f"{value!r} is not a duration (e.g. 10ms, 2s, 5m)")
     if seconds < 0 or not seconds.is_finite():
         raise ValueError(f"{value!r} is not a duration (e.g. 10ms, 2s, 5m)")
+    if seconds > _MAX_SECONDS:
+        raise ValueError(f"{value!r} is longer than {_MAX_SECONDS} seconds")
     return float(seconds)
 
 
@@ -197,13 +201,14 @@ MemQuantity = Annotated[str, _MEM, _QUANTITY_SCHEMA]
 
 
 def _validate_int_or_percent(value: object) -> int | str:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_PERCENT:
         return value
     if isinstance(value, str):
         text = value.strip()
-        if text.isdigit():
+        if text.isdigit() and len(text) <= 10 and int(text) <= _MAX_PERCENT:
             return int(text)
-        if re.fullmatch(INT_OR_PERCENT_PATTERN, text):
+        is_percent = re.fullmatch(INT_OR_PERCENT_PATTERN, text) and len(text) <= 11
+        if is_percent and int(text[:-1]) <= _MAX_PERCENT:
             return text
     raise messages.rule_error("must be an integer >= 0 or a percentage (e.g. 1, 25%)", value)
 

@@ -183,6 +183,7 @@ def test_fully_defaulted_api_dumps_to_canonical_json() -> None:
             "hostname": None,
             "request_timeout": None,
             "local_port": None,
+            "auth": None,
         },
         "project": {"configMap": None, "sha256": None},
     }

@@ -54,7 +54,7 @@ PREDICTOR_RULES = [
         {"processes_per_replica": True},
         "predictor.processes_per_replica true must be an integer between 1 and 100",
     ),
-    ({"threads_per_process": 0}, "predictor.threads_per_process 0 must be >= 1"),
+    ({"threads_per_process": 0}, "predictor.threads_per_process 0 must be between 1 and 30000"),
     (
         {"log_level": "loud"},
         "predictor.log_level 'loud' must be one of: debug, info, warning, error",
@@ -158,14 +158,17 @@ SECTION_RULES = [
         "compute.mem 'lots' is not a Kubernetes quantity (e.g. 512Mi, 2Gi, 1G)",
     ),
     ({"compute": {"mem": "19Mi"}}, "compute.mem '19Mi' must be >= 20Mi"),
-    ({"compute": {"gpu": -1}}, "compute.gpu -1 must be >= 0"),
-    ({"compute": {"gpu": 1.5}}, "compute.gpu 1.5 must be an integer >= 0"),
+    ({"compute": {"gpu": -1}}, "compute.gpu -1 must be between 0 and 2147483647"),
+    ({"compute": {"gpu": 1.5}}, "compute.gpu 1.5 must be an integer between 0 and 2147483647"),
     ({"compute": 3}, "compute 3 must be a mapping of fields"),
     (
         {"autoscaling": {"min_replicas": 5, "max_replicas": 3}},
         "autoscaling.min_replicas 5 must be <= autoscaling.max_replicas (3)",
     ),
-    ({"autoscaling": {"min_replicas": 0}}, "autoscaling.min_replicas 0 must be >= 1"),
+    (
+        {"autoscaling": {"min_replicas": 0}},
+        "autoscaling.min_replicas 0 must be between 1 and 2147483647",
+    ),
     (
         {"autoscaling": {"min_replicas": 2, "init_replicas": 1}},
         "autoscaling.init_replicas 1 must be between autoscaling.min_replicas (2) and "
@@ -409,7 +412,7 @@ def test_custom_endpoint_is_kept() -> None:
 @pytest.mark.parametrize(
     ("loc", "message"),
     [
-        (("compute", "gpu"), "compute.gpu 'x' is not valid (must be >= 0)"),
+        (("compute", "gpu"), "compute.gpu 'x' is not valid (must be between 0 and 2147483647)"),
         (("predictor", "image"), "predictor.image 'x' is not valid"),
     ],
 )
