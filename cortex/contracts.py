@@ -79,6 +79,11 @@ class Metric(enum.StrEnum):
     BATCH_SIZE = "cortex_batch_size"
     QUEUE_WAIT = "cortex_queue_wait_seconds"
     PREDICTOR_LOAD = "cortex_predictor_load_seconds"
+    # 504s of networking.timeout, and 408s of a request body that did not arrive in time.
+    TIMEOUTS = "cortex_request_timeouts"
+    BODY_TIMEOUTS = "cortex_body_timeouts"
+    # Predict threads still running a call whose request timed out or left.
+    ABANDONED_THREADS = "cortex_abandoned_threads"
     # The in-flight gauge averaged over a window, per pod: what the autoscaler reads.
     IN_FLIGHT_AVG = "cortex_in_flight_requests_avg"
 
@@ -182,6 +187,7 @@ class Flag(enum.StrEnum):
     PORT = "--port"
     FD = "--fd"
     MAX_BODY_BYTES = "--max-body-bytes"
+    BODY_TIMEOUT = "--body-timeout"
     ACCESS_LOG = "--access-log"
     DRAIN_GRACE = "--drain-grace"
     GRACEFUL_TIMEOUT = "--graceful-timeout"
@@ -201,6 +207,7 @@ class RuntimeArgs:
     port: int | None = None
     fd: int | None = None  # listen on this inherited, bound socket instead of --host/--port
     max_body_bytes: int | None = None
+    body_timeout: float | None = None
     access_log: bool = False
     drain_grace: float | None = None
     graceful_timeout: int | None = None
@@ -218,6 +225,7 @@ class RuntimeArgs:
             (Flag.PORT, self.port),
             (Flag.FD, self.fd),
             (Flag.MAX_BODY_BYTES, self.max_body_bytes),
+            (Flag.BODY_TIMEOUT, self.body_timeout),
             (Flag.DRAIN_GRACE, self.drain_grace),
             (Flag.GRACEFUL_TIMEOUT, self.graceful_timeout),
             (Flag.STATUS_FILE, self.status_file),

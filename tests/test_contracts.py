@@ -39,6 +39,7 @@ def test_runtime_command_spells_every_flag() -> None:
         port=0,
         fd=3,
         max_body_bytes=10,
+        body_timeout=2.5,
         access_log=True,
         drain_grace=1.5,
         graceful_timeout=3,
