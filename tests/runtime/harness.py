@@ -122,8 +122,34 @@ class RuntimeProcess:
     def status(self) -> dict[str, Any]:
         return dict(json.loads(self.status_file.read_text()))
 
+    def workers(self) -> list[int]:
+        """The live worker processes: the master's children."""
+        return children(self.proc.pid)
+
     def metric(self, name: str) -> float:
         for line in self.get("/metrics").text.splitlines():
             if line.startswith(name + "{") or line.startswith(name + " "):
                 return float(line.rsplit(" ", 1)[1])
         raise AssertionError(f"metric {name} not found")
+
+
+def children(pid: int) -> list[int]:
+    """The live (not zombie) child processes of ``pid``, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, ValueError):
+            continue
+        if int(ppid) == pid and state != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
