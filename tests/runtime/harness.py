@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -148,8 +149,30 @@ def children(pid: int) -> list[int]:
 
 def alive(pid: int) -> bool:
     """Whether ``pid`` runs (a zombie does not)."""
+    return state(pid) not in (None, "Z")
+
+
+def state(pid: int) -> str | None:
+    """The process state letter of ``pid`` (R, S, D, Z...), None when there is no such process."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
+        return None
+
+
+def raw_post(port: int, query: str = "", head: str = "content-length: 0\r\n") -> socket.socket:
+    """A connection that has sent a prediction request's head (and no more): the test decides
+    what follows (the rest of a body, nothing, or closing it)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(f"POST /predict{query} HTTP/1.1\r\nhost: x\r\n{head}\r\n".encode())
+    return sock
+
+
+def listening(port: int) -> bool:
+    """Whether anything listens on ``port`` (on a busy machine a freed port may soon be some
+    client's source port, so binding it proves less than a refused connection)."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    except ConnectionRefusedError:
         return False
-    return state != "Z"
+    return True

@@ -4,7 +4,6 @@ that never end, dying workers, a dying master."""
 from __future__ import annotations
 
 import signal
-import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.runtime.harness import RuntimeProcess, alive, write_spec
+from tests.runtime.harness import RuntimeProcess, alive, listening, raw_post, state, write_spec
 
 pytestmark = pytest.mark.slow
 
@@ -30,13 +29,6 @@ def hung(tmp_path: Path, path: str = "hangs.py", timeout: str = "1s", **predicto
         predictor={"config": config, **predictor},
         networking={"timeout": timeout},
     )
-
-
-def raw_post(port: int, query: str = "", head: str = "content-length: 0\r\n") -> socket.socket:
-    """A connection that has sent a prediction request's head (and no more)."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-    sock.sendall(f"POST /predict{query} HTTP/1.1\r\nhost: x\r\n{head}\r\n".encode())
-    return sock
 
 
 def test_a_prediction_past_the_timeout_is_answered_504_with_the_json_error(tmp_path: Path) -> None:
@@ -196,13 +188,11 @@ def test_workers_die_with_a_sigkilled_master_even_with_a_hung_request(tmp_path: 
         deadline = time.monotonic() + 3  # "within a second", on a loaded machine
         while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
             time.sleep(0.02)
-        left = [pid for pid in workers if alive(pid)]
+        left = [(pid, state(pid)) for pid in workers if alive(pid)]
         client.close()
     assert len(workers) == 2
     assert left == []
-    with socket.socket() as sock:  # nobody holds the port any more
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", port))
+    assert not listening(port)  # nobody holds the port any more
 
 
 def test_a_reload_while_requests_hang_leaves_no_old_worker_past_the_timeout(
