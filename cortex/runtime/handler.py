@@ -38,6 +38,7 @@ class PredictHandler:
 
     def __init__(self, runtime: ProcessState) -> None:
         self.runtime = runtime
+        self.clock = deadlines.Clock()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -45,34 +46,37 @@ class PredictHandler:
         started = time.perf_counter()
         rid, content_type, length = _scan_headers(scope["headers"])
         token = logs.request_id.set(rid)
+        guard = self.clock.guard(receive, runtime.limits.body_timeout, runtime.timeout)
         status = 503
         runtime.active += 1
         try:
-            status = await self._read_then_admit(scope, receive, send, rid, content_type, length)
+            status = await self._read_then_admit(scope, guard, send, rid, content_type, length)
         except deadlines.Disconnected:
             status = CLIENT_GONE
         finally:
+            guard.close()
             runtime.active -= 1
             runtime.metrics.observe(status, time.perf_counter() - started)
             logs.request_id.reset(token)
 
     async def _read_then_admit(
-        self, scope: Scope, receive: Receive, send: Send, rid: str, content_type: str, length: int
+        self,
+        scope: Scope,
+        guard: deadlines.Guard,
+        send: Send,
+        rid: str,
+        content_type: str,
+        length: int,
     ) -> int:
         runtime = self.runtime
-        deadline = asyncio.get_running_loop().time() + runtime.timeout
         if not runtime.serving:
             return await self._unavailable(send, rid, f"api is {runtime.status()}")
-        close, limit, seconds = (
-            runtime.draining,
-            runtime.limits.max_body_bytes,
-            runtime.limits.body_timeout,
-        )
+        close, limit = runtime.draining, runtime.limits.max_body_bytes
         try:
-            body = await deadlines.read_body(receive, limit, seconds) if length <= limit else None
+            body = await guard.body(limit) if length <= limit else None
         except deadlines.BodyTimeout:
             runtime.metrics.body_timed_out()
-            error = f"the request body did not arrive within {seconds:g}s"
+            error = f"the request body did not arrive within {runtime.limits.body_timeout:g}s"
             return await responses.send_json(send, 408, _error(error, rid), rid, close=True)
         if body is None:
             error = f"request body is larger than the limit of {limit} bytes"
@@ -81,7 +85,7 @@ class PredictHandler:
             runtime.metrics.reject()
             return await self._unavailable(send, rid, "too many requests in flight")
         try:
-            return await self._admitted(scope, receive, send, rid, content_type, body, deadline)
+            return await self._admitted(scope, guard, send, rid, content_type, body)
         finally:
             runtime.shared.release(runtime.slot)
 
@@ -93,12 +97,11 @@ class PredictHandler:
     async def _admitted(
         self,
         scope: Scope,
-        receive: Receive,
+        guard: deadlines.Guard,
         send: Send,
         rid: str,
         content_type: str,
         body: bytes,
-        deadline: float,
     ) -> int:
         runtime = self.runtime
         spec = runtime.predictor_class
@@ -110,17 +113,19 @@ class PredictHandler:
             return await responses.send_json(send, 400, _error(str(exc), rid), rid, close)
         handed_over = False  # to post_predict, which closes the uploads when it is done
         try:
-            result = await deadlines.answer(runtime.call(kwargs), deadline, receive)
+            result = await guard.answer(runtime.call(kwargs))
             if inspect.isgenerator(result) or inspect.isasyncgen(result):
-                status = await self._stream(scope, receive, send, result, rid, deadline)
+                status = await self._stream(scope, guard, send, result, rid)
             else:
-                status = await _send_result(scope, receive, send, result, rid, close)
+                guard.answering()
+                status = await _send_result(scope, guard.receive, send, result, rid, close)
         except deadlines.TimedOut:
             runtime.metrics.timed_out()
             error = (
                 f"the prediction did not answer within networking.timeout "
                 f"({format_duration(runtime.timeout)})"
             )
+            log.warning("%s: answered 504", error)
             return await responses.send_json(send, 504, _error(error, rid), rid, close)
         except deadlines.Disconnected:
             raise
@@ -138,17 +143,18 @@ class PredictHandler:
                 _close_uploads(kwargs)
 
     async def _stream(
-        self, scope: Scope, receive: Receive, send: Send, gen: Any, rid: str, deadline: float
+        self, scope: Scope, guard: deadlines.Guard, send: Send, gen: Any, rid: str
     ) -> int:
         pool = self.runtime.pool
         chunks = streaming.from_thread(gen, pool) if inspect.isgenerator(gen) else gen
         try:  # errors before any byte become a 500, no first chunk in time a 504
-            first = await deadlines.answer(streaming.first_chunk(chunks), deadline, receive)
+            first = await guard.answer(streaming.first_chunk(chunks))
         except BaseException:
             aclose = getattr(chunks, "aclose", None)
             if aclose is not None:
                 await aclose()
             raise
+        guard.answering()
         sse = streaming.wants_sse(scope["headers"])
         headers = [
             (b"content-type", b"text/event-stream" if sse else b"application/octet-stream"),
@@ -156,7 +162,7 @@ class PredictHandler:
             (b"x-accel-buffering", b"no"),
             (responses.REQUEST_ID_HEADER, rid.encode("latin-1")),
         ]
-        await streaming.stream(chunks, first, receive, send, headers, sse)
+        await streaming.stream(chunks, first, guard.receive, send, headers, sse)
         return 200
 
     def _post_predict(self, args: tuple[str, ...], kwargs: dict[str, Any], result: Any) -> None:

@@ -49,6 +49,19 @@ def test_a_prediction_past_the_timeout_is_answered_504_with_the_json_error(tmp_p
     assert timeouts == 1
 
 
+def test_a_predict_that_raises_is_a_500_with_the_json_error_and_holds_no_slot(
+    tmp_path: Path,
+) -> None:
+    spec = write_spec(tmp_path, "raises.py", autoscaling={"max_replica_concurrency": 1})
+    with RuntimeProcess(spec) as rt:
+        replies = [rt.post(json=i, headers={"x-request-id": f"r{i}"}) for i in range(3)]
+        in_flight = rt.metric(IN_FLIGHT)
+    assert [r.status_code for r in replies] == [500] * 3  # the cap is 1: each slot came back
+    assert replies[2].json() == {"error": "ValueError: cannot predict 2", "request_id": "r2"}
+    assert in_flight == 0
+    assert "predict failed: ValueError: cannot predict 0" in rt.output()
+
+
 def test_a_hung_sync_thread_is_counted_and_readiness_drops_until_every_one_returns(
     tmp_path: Path,
 ) -> None:
