@@ -38,7 +38,7 @@ from types import FrameType
 from cortex import contracts
 from cortex.contracts import DEFAULT_PORT, Flag, RuntimeState, RuntimeStatus
 from cortex.errors import CortexError
-from cortex.runtime import logs, metrics, sharedmem, worker
+from cortex.runtime import children, logs, metrics, sharedmem, worker
 from cortex.runtime.limits import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES, Limits
 from cortex.spec import RealtimeAPI, load_specs, parse_api_spec, parse_specs, spec_hash
 
@@ -239,7 +239,10 @@ class Master:
         """Wait until every worker is ready (True) or one failed or died (False)."""
         while True:
             for pid, slot in workers.items():
-                if self.shared.worker_state(slot) == SharedState.FAILED or _exited(pid) is not None:
+                if (
+                    self.shared.worker_state(slot) == SharedState.FAILED
+                    or children.exited(pid) is not None
+                ):
                     return False
             if all(self.shared.worker_state(s) == SharedState.READY for s in workers.values()):
                 return True
@@ -280,7 +283,7 @@ class Master:
         """Reap workers; replace the dead, waiting longer the more often they died lately."""
         now = time.monotonic()
         for pid, slot in list(self.workers.items()):
-            code = _exited(pid)
+            code = children.exited(pid)
             if code is None:
                 continue
             del self.workers[pid]
@@ -291,7 +294,7 @@ class Master:
                 "worker %d (slot %d) %s with %d request(s) in flight; starting a new one in %gs",
                 pid,
                 slot,
-                how_it_ended(code),
+                children.how_it_ended(code),
                 held,
                 delay,
             )
@@ -305,14 +308,14 @@ class Master:
     def reap_old(self, now: float) -> None:
         """Forget drained old workers; kill those still draining past their deadline."""
         for pid, slot in list(self.draining_old.items()):
-            if _exited(pid) is None and now > self.drain_deadline:
+            if children.exited(pid) is None and now > self.drain_deadline:
                 log.error(
                     "worker %d (slot %d) still draining after a reload: killing it", pid, slot
                 )
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                _exited(pid, block=True)
-            if _exited(pid) is not None:
+                children.exited(pid, block=True)
+            if children.exited(pid) is not None:
                 self.shared.reclaim(slot)
                 del self.draining_old[pid]
 
@@ -338,11 +341,11 @@ class Master:
                 os.kill(pid, sig)
         deadline = time.monotonic() + self.options.drain_grace + self.options.graceful_timeout + 5
         while wait and workers and time.monotonic() < deadline:
-            workers = {pid: s for pid, s in workers.items() if _exited(pid) is None}
+            workers = {pid: s for pid, s in workers.items() if children.exited(pid) is None}
             time.sleep(TICK)
         for pid in workers if wait else ():
             os.kill(pid, signal.SIGKILL)
-            _exited(pid, block=True)
+            children.exited(pid, block=True)
         for slot in workers.values() if wait else ():
             self.shared.reclaim(slot)
 
@@ -367,35 +370,6 @@ def write_status(
     tmp = f"{path}.{os.getpid()}.tmp"
     Path(tmp).write_text(status.to_json())
     os.replace(tmp, path)
-
-
-def how_it_ended(code: int) -> str:
-    """A worker's end in words, from its exit code (negative: the signal that killed it)."""
-    if code >= 0:
-        return f"exited with exit code {code}"
-    sig = signal.Signals(-code)
-    if sig == signal.SIGKILL:
-        return "was killed by SIGKILL (out of memory?)"
-    if sig == signal.SIGSEGV:
-        return "crashed: segfault (SIGSEGV)"
-    return f"was killed by {sig.name}"
-
-
-_reaped: dict[int, int] = {}
-
-
-def _exited(pid: int, block: bool = False) -> int | None:
-    """The exit code of a child that ended (reaping it), else None."""
-    if pid in _reaped:
-        return _reaped[pid]
-    try:
-        done, status = os.waitpid(pid, 0 if block else os.WNOHANG)
-    except ChildProcessError:
-        return _reaped.setdefault(pid, -1)
-    if done == 0:
-        return None
-    _reaped[pid] = os.waitstatus_to_exitcode(status)
-    return _reaped[pid]
 
 
 def _worker_main(api: RealtimeAPI, master: Master, slot: int, load_before_serving: bool) -> None:

@@ -154,6 +154,8 @@ def test_a_replica_that_admits_nothing_for_the_timeout_reports_not_ready(tmp_pat
     with RuntimeProcess(spec) as rt, ThreadPoolExecutor(1) as pool:
         # An async predict that blocks its event loop: its timeout cannot fire, its slot stays.
         blocked = pool.submit(rt.post, params={"block": "8"})
+        # Only then ask the other worker: one the blocked worker took before would wait it out.
+        rt.wait_for(lambda: (tmp_path / "record").exists(), what="a blocked event loop")
         rt.wait_for(lambda: rt.get("/readyz").status_code == 503, what="readiness 503")
         stalled = rt.get("/readyz").json()
         answered = blocked.result().status_code
