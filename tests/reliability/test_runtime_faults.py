@@ -38,6 +38,7 @@ def full_capacity(rt: RuntimeProcess, limit: int, **params: str) -> list[int]:
         return list(pool.map(lambda _: rt.post(params=params).status_code, range(limit)))
 
 
+@pytest.mark.timeout(1200)  # the long form: 20 crashes wait about 8 minutes of backoff
 @pytest.mark.parametrize(
     ("how", "said"),
     [
