@@ -4,7 +4,7 @@ replica is whole again (the full concurrency cap admits and answers) and records
 
 Worker crashes are replaced with the runtime's backoff (0 s, 1 s, 2 s, 5 s, 10 s, then 30 s
 while they keep coming within a minute): the short form crashes 3 in a row per kind, the long
-form 20, which takes minutes per kind.
+form 20, which takes about 3 minutes per kind.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def full_capacity(rt: RuntimeProcess, limit: int, **params: str) -> list[int]:
         return list(pool.map(lambda _: rt.post(params=params).status_code, range(limit)))
 
 
-@pytest.mark.timeout(1200)  # the long form: 20 crashes wait about 8 minutes of backoff
+@pytest.mark.timeout(1200)  # the long form: 20 crashes took 3 minutes of backoff here
 @pytest.mark.parametrize(
     ("how", "said"),
     [
