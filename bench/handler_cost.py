@@ -53,8 +53,8 @@ def child(bare: bool) -> None:
     if bare:
         from cortex.runtime import metrics, sharedmem
 
-        sharedmem.ReplicaMemory.try_acquire = lambda self: True  # type: ignore[method-assign]
-        sharedmem.ReplicaMemory.release = lambda self: None  # type: ignore[method-assign]
+        sharedmem.ReplicaMemory.try_acquire = lambda self, index: True  # type: ignore[method-assign]
+        sharedmem.ReplicaMemory.release = lambda self, index: None  # type: ignore[method-assign]
         metrics.Metrics.observe = lambda self, status, seconds: None  # type: ignore[method-assign]
     print(asyncio.run(measure()))
 

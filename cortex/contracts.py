@@ -88,6 +88,11 @@ class Metric(enum.StrEnum):
     # Connections closed or requests refused by an HTTP limit (headers, URL, slow or idle
     # connections, the per-worker connection cap), by reason.
     REFUSED_CONNECTIONS = "cortex_refused_connections"
+    # 504s of networking.timeout, and 408s of a request body that did not arrive in time.
+    TIMEOUTS = "cortex_request_timeouts"
+    BODY_TIMEOUTS = "cortex_body_timeouts"
+    # Predict threads still running a call whose request timed out or left.
+    ABANDONED_THREADS = "cortex_abandoned_threads"
     # The in-flight gauge averaged over a window, per pod: what the autoscaler reads.
     IN_FLIGHT_AVG = "cortex_in_flight_requests_avg"
 
@@ -198,6 +203,7 @@ class Flag(enum.StrEnum):
     HEADER_TIMEOUT = "--header-timeout"
     KEEP_ALIVE_TIMEOUT = "--keep-alive-timeout"
     MAX_CONNECTIONS = "--max-connections"
+    BODY_TIMEOUT = "--body-timeout"
     ACCESS_LOG = "--access-log"
     DRAIN_GRACE = "--drain-grace"
     GRACEFUL_TIMEOUT = "--graceful-timeout"
@@ -223,6 +229,7 @@ class RuntimeArgs:
     header_timeout: float | None = None
     keep_alive_timeout: float | None = None
     max_connections: int | None = None  # per worker process
+    body_timeout: float | None = None
     access_log: bool = False
     drain_grace: float | None = None
     graceful_timeout: int | None = None
@@ -246,6 +253,7 @@ class RuntimeArgs:
             (Flag.HEADER_TIMEOUT, self.header_timeout),
             (Flag.KEEP_ALIVE_TIMEOUT, self.keep_alive_timeout),
             (Flag.MAX_CONNECTIONS, self.max_connections),
+            (Flag.BODY_TIMEOUT, self.body_timeout),
             (Flag.DRAIN_GRACE, self.drain_grace),
             (Flag.GRACEFUL_TIMEOUT, self.graceful_timeout),
             (Flag.STATUS_FILE, self.status_file),

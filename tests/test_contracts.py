@@ -45,6 +45,7 @@ def test_runtime_command_spells_every_flag() -> None:
         header_timeout=1.5,
         keep_alive_timeout=2.5,
         max_connections=14,
+        body_timeout=2.5,
         access_log=True,
         drain_grace=1.5,
         graceful_timeout=3,

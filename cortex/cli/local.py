@@ -76,8 +76,15 @@ class LocalEnvironment:
             _check_env_refs(api, os.environ)
         with self.state.lock():
             for api in apis:
+                self._clear_leftovers(api.name)
                 self._check_port(api)
             return [self._deploy_one(api, batch) for api in apis]
+
+    def _clear_leftovers(self, name: str) -> None:
+        """Kill what is left of a runtime whose master died (workers holding the port)."""
+        meta = self.state.read_meta(name)
+        if meta is not None and not self._alive(meta):
+            self._stop(meta)
 
     def _check_port(self, api: RealtimeAPI) -> None:
         port = api.networking.local_port

@@ -101,16 +101,37 @@ def is_ours(pid: int, marker: str) -> bool:
 
 
 def stop(pid: int, marker: str, grace: float) -> None:
-    """SIGTERM, wait up to ``grace`` seconds for a drain, then SIGKILL the whole session."""
-    if not is_ours(pid, marker):
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    if _wait(lambda: not is_ours(pid, marker), grace):
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-    _wait(lambda: not is_ours(pid, marker), 5)
+    """SIGTERM, wait up to ``grace`` seconds for a drain, then SIGKILL what is left of the
+    session: the runtime started it (``start_new_session``), so its workers are in it too,
+    also when the master itself is already gone (killed with SIGKILL, say)."""
+    if is_ours(pid, marker):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        if _wait(lambda: not is_ours(pid, marker), grace) and not _session(pid, marker):
+            return
+    for member in _session(pid, marker):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(member, signal.SIGKILL)
+    _wait(lambda: not _session(pid, marker), 5)
+
+
+def _session(sid: int, marker: str) -> list[int]:
+    """Our runtime's processes in session ``sid``: its master and the workers it forked."""
+    if sid <= 0:
+        return []
+    if not Path("/proc/self").exists():  # no /proc (macOS): the leader, if it still runs
+        return [sid] if is_ours(sid, marker) else []
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # after the command name (in parentheses): state, ppid, pgrp, session
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        pid = int(stat.parent.name)
+        if int(fields[3]) == sid and is_ours(pid, marker):
+            members.append(pid)
+    return members
 
 
 def _wait(done: Callable[[], bool], seconds: float) -> bool:

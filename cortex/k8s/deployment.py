@@ -2,12 +2,12 @@
 
 One container, ``api``, runs ``python -m cortex.runtime --any-path`` on port 8888 with the part
 of the spec a replica runs in the environment variable ``CORTEX_API_SPEC`` (:func:`pod_spec`:
-predictor, compute, project, the concurrency limit; a long one continues in ``CORTEX_API_SPEC_1``,
-... since Linux execs no process with one variable over 128 KiB, see
+predictor, compute, project, the concurrency limit, the request timeout; a long one continues
+in ``CORTEX_API_SPEC_1``, ... since Linux execs no process with one variable over 128 KiB, see
 :func:`cortex.contracts.spec_env_parts`) and the project folder at ``/mnt/project``.
-Everything else (autoscaling, networking, update strategy) stays out of the pod template, so
-changing it never replaces a pod: the route chooses the path (the runtime answers a POST on any
-path, ``--any-path``), the autoscaler the replicas. The template's annotation
+Everything else (autoscaling, the rest of networking, update strategy) stays out of the pod
+template, so changing it never replaces a pod: the route chooses the path (the runtime answers a
+POST on any path, ``--any-path``), the autoscaler the replicas. The template's annotation
 ``cortex.dev/spec-hash`` is :func:`pod_hash`, a hash of the rendered pod spec, so the status can
 tell a rollout's new pods from its old ones. The project gets there in one of two ways:
 
@@ -113,12 +113,19 @@ def container_command(api: RealtimeAPI) -> list[str]:
 
 
 def pod_spec(api: RealtimeAPI) -> dict[str, Any]:
-    """What a replica runs of the spec: predictor, compute, project and its concurrency limit.
+    """What a replica runs of the spec: predictor, compute, project, its concurrency limit and
+    its request timeout (``networking.timeout``: the runtime answers 504 when it passes).
 
     The runtime ignores the concurrency target; it is set to a value the limit allows, so this
     part validates on its own and changing the target changes no pod.
     """
-    spec = api.model_dump(mode="json", by_alias=True, include={"predictor", "compute", "project"})
+    parts: dict[str, Any] = {
+        "predictor": True,
+        "compute": True,
+        "project": True,
+        "networking": {"timeout"},
+    }
+    spec = api.model_dump(mode="json", by_alias=True, include=parts)
     limit = api.autoscaling.max_replica_concurrency
     predictor = api.predictor
     target = min(limit, predictor.processes_per_replica * predictor.threads_per_process)

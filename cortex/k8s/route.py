@@ -2,8 +2,9 @@
 
 One rule, attached to the Gateway of the operator's settings (``CORTEX_OPERATOR_GATEWAY``): path
 prefix ``networking.endpoint`` to ``api-<name>:8888``, for ``networking.hostname`` when the spec
-names one (else every host the Gateway's listener accepts), with ``networking.request_timeout``
-as the rule's ``timeouts.request`` when set. No rewrite: the runtime answers a POST on any path.
+names one (else every host the Gateway's listener accepts), with ``networking.timeout`` as the
+rule's ``timeouts.request`` (the runtime answers 504 at the same moment, see docs/runtime.md).
+No rewrite: the runtime answers a POST on any path.
 
 :func:`claim` is what a route claims, host and path, the same for the HTTPRoute and the Ingress:
 two APIs with the same claim would fight over the same requests.
@@ -45,9 +46,8 @@ def render_route(
     rule: dict[str, Any] = {
         "matches": [{"path": {"type": "PathPrefix", "value": api.endpoint}}],
         "backendRefs": [backend],
+        "timeouts": {"request": timeout_text(api.networking.timeout)},
     }
-    if api.networking.request_timeout is not None:
-        rule["timeouts"] = {"request": timeout_text(api.networking.request_timeout)}
     spec: dict[str, Any] = {"parentRefs": [parent]}
     if api.networking.hostname is not None:
         spec["hostnames"] = [api.networking.hostname]

@@ -13,8 +13,9 @@ it, see pyproject.toml)::
     calls                         how kwargs reach predict: direct, thread or batch
     batching | threads | predictor | metrics
                                   batches | thread pool | user contract and loading | Prometheus
-    sharedmem | codec | logs | limits
-                                  replica memory | bodies | JSON logs | per-request limits
+    sharedmem | codec | logs | limits | deadlines | children
+                                  replica memory | bodies | JSON logs | per-request limits |
+                                  a request's deadlines | reaping workers, how they ended
 """
 
 from __future__ import annotations

@@ -124,13 +124,15 @@ def create_app(
     routes.add_exception_handler(HTTPException, _http_error(api.endpoint))
 
     def readiness() -> Response:
-        ready = runtime.ready()
+        reason = runtime.unready_reason()
         body = {
-            "status": RuntimeState.READY if ready else runtime.status(),
+            "status": RuntimeState.READY if reason is None else runtime.status(),
             "api": api.name,
             "spec_hash": runtime.spec_hash,
         }
-        return JSONResponse(body, status_code=200 if ready else 503)
+        if reason is not None:
+            body["reason"] = reason
+        return JSONResponse(body, status_code=200 if reason is None else 503)
 
     routes.add_api_route("/readyz", readiness, methods=["GET"])
     routes.add_api_route("/v2/health/ready", readiness, methods=["GET"])

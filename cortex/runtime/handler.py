@@ -1,9 +1,14 @@
-"""The prediction route as a plain ASGI handler: admit, parse, predict, answer, count.
+"""The prediction route as a plain ASGI handler: read, admit, parse, predict, answer, count.
 
 It reads the body itself and skips FastAPI's dependency and validation machinery, which costs
-more than a trivial predictor does. Admission is replica-wide (a semaphore shared by the
-worker processes): beyond ``max_replica_concurrency`` the answer is 503 with Retry-After at
-once, without touching the predictor.
+more than a trivial predictor does. The body is read first, within the body timeout (408
+after), and only then is the request admitted: a client that never finishes its body holds a
+connection, never a slot. Admission is replica-wide (counts shared by the worker processes,
+:mod:`cortex.runtime.sharedmem`): beyond ``max_replica_concurrency`` the answer is 503 with
+Retry-After at once, without touching the predictor. A prediction that has not answered by
+``networking.timeout`` (from the request's arrival) is answered 504 and its slot freed; one
+whose client leaves is cancelled (:mod:`cortex.runtime.deadlines`). A streamed response that
+has started is never cut.
 """
 
 from __future__ import annotations
@@ -20,10 +25,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from cortex.runtime import codec, logs, predictor, responses, streaming
+from cortex.runtime import codec, deadlines, logs, predictor, responses, streaming
 from cortex.runtime.process import ProcessState
+from cortex.spec import format_duration
 
 log = logging.getLogger("cortex.runtime")
+
+CLIENT_GONE = 499  # counted (as a 4XX) for a request whose client left before its answer
 
 
 class PredictHandler:
@@ -31,6 +39,7 @@ class PredictHandler:
 
     def __init__(self, runtime: ProcessState) -> None:
         self.runtime = runtime
+        self.clock = deadlines.Clock()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -38,23 +47,48 @@ class PredictHandler:
         started = time.perf_counter()
         rid, content_type, length = _scan_headers(scope["headers"])
         token = logs.request_id.set(rid)
+        guard = self.clock.guard(receive, runtime.limits.body_timeout, runtime.timeout)
         status = 503
         runtime.active += 1
         try:
-            if not runtime.serving:
-                status = await self._unavailable(send, rid, f"api is {runtime.status()}")
-            elif not runtime.shared.try_acquire():
-                runtime.metrics.reject()
-                status = await self._unavailable(send, rid, "too many requests in flight")
-            else:
-                try:
-                    status = await self._admitted(scope, receive, send, rid, content_type, length)
-                finally:
-                    runtime.shared.release()
+            status = await self._read_then_admit(scope, guard, send, rid, content_type, length)
+        except deadlines.Disconnected:
+            status = CLIENT_GONE
         finally:
+            guard.close()
             runtime.active -= 1
             runtime.metrics.observe(status, time.perf_counter() - started)
             logs.request_id.reset(token)
+
+    async def _read_then_admit(
+        self,
+        scope: Scope,
+        guard: deadlines.Guard,
+        send: Send,
+        rid: str,
+        content_type: str,
+        length: int,
+    ) -> int:
+        runtime = self.runtime
+        if not runtime.serving:
+            return await self._unavailable(send, rid, f"api is {runtime.status()}")
+        close, limit = runtime.draining, runtime.limits.max_body_bytes
+        try:
+            body = await guard.body(limit) if length <= limit else None
+        except deadlines.BodyTimeout:
+            runtime.metrics.body_timed_out()
+            error = f"the request body did not arrive within {runtime.limits.body_timeout:g}s"
+            return await responses.send_json(send, 408, _error(error, rid), rid, close=True)
+        if body is None:
+            error = f"request body is larger than the limit of {limit} bytes"
+            return await responses.send_json(send, 413, _error(error, rid), rid, close)
+        if not runtime.shared.try_acquire(runtime.slot):
+            runtime.metrics.reject()
+            return await self._unavailable(send, rid, "too many requests in flight")
+        try:
+            return await self._admitted(scope, guard, send, rid, content_type, body)
+        finally:
+            runtime.shared.release(runtime.slot)
 
     async def _unavailable(self, send: Send, rid: str, why: str) -> int:
         retry = self.runtime.limits.retry_after_seconds
@@ -62,36 +96,44 @@ class PredictHandler:
         return await responses.send_json(send, 503, body, rid, self.runtime.draining, retry)
 
     async def _admitted(
-        self, scope: Scope, receive: Receive, send: Send, rid: str, content_type: str, length: int
+        self,
+        scope: Scope,
+        guard: deadlines.Guard,
+        send: Send,
+        rid: str,
+        content_type: str,
+        body: bytes,
     ) -> int:
         runtime = self.runtime
         spec = runtime.predictor_class
         assert spec is not None  # serving implies loaded
-        close, limit = runtime.draining, runtime.limits.max_body_bytes
-        body = await _read_body(receive, limit) if length <= limit else None
-        if body is None:
-            error = f"request body is larger than the limit of {limit} bytes"
-            return await responses.send_json(
-                send, 413, {"error": error, "request_id": rid}, rid, close
-            )
+        close = runtime.draining
         try:
             kwargs = await _predict_kwargs(spec.predict_args, scope, body, content_type)
         except codec.PayloadError as exc:
-            return await responses.send_json(
-                send, 400, {"error": str(exc), "request_id": rid}, rid, close
-            )
+            return await responses.send_json(send, 400, _error(str(exc), rid), rid, close)
         handed_over = False  # to post_predict, which closes the uploads when it is done
         try:
-            result = await runtime.call(kwargs)
+            result = await guard.answer(runtime.call(kwargs))
             if inspect.isgenerator(result) or inspect.isasyncgen(result):
-                status = await self._stream(scope, receive, send, result, rid)
+                status = await self._stream(scope, guard, send, result, rid)
             else:
-                status = await _send_result(scope, receive, send, result, rid, close)
+                guard.answering()
+                status = await _send_result(scope, guard.receive, send, result, rid, close)
+        except deadlines.TimedOut:
+            runtime.metrics.timed_out()
+            error = (
+                f"the prediction did not answer within networking.timeout "
+                f"({format_duration(runtime.timeout)})"
+            )
+            log.warning("%s: answered 504", error)
+            return await responses.send_json(send, 504, _error(error, rid), rid, close)
+        except deadlines.Disconnected:
+            raise
         except Exception as exc:
             logs.log_failure(log, "predict", exc)
             error = f"{type(exc).__name__}: {exc}"[:1000]
-            answer = {"error": error, "request_id": rid}
-            return await responses.send_json(send, 500, answer, rid, close)
+            return await responses.send_json(send, 500, _error(error, rid), rid, close)
         else:
             if spec.post_predict_args is not None:
                 self._post_predict(spec.post_predict_args, kwargs, result)
@@ -101,10 +143,19 @@ class PredictHandler:
             if not handed_over:
                 _close_uploads(kwargs)
 
-    async def _stream(self, scope: Scope, receive: Receive, send: Send, gen: Any, rid: str) -> int:
+    async def _stream(
+        self, scope: Scope, guard: deadlines.Guard, send: Send, gen: Any, rid: str
+    ) -> int:
         pool = self.runtime.pool
         chunks = streaming.from_thread(gen, pool) if inspect.isgenerator(gen) else gen
-        first = await streaming.first_chunk(chunks)  # errors before any byte become a 500
+        try:  # errors before any byte become a 500, no first chunk in time a 504
+            first = await guard.answer(streaming.first_chunk(chunks))
+        except BaseException:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            raise
+        guard.answering()
         sse = streaming.wants_sse(scope["headers"])
         headers = [
             (b"content-type", b"text/event-stream" if sse else b"application/octet-stream"),
@@ -112,7 +163,7 @@ class PredictHandler:
             (b"x-accel-buffering", b"no"),
             (responses.REQUEST_ID_HEADER, rid.encode("latin-1")),
         ]
-        await streaming.stream(chunks, first, receive, send, headers, sse)
+        await streaming.stream(chunks, first, guard.receive, send, headers, sse)
         return 200
 
     def _post_predict(self, args: tuple[str, ...], kwargs: dict[str, Any], result: Any) -> None:
@@ -126,6 +177,10 @@ class PredictHandler:
             task.add_done_callback(self._tasks.discard)
         else:
             self.runtime.pool.submit(_then_close(hook, kwargs), **call_kwargs)
+
+
+def _error(message: str, rid: str) -> dict[str, str]:
+    return {"error": message, "request_id": rid}
 
 
 def _close_uploads(kwargs: dict[str, Any]) -> None:
@@ -170,24 +225,6 @@ def _scan_headers(headers: list[tuple[bytes, bytes]]) -> tuple[str, str, int]:
         elif key == b"content-length" and value.isdigit():
             length = int(value)
     return responses.request_id(raw_rid), content_type, length
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole request body, or None when it grows past ``limit`` bytes."""
-    message = await receive()
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body", False):
-        return body if len(body) <= limit else None
-    chunks = [body]
-    size = len(body)
-    while message.get("more_body", False):
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def _predict_kwargs(

@@ -3,12 +3,18 @@
 The master binds the port first (a taken port fails in milliseconds; ``--port 0`` picks a free
 one, logged and written to the status file), then forks
 ``processes_per_replica`` workers that all accept on that one socket and share the replica's
-admission semaphore and metrics. It never imports the user's code. Signals:
+admission counts and metrics. It never imports the user's code. Signals:
 
 - SIGTERM / SIGINT: drain every worker, then exit 0.
 - SIGHUP: reload the spec with no downtime: new workers load while the old ones serve; once all
-  new ones are ready the old ones drain. If the new predictor fails, the old workers stay.
-- A worker that dies is replaced (the new one loads before it takes requests).
+  new ones are ready the old ones drain (killed if they still run ``networking.timeout`` plus
+  a few seconds later: their requests have been answered 504 by then). If the new predictor
+  fails, the old workers stay.
+- A worker that dies (an exit, a segfault, the OOM killer's SIGKILL) is replaced (the new one
+  loads before it takes requests); the log says which one died and how, and the admission slots
+  it held are returned. Its open connections are closed by the kernel.
+- The master's own death, even by SIGKILL, kills its workers (a parent-death signal): no orphan
+  keeps the port.
 
 ``--status-file`` keeps a :class:`cortex.contracts.RuntimeStatus` current for tools
 (``cortex get``, ``cortex deploy``).
@@ -33,14 +39,16 @@ from types import FrameType
 from cortex import contracts
 from cortex.contracts import DEFAULT_PORT, Flag, RuntimeState, RuntimeStatus
 from cortex.errors import CortexError
-from cortex.runtime import auth, limits, logs, metrics, sharedmem, worker
-from cortex.runtime.limits import DEFAULT_MAX_BODY_BYTES, Limits
+from cortex.runtime import auth, children, limits, logs, metrics, sharedmem, worker
+from cortex.runtime.limits import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES, Limits
 from cortex.spec import RealtimeAPI, load_specs, parse_api_spec, parse_specs, spec_hash
 
 log = logging.getLogger("cortex.runtime")
 TICK = 0.05
 RESTART_BACKOFF = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0)  # by replacements in the last window
 RESTART_WINDOW = 60.0
+PR_SET_PDEATHSIG = 1
+DRAIN_MARGIN = 5.0  # seconds past networking.timeout before a draining old worker is killed
 SharedState = sharedmem.SharedState
 
 
@@ -57,6 +65,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add(Flag.PORT, type=int, default=DEFAULT_PORT, help=f"port ({DEFAULT_PORT}; 0: a free one)")
     add(Flag.FD, type=int, help="serve on this inherited listening socket (not --host/--port)")
     add(Flag.MAX_BODY_BYTES, type=int, default=DEFAULT_MAX_BODY_BYTES, help="larger bodies: 413")
+    add(
+        Flag.BODY_TIMEOUT,
+        type=float,
+        default=DEFAULT_BODY_TIMEOUT,
+        help=f"seconds a request body may take to arrive: 408 after ({DEFAULT_BODY_TIMEOUT:g})",
+    )
     limits.add_connection_flags(parser)
     add(Flag.ACCESS_LOG, action="store_true", help="log every request (costs throughput)")
     add(Flag.DRAIN_GRACE, type=float, default=0.0, help="seconds to keep accepting after SIGTERM")
@@ -151,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _raise_file_limit()
     options = worker.WorkerOptions(
-        limits=Limits(max_body_bytes=args.max_body_bytes),
+        limits=Limits(max_body_bytes=args.max_body_bytes, body_timeout=args.body_timeout),
         connections=limits.connection_limits(args),
         access_log=args.access_log,
         drain_grace=args.drain_grace,
@@ -181,6 +195,7 @@ class Master:
             options,
         )
         self.port = int(sock.getsockname()[1])  # the one bound, also when --port 0 asked for any
+        self.pid = os.getpid()  # a worker whose parent is another has lost its master
         self.shared = sharedmem.ReplicaMemory(
             api.autoscaling.max_replica_concurrency, metrics.WIDTH
         )
@@ -189,6 +204,7 @@ class Master:
         self.cause: str | None = None  # why the predictor failed to load or a reload failed
         self.signals: list[int] = []
         self.draining_old: dict[int, int] = {}  # the previous generation, after a reload
+        self.drain_deadline = 0.0  # when draining old workers are killed
         self.restarts: list[float] = []  # when dead workers were replaced, lately
         self.pending_restarts: list[float] = []  # when the next replacements are due
 
@@ -234,7 +250,10 @@ class Master:
         """Wait until every worker is ready (True) or one failed or died (False)."""
         while True:
             for pid, slot in workers.items():
-                if self.shared.worker_state(slot) == SharedState.FAILED or _exited(pid) is not None:
+                if (
+                    self.shared.worker_state(slot) == SharedState.FAILED
+                    or children.exited(pid) is not None
+                ):
                     return False
             if all(self.shared.worker_state(s) == SharedState.READY for s in workers.values()):
                 return True
@@ -262,6 +281,7 @@ class Master:
         old, self.workers, self.api, self.cause = self.workers, new, api, None
         self.stop(old, signal.SIGUSR1, wait=False)  # handoff: old processes drain on their own
         self.draining_old.update(old)
+        self.drain_deadline = time.monotonic() + self.api.networking.timeout + DRAIN_MARGIN
         log.info("reloaded: %d new process(es) serving", len(new))
         self.status(RuntimeState.READY)
 
@@ -274,18 +294,19 @@ class Master:
         """Reap workers; replace the dead, waiting longer the more often they died lately."""
         now = time.monotonic()
         for pid, slot in list(self.workers.items()):
-            code = _exited(pid)
+            code = children.exited(pid)
             if code is None:
                 continue
             del self.workers[pid]
-            self.shared.set_worker_state(slot, SharedState.GONE)
+            held = self.shared.reclaim(slot)
             self.restarts = [t for t in self.restarts if now - t < RESTART_WINDOW]
             delay = RESTART_BACKOFF[min(len(self.restarts), len(RESTART_BACKOFF) - 1)]
             log.error(
-                "worker %d (slot %d) exited with %s; starting a new one in %gs",
+                "worker %d (slot %d) %s with %d request(s) in flight; starting a new one in %gs",
                 pid,
                 slot,
-                code,
+                children.how_it_ended(code),
+                held,
                 delay,
             )
             self.pending_restarts.append(now + delay)
@@ -293,9 +314,20 @@ class Master:
             self.pending_restarts.pop(0)
             self.restarts.append(now)
             self.workers.update(self.spawn_one(self.api))
+        self.reap_old(now)
+
+    def reap_old(self, now: float) -> None:
+        """Forget drained old workers; kill those still draining past their deadline."""
         for pid, slot in list(self.draining_old.items()):
-            if _exited(pid) is not None:
-                self.shared.set_worker_state(slot, SharedState.GONE)
+            if children.exited(pid) is None and now > self.drain_deadline:
+                log.error(
+                    "worker %d (slot %d) still draining after a reload: killing it", pid, slot
+                )
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                children.exited(pid, block=True)
+            if children.exited(pid) is not None:
+                self.shared.reclaim(slot)
                 del self.draining_old[pid]
 
     def spawn_one(self, api: RealtimeAPI) -> dict[int, int]:
@@ -320,11 +352,13 @@ class Master:
                 os.kill(pid, sig)
         deadline = time.monotonic() + self.options.drain_grace + self.options.graceful_timeout + 5
         while wait and workers and time.monotonic() < deadline:
-            workers = {pid: s for pid, s in workers.items() if _exited(pid) is None}
+            workers = {pid: s for pid, s in workers.items() if children.exited(pid) is None}
             time.sleep(TICK)
         for pid in workers if wait else ():
             os.kill(pid, signal.SIGKILL)
-            _exited(pid, block=True)
+            children.exited(pid, block=True)
+        for slot in workers.values() if wait else ():
+            self.shared.reclaim(slot)
 
     def status(self, state: RuntimeState) -> None:
         write_status(self.args.status_file, self.port, state, spec_hash(self.api), self.cause)
@@ -349,30 +383,13 @@ def write_status(
     os.replace(tmp, path)
 
 
-_reaped: dict[int, int] = {}
-
-
-def _exited(pid: int, block: bool = False) -> int | None:
-    """The exit code of a child that ended (reaping it), else None."""
-    if pid in _reaped:
-        return _reaped[pid]
-    try:
-        done, status = os.waitpid(pid, 0 if block else os.WNOHANG)
-    except ChildProcessError:
-        return _reaped.setdefault(pid, -1)
-    if done == 0:
-        return None
-    _reaped[pid] = os.waitstatus_to_exitcode(status)
-    return _reaped[pid]
-
-
 def _worker_main(api: RealtimeAPI, master: Master, slot: int, load_before_serving: bool) -> None:
     """In the forked child: become a worker, never return."""
     code = 1
     try:
         for handled in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(handled, signal.SIG_DFL)
-        _die_with_parent()
+        _die_with_parent(master.pid)
         code = worker.serve(
             api,
             master.project,
@@ -397,10 +414,17 @@ def _raise_file_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to SIGTERM this worker if the master dies (no orphans serving stale code)."""
+def _die_with_parent(master_pid: int) -> None:
+    """Ask Linux to SIGKILL this worker when the master dies: no orphan keeps the port.
+
+    SIGKILL, not SIGTERM: a worker draining on SIGTERM would wait for its requests, and a hung
+    one would keep it alive. A master that died before the request was made is not noticed
+    by it, hence the check of the parent after it.
+    """
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: orphans are left to the CLI's group kill
         pass
+    if os.getppid() != master_pid:
+        os._exit(1)

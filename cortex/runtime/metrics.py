@@ -86,15 +86,23 @@ class _Histogram:
         return family
 
 
+def _counter(name: Name, doc: str, api: str, value: float) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, doc, labels=[Label.API_NAME])
+    family.add_metric([api], value)
+    return family
+
+
 def _le(bound: float) -> str:
     return "+Inf" if bound == float("inf") else repr(float(bound))
 
 
-# Slot layout: [used marker, 2XX, 3XX, 4XX, 5XX, rejected, load seconds, histograms...,
-# refusals by reason]
+# Slot layout: [used marker, 2XX, 3XX, 4XX, 5XX, rejected, 504s, 408s, load seconds,
+# histograms..., refusals by reason]
 _REQUESTS = 1
 _REJECTED = _REQUESTS + len(STATUS_CLASSES)
-_LOAD = _REJECTED + 1
+_TIMEOUTS = _REJECTED + 1
+_BODY_TIMEOUTS = _TIMEOUTS + 1
+_LOAD = _BODY_TIMEOUTS + 1
 _DURATION = _Histogram(_LOAD + 1, LATENCY_BUCKETS)
 _BATCH = _Histogram(_DURATION.offset + _DURATION.width, BATCH_BUCKETS)
 _WAIT = _Histogram(_BATCH.offset + _BATCH.width, LATENCY_BUCKETS)
@@ -125,6 +133,14 @@ class Metrics(Collector):
     def refuse(self, reason: Refusal) -> None:
         """One connection closed or request refused by an HTTP limit."""
         self._values[self._base + _REFUSALS[reason]] += 1
+
+    def timed_out(self) -> None:
+        """One 504 of networking.timeout (also counted by :meth:`observe`)."""
+        self._values[self._base + _TIMEOUTS] += 1
+
+    def body_timed_out(self) -> None:
+        """One 408: the request body did not arrive within the body timeout."""
+        self._values[self._base + _BODY_TIMEOUTS] += 1
 
     def observe_batch(self, size: int) -> None:
         _BATCH.observe(self._values, self._base, float(size))
@@ -169,6 +185,26 @@ class Metrics(Collector):
         for reason, cell in _REFUSALS.items():
             refused.add_metric([api, reason.value], totals[cell])
         yield refused
+        yield _counter(
+            Name.TIMEOUTS,
+            "Requests answered 504: no response within networking.timeout.",
+            api,
+            totals[_TIMEOUTS],
+        )
+        yield _counter(
+            Name.BODY_TIMEOUTS,
+            "Requests answered 408: the body did not arrive within the body timeout.",
+            api,
+            totals[_BODY_TIMEOUTS],
+        )
+        abandoned = GaugeMetricFamily(
+            Name.ABANDONED_THREADS,
+            "Predict threads still running a call whose request timed out or left (a thread "
+            "cannot be stopped); when every thread is, the replica reports not ready.",
+            labels=[Label.API_NAME],
+        )
+        abandoned.add_metric([api], float(self.shared.abandoned_threads()))
+        yield abandoned
         yield _DURATION.family(
             Name.REQUEST_DURATION,
             "Time from request arrival to the last response byte.",

@@ -1,6 +1,13 @@
 """One worker process's state: its predictor (loading, loaded or failed), readiness, thread pool,
 metrics and the call that reaches ``predict``. The ASGI app and the uvicorn worker read it;
-nothing here speaks HTTP."""
+nothing here speaks HTTP.
+
+Readiness is also lost, without any process failing, when the replica cannot serve: every
+predict thread of every worker is stuck in a call whose request timed out, or the replica is at
+its concurrency cap and nothing was admitted or finished for ``networking.timeout`` (requests
+that time out free their slots, so only slots that never come back get there). Either clears by
+itself when the calls return.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +21,7 @@ from cortex.contracts import RuntimeState
 from cortex.errors import PredictorError
 from cortex.runtime import calls, metrics, predictor, sharedmem, threads
 from cortex.runtime.limits import Limits
-from cortex.spec import RealtimeAPI, spec_hash
+from cortex.spec import RealtimeAPI, format_duration, spec_hash
 
 log = logging.getLogger("cortex.runtime")
 
@@ -49,7 +56,11 @@ class ProcessState:
         self.failure: BaseException | None = None
         self.predictor: predictor.Predictor | None = None
         self.predictor_class: predictor.PredictorClass | None = None
-        self.pool = threads.ThreadPool(api.predictor.threads_per_process)
+        self.timeout = api.networking.timeout
+        self.pool = threads.ThreadPool(
+            api.predictor.threads_per_process,
+            on_abandoned=lambda count: self.shared.set_abandoned(self.slot, count),
+        )
         self.call: calls.Call = calls.unloaded
         self.on_failure: Callable[[], None] = lambda: None
         self.spec_hash = spec_hash(api)
@@ -60,7 +71,25 @@ class ProcessState:
 
     def ready(self) -> bool:
         """Readiness of the replica as seen from this process."""
-        return self.serving and not self.draining and self.shared.state == SharedState.READY
+        return self.unready_reason() is None
+
+    def unready_reason(self) -> str | None:
+        """Why the replica should take no traffic now, or None when it should."""
+        if not (self.serving and not self.draining and self.shared.state == SharedState.READY):
+            return f"api is {self.status()}"
+        threads = self.api.predictor.threads_per_process
+        if self.shared.all_threads_stuck(threads):
+            return (
+                f"every predict thread ({threads} per process) is stuck in a call that "
+                "outlived networking.timeout"
+            )
+        if self.shared.stalled(self.timeout):
+            return (
+                f"{self.shared.in_flight()} requests in flight (max_replica_concurrency) and "
+                f"none admitted or finished for networking.timeout "
+                f"({format_duration(self.timeout)})"
+            )
+        return None
 
     def status(self) -> RuntimeState:
         if self.draining or self.refusing:

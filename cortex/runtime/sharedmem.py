@@ -1,8 +1,15 @@
-"""Memory shared by the processes of one replica: admission semaphore, metric slots, states.
+"""Memory shared by the processes of one replica: admission counts, metric slots, states.
 
 The master process creates it before forking the workers, so every worker sees the same
 memory. Each worker owns one slot of the metrics array and is its only writer (from its event
 loop thread), so counting needs no lock; ``/metrics`` in any worker sums all slots.
+
+Admission is a count of requests in flight per worker slot, compared in sum to the replica's
+cap, not a shared semaphore: a semaphore (or a lock) taken by a process that dies (``os._exit``,
+a segfault, the OOM killer) is never given back, while a dead worker's counts are zeroed by the
+master when it reaps it (:meth:`ReplicaMemory.reclaim`). Admission adds one to its own count
+first and then reads the sum, so two workers admitting at once may both refuse (a 503 that a
+retry answers) but never both admit past the cap.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import enum
 import multiprocessing
+import time
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
@@ -28,13 +36,23 @@ class SharedState(enum.IntEnum):
 MAX_SLOTS = 256  # worker processes over the master's lifetime before slots are reused
 
 
+def _ints(array: Any) -> memoryview:
+    return memoryview(array).cast("B").cast("i")
+
+
 class ReplicaMemory:
     """One replica's shared memory. ``width`` is the number of doubles a worker's metrics use."""
 
     def __init__(self, max_concurrency: int, width: int, slots: int = MAX_SLOTS) -> None:
         ctx = multiprocessing.get_context("fork")
-        self.max_concurrency = max_concurrency
-        self.semaphore: Any = ctx.BoundedSemaphore(max_concurrency)
+        self.limit: Synchronized[int] = ctx.Value(ctypes.c_int, max_concurrency, lock=False)  # type: ignore[assignment]
+        # In flight and abandoned threads, per worker; read through memoryviews, which sum
+        # ten times faster than the ctypes arrays (admission sums on every request).
+        self.admitted = _ints(ctx.RawArray(ctypes.c_int, slots))
+        self.abandoned = _ints(ctx.RawArray(ctypes.c_int, slots))
+        self.progress: Synchronized[float] = ctx.Value(
+            ctypes.c_double, time.monotonic(), lock=False
+        )  # type: ignore[assignment]  # when a request was last admitted or finished
         self.width = width
         self.slots = slots
         self.values: Any = ctx.RawArray(ctypes.c_double, width * slots)
@@ -49,19 +67,53 @@ class ReplicaMemory:
     # admission control ---------------------------------------------------------------
 
     def set_limit(self, max_concurrency: int) -> None:
-        """A new semaphore for processes forked from now on (a reload may change the limit)."""
-        if max_concurrency != self.max_concurrency:
-            self.max_concurrency = max_concurrency
-            self.semaphore = multiprocessing.get_context("fork").BoundedSemaphore(max_concurrency)
+        """The replica's cap, for every worker at once (a reload may change it)."""
+        self.limit.value = max_concurrency
 
-    def try_acquire(self) -> bool:
-        return bool(self.semaphore.acquire(False))
+    def try_acquire(self, index: int) -> bool:
+        """Admit one request of worker ``index`` if the replica is under its cap."""
+        mine, admitted = index % self.slots, self.admitted
+        admitted[mine] += 1
+        if sum(admitted) <= self.limit.value:
+            self.progress.value = time.monotonic()
+            return True
+        admitted[mine] -= 1
+        return False
 
-    def release(self) -> None:
-        self.semaphore.release()
+    def release(self, index: int) -> None:
+        self.admitted[index % self.slots] -= 1
+        self.progress.value = time.monotonic()
 
     def in_flight(self) -> int:
-        return self.max_concurrency - int(self.semaphore.get_value())
+        return sum(self.admitted)
+
+    def stalled(self, grace: float) -> bool:
+        """At the cap with nothing admitted or finished for ``grace`` seconds: nothing gets in."""
+        full = sum(self.admitted) >= self.limit.value
+        return full and time.monotonic() - self.progress.value > grace
+
+    def reclaim(self, index: int) -> int:
+        """Mark a reaped worker's slot gone and zero its counts; the requests it held."""
+        mine = index % self.slots
+        held = int(self.admitted[mine])
+        self.admitted[mine] = self.abandoned[mine] = self.connections[mine] = 0
+        self.worker_states[mine] = SharedState.GONE
+        return held
+
+    # stuck threads ---------------------------------------------------------------------
+
+    def set_abandoned(self, index: int, threads: int) -> None:
+        """Publish how many of worker ``index``'s threads run a call nobody waits for."""
+        self.abandoned[index % self.slots] = threads
+
+    def abandoned_threads(self) -> int:
+        return sum(self.abandoned)
+
+    def all_threads_stuck(self, threads: int) -> bool:
+        """Every ready worker has all its ``threads`` stuck in calls that timed out."""
+        states, abandoned = self.worker_states, self.abandoned
+        ready = [i for i in range(self.slots) if states[i] == SharedState.READY]
+        return bool(ready) and all(abandoned[i] >= threads for i in ready)
 
     # metric slots ----------------------------------------------------------------------
 

@@ -394,12 +394,14 @@ class Auth(_Model):
 
 
 class Networking(_Model):
-    """Where the API answers: its path, on a cluster its host name and request timeout (what
-    the route says; docs/routing.md), in the local environment its port."""
+    """Where the API answers: its path, on a cluster its host name (what the route says;
+    docs/routing.md), in the local environment its port; and how long a prediction may take
+    before its response starts (``timeout``: the runtime answers 504 then, and on a cluster
+    the route's request timeout is the same value)."""
 
     endpoint: str | None = Field(default=None, max_length=1000)
     hostname: str | None = Field(default=None, max_length=253)
-    request_timeout: units.Duration | None = None
+    timeout: units.Duration = Field(default="300s", validate_default=True)
     local_port: Int | None = Field(default=None, ge=1, le=65535)
     auth: Auth | None = None
 
@@ -412,10 +414,10 @@ class Networking(_Model):
             )
         return value
 
-    @field_validator("request_timeout")
+    @field_validator("timeout")
     @classmethod
-    def _timeout_positive(cls, value: float | None) -> float | None:
-        if value is not None and (value < 0.001 or value != round(value, 3)):
+    def _timeout_positive(cls, value: float) -> float:
+        if value < 0.001 or value != round(value, 3):
             raise messages.rule_error(
                 "must be at least 1ms, in whole milliseconds (e.g. 30s, 2m)",
                 units.format_duration(value),

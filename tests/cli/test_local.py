@@ -16,6 +16,7 @@ import pytest
 from cortex.cli import processes
 from tests.cli.conftest import CLI, api, table_rows
 from tests.conftest import free_port
+from tests.runtime.harness import alive, children
 
 pytestmark = pytest.mark.slow
 
@@ -186,3 +187,24 @@ def test_get_watch_refreshes_until_interrupted(cli: CLI) -> None:
     rest, _ = watcher.communicate(timeout=30)
     assert refreshes == 2, rest
     assert watcher.returncode == 0
+
+
+def test_a_sigkilled_master_leaves_no_process_or_port_to_redeploy_or_delete(cli: CLI) -> None:
+    port = free_port()
+    spec = api("orphans", port=port)
+    spec["predictor"]["processes_per_replica"] = 2
+    cli.write(spec)
+    cli.ok("deploy")
+    master = cli.meta("orphans")["pid"]
+    workers = children(master)
+    os.kill(master, signal.SIGKILL)  # the master only, as the OOM killer would
+    wait_dead(master)
+
+    cli.ok("deploy")  # on the same port: nothing of the old runtime holds it
+    assert answer(port, "orphans")["version"] == 1
+    assert not any(alive(pid) for pid in workers)
+    redeployed = [cli.meta("orphans")["pid"], *children(cli.meta("orphans")["pid"])]
+    cli.ok("delete", "orphans", "-y")
+
+    assert not any(alive(pid) for pid in redeployed)
+    assert not processes.port_in_use(port)

@@ -131,11 +131,13 @@ def test_spec_env_holds_what_the_pod_runs_and_parses_back() -> None:
             "target_replica_concurrency": 2,
         },
         project={"configMap": "iris-project"},
+        networking={"timeout": "45s", "hostname": "iris.example.com"},
     )
 
     spec = json.loads(env_of(render_deployment(api))[SPEC_ENV])
 
-    assert set(spec) == {"predictor", "compute", "project", "autoscaling"}
+    assert set(spec) == {"predictor", "compute", "project", "autoscaling", "networking"}
+    assert spec["networking"] == {"timeout": "45s"}  # the runtime's 504; not the route's host
     parsed = parse_api_spec(api.name, spec)
     assert (parsed.predictor, parsed.compute, parsed.project) == (
         api.predictor,
@@ -143,6 +145,7 @@ def test_spec_env_holds_what_the_pod_runs_and_parses_back() -> None:
         api.project,
     )
     assert parsed.autoscaling.max_replica_concurrency == 3
+    assert parsed.networking.timeout == 45
 
 
 @pytest.mark.parametrize(
@@ -171,6 +174,7 @@ def test_scaling_networking_and_rollout_changes_leave_the_pod_template_alone(
         {"compute": {"cpu": "2"}},
         {"project": {"configMap": "iris-project-2", "sha256": "ab" * 32}},
         {"autoscaling": {"max_replica_concurrency": 9}},
+        {"networking": {"timeout": "10s"}},
     ],
 )
 def test_what_the_pod_runs_changes_the_template_and_its_hash(change: dict[str, Any]) -> None:

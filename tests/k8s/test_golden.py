@@ -39,7 +39,7 @@ def _cpu() -> list[dict[str, Any]]:
         "iris",
         compute={"cpu": "500m", "mem": "1Gi"},
         autoscaling={"min_replicas": 2, "max_replicas": 10},
-        networking={"hostname": "iris.ml.example.com", "request_timeout": "30s"},
+        networking={"hostname": "iris.ml.example.com", "timeout": "30s"},
     )
     return render_api(api, GATEWAY)
 

@@ -40,13 +40,14 @@ def test_gateway_routing_renders_an_httproute_on_the_gateway_of_the_settings() -
             {
                 "matches": [{"path": {"type": "PathPrefix", "value": "/models/iris"}}],
                 "backendRefs": [{"name": "api-iris", "port": 8888}],
+                "timeouts": {"request": "300s"},  # networking.timeout's default
             }
         ],
     }
 
 
-def test_the_route_takes_hostname_and_request_timeout_from_the_spec() -> None:
-    api = make_api("iris", networking={"hostname": "ml.example.com", "request_timeout": "1m30s"})
+def test_the_route_takes_hostname_and_timeout_from_the_spec() -> None:
+    api = make_api("iris", networking={"hostname": "ml.example.com", "timeout": "1m30s"})
 
     spec = render_route(api, owner_of(api), GATEWAY)["spec"]
 
@@ -84,7 +85,7 @@ def test_each_routing_mode_renders_its_route_kind_only(routing: str, kinds: list
 def test_every_routing_mode_renders_valid_objects(routing: str, version: str) -> None:
     api = make_api(
         "iris",
-        networking={"endpoint": "/v1/iris", "hostname": "*.example.com", "request_timeout": "2s"},
+        networking={"endpoint": "/v1/iris", "hostname": "*.example.com", "timeout": "2s"},
     )
 
     for obj in render_api(api, ROUTINGS[routing]):
@@ -92,7 +93,7 @@ def test_every_routing_mode_renders_valid_objects(routing: str, version: str) ->
 
 
 def test_the_httproute_schema_catches_what_a_gateway_would_refuse() -> None:
-    api = make_api("iris", networking={"request_timeout": "2s"})
+    api = make_api("iris", networking={"timeout": "2s"})
     route = render_route(api, owner_of(api), GATEWAY)
     route["spec"]["rules"][0]["timeouts"]["request"] = "2 seconds"
 

@@ -44,7 +44,7 @@ def test_gateway_routing_creates_and_updates_an_httproute_whose_status_shows_in_
 ) -> None:
     serve_gateway_api(cluster, gateway=False)
     with running(routing=GATEWAY_ROUTING, retry_delay=0.2, slow_retry=0.5):
-        cluster.create(RAPI, resource("iris", networking={"request_timeout": "20s"}))
+        cluster.create(RAPI, resource("iris", networking={"timeout": "20s"}))
         route = wait_for(lambda: cluster.get(HTTPROUTES, "api-iris"), what="the HTTPRoute")
         assert route["spec"]["parentRefs"][0] | {"namespace": "gateway-system"} == {
             "group": "gateway.networking.k8s.io",

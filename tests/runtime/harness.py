@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -125,8 +126,58 @@ class RuntimeProcess:
     def status(self) -> dict[str, Any]:
         return dict(json.loads(self.status_file.read_text()))
 
+    def workers(self) -> list[int]:
+        """The live worker processes: the master's children."""
+        return children(self.proc.pid)
+
     def metric(self, name: str) -> float:
         for line in self.get("/metrics").text.splitlines():
             if line.startswith(name + "{") or line.startswith(name + " "):
                 return float(line.rsplit(" ", 1)[1])
         raise AssertionError(f"metric {name} not found")
+
+
+def children(pid: int) -> list[int]:
+    """The live (not zombie) child processes of ``pid``, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, ValueError):
+            continue
+        if int(ppid) == pid and state != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie does not)."""
+    return state(pid) not in (None, "Z")
+
+
+def state(pid: int) -> str | None:
+    """The process state letter of ``pid`` (R, S, D, Z...), None when there is no such process."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def raw_post(port: int, query: str = "", head: str = "content-length: 0\r\n") -> socket.socket:
+    """A connection that has sent a prediction request's head (and no more): the test decides
+    what follows (the rest of a body, nothing, or closing it)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(f"POST /predict{query} HTTP/1.1\r\nhost: x\r\n{head}\r\n".encode())
+    return sock
+
+
+def listening(port: int) -> bool:
+    """Whether a socket listens on ``port``, from /proc/net/tcp (a connection attempt could
+    connect to itself on a free port, and binding fails while another program's client uses
+    it as its source port)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                return True
+    return False

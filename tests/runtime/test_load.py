@@ -109,8 +109,9 @@ def test_a_dead_worker_is_replaced_waiting_longer_when_it_keeps_dying(tmp_path: 
             rt.wait_for(lambda: rt.post().status_code == 200, what="a new worker")
             pids.append(rt.post().json()["pid"])
     assert len(set(pids)) == 3
-    assert "exited with 3; starting a new one in 0s" in rt.output()
-    assert "exited with 3; starting a new one in 1s" in rt.output()  # the second, within 60 s
+    said = "exited with exit code 3 with 1 request(s) in flight; starting a new one in"
+    assert f"{said} 0s" in rt.output()
+    assert f"{said} 1s" in rt.output()  # the second, within 60 s
 
 
 def test_sighup_reloads_the_spec_with_no_failed_request(tmp_path: Path) -> None:

@@ -181,7 +181,7 @@ def test_fully_defaulted_api_dumps_to_canonical_json() -> None:
         "networking": {
             "endpoint": "/x",
             "hostname": None,
-            "request_timeout": None,
+            "timeout": "5m",
             "local_port": None,
             "auth": None,
         },

@@ -452,10 +452,10 @@ def test_an_endpoint_with_dot_segments_is_rejected(endpoint: str) -> None:
     assert "must not contain . or .. segments" in _error(networking={"endpoint": endpoint})
 
 
-def test_hostname_and_request_timeout_are_checked() -> None:
+def test_hostname_and_timeout_are_checked() -> None:
     bad_host = _error(networking={"hostname": "Bad_Host"})
-    short = _error(networking={"request_timeout": "0.0001"})
+    short = _error(networking={"timeout": "0.0001"})
 
     assert "networking.hostname 'Bad_Host' must be a lowercase DNS name" in bad_host
-    assert "networking.request_timeout" in short and "at least 1ms" in short
+    assert "networking.timeout" in short and "at least 1ms" in short
     assert _parse(networking={"hostname": "*.ml.example.com"}).networking.hostname
