@@ -59,7 +59,8 @@ def test_a_predict_that_raises_is_a_500_with_the_json_error_and_holds_no_slot(
     assert [r.status_code for r in replies] == [500] * 3  # the cap is 1: each slot came back
     assert replies[2].json() == {"error": "ValueError: cannot predict 2", "request_id": "r2"}
     assert in_flight == 0
-    assert "predict failed: ValueError: cannot predict 0" in rt.output()
+    assert "predict failed: ValueError (message withheld" in rt.output()  # it may hold payload
+    assert "cannot predict 0" not in rt.output()
 
 
 def test_a_hung_sync_thread_is_counted_and_readiness_drops_until_every_one_returns(
