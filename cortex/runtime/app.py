@@ -57,7 +57,10 @@ class CortexApp:
         self.predict: ASGIApp = PredictHandler(runtime)
         self.routed: ASGIApp = routes
         if token is not None:
-            self.predict = auth.BearerGuard(self.predict, token, frozenset())
+            metrics = runtime.metrics
+            self.predict = auth.BearerGuard(
+                self.predict, token, frozenset(), on_refused=lambda: metrics.observe(401, 0.0)
+            )
             self.routed = auth.BearerGuard(routes, token, auth.open_paths(runtime.api))
         self.predict_paths = frozenset({"/predict", runtime.api.endpoint})
         self.any_path = any_path

@@ -13,7 +13,7 @@ kubelet, load balancers and Prometheus need no token.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -62,10 +62,18 @@ def open_paths(api: RealtimeAPI) -> frozenset[str]:
 class BearerGuard:
     """Answers 401 unless the request carries the token; open paths pass untouched."""
 
-    def __init__(self, app: ASGIApp, token: bytes, open_paths: frozenset[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        token: bytes,
+        open_paths: frozenset[str],
+        on_refused: Callable[[], None] = lambda: None,
+    ) -> None:
+        """``on_refused`` counts each 401 (the prediction route counts it as a 4XX request)."""
         self.app = app
         self.expected = b"bearer " + token
         self.open_paths = open_paths
+        self.on_refused = on_refused
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.open_paths or self._allowed(scope):
@@ -79,6 +87,7 @@ class BearerGuard:
             "request_id": rid,
         }
         await responses.send_json(send, 401, body, rid, extra_headers=_CHALLENGE)
+        self.on_refused()
 
     def _allowed(self, scope: Scope) -> bool:
         for key, value in scope["headers"]:
