@@ -24,7 +24,9 @@ from cortex.k8s import OperatorSettings, Owner, render
 from cortex.spec import parse_api_spec, parse_specs, spec_hash
 from tests.k8s.conftest import KUBERNETES_VERSIONS, validate_manifest
 
-BOUND_SECONDS = 5.0  # per document, on a loaded machine; a stall is tens of seconds
+# CPU seconds of this thread per document (thread_time: time spent waiting for a busy
+# machine does not count, a stall does); a stall is tens of seconds.
+BOUND_SECONDS = 5.0
 OWNER_UID = "0f6c2d4e-8a1b-4c3d-9e5f-7a8b9c0d1e2f"
 
 FIELDS: dict[str | None, list[str]] = {
@@ -168,7 +170,7 @@ def test_parse_specs_raises_only_spec_errors_quickly(
     @given(text=DOCUMENTS, base_dir=st.sampled_from([None, tmp_path]))
     def check(text: str, base_dir: Path | None) -> None:
         counts["documents"] += 1
-        started = time.perf_counter()
+        started = time.thread_time()
         try:
             apis = parse_specs(text, base_dir)
         except SpecError as exc:
@@ -178,7 +180,7 @@ def test_parse_specs_raises_only_spec_errors_quickly(
             counts["accepted"] += 1
             for api in apis:
                 _use(api)
-        assert time.perf_counter() - started < BOUND_SECONDS
+        assert time.thread_time() - started < BOUND_SECONDS
 
     try:
         check()
