@@ -184,8 +184,9 @@ class EnvRef(_Model):
 class Dependencies(_Model):
     """What is installed before the runtime starts: a pip requirements file and a bash script,
     both inside the project folder. A default whose file is missing means nothing to install;
-    a file the spec names must exist. Pydantic validates only the values given, not the
-    defaults, which is what tells the two apart."""
+    a file the spec names must exist, and ``""`` turns the step off (an image that has the
+    packages already). Pydantic validates only the values given, not the defaults, which is
+    what tells the two apart."""
 
     pip: str = "requirements.txt"
     shell: str = "dependencies.sh"
@@ -193,7 +194,8 @@ class Dependencies(_Model):
     @field_validator("pip", "shell")
     @classmethod
     def _named_file_exists(cls, value: str, info: ValidationInfo) -> str:
-        _project_file(value, info, folder=False)
+        if value:
+            _project_file(value, info, folder=False)
         return value
 
 

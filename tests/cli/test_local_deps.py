@@ -56,6 +56,24 @@ def test_requirements_install_once_and_a_second_api_with_the_same_file_reuses_th
         assert answer(cli, name) == {"tinydep": VALUE, "python": str(venv / "bin" / "python")}
 
 
+def test_changed_requirements_restart_the_api_on_a_new_virtualenv(cli: CLI, tmp_path: Path) -> None:
+    wheels = write_wheel(tmp_path / "wheels").parent
+    write_wheel(wheels, version="2.0")
+    write_project(cli.project, "changing", requirements(wheels, "tinydep==1.0"))
+    cli.ok("deploy")
+    before = answer(cli, "changing")["python"]
+
+    (cli.project / "requirements.txt").write_text(requirements(wheels, "tinydep==2.0"))
+    cli.ok("deploy")
+    after = answer(cli, "changing")["python"]
+
+    venvs = {
+        str(path / "bin" / "python") for path in (cli.home / "deps").iterdir() if path.is_dir()
+    }
+    assert before != after
+    assert venvs == {before, after}
+
+
 def test_a_broken_requirements_file_fails_with_pips_reason_in_one_error_line(
     cli: CLI, tmp_path: Path
 ) -> None:

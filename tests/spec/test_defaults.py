@@ -195,15 +195,19 @@ def test_fully_defaulted_api_dumps_to_canonical_json() -> None:
     }
 
 
-def test_a_missing_default_dependency_file_is_fine_and_a_named_one_is_an_error(
+def test_a_missing_default_dependency_file_is_fine_an_empty_name_is_none_a_named_one_must_exist(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "p.py").write_text("")
     named = MINIMAL.replace("p.py}", "p.py, dependencies: {pip: deps/requirements.txt}}")
 
+    off = MINIMAL.replace("p.py}", "p.py, dependencies: {pip: '', shell: ''}}")
+
     [api] = parse_specs(MINIMAL, base_dir=tmp_path)
+    [without] = parse_specs(off, base_dir=tmp_path)
     with pytest.raises(SpecError) as caught:
         parse_specs(named, base_dir=tmp_path)
 
     assert api.predictor.dependencies.pip == "requirements.txt"
+    assert without.predictor.dependencies.model_dump() == {"pip": "", "shell": ""}
     assert "predictor.dependencies.pip 'deps/requirements.txt' does not exist" in str(caught.value)
