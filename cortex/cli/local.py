@@ -14,6 +14,12 @@ CLI's own environment here: the runtime inherits it, so ``HF_TOKEN=... cortex de
 the token to the predictor. A reference that is not optional and not set is an error naming the
 variable, before anything starts. So does ``networking.auth``'s token: ``cortex predict`` sends
 it from the same environment.
+
+``predictor.dependencies`` (:mod:`cortex.cli.deps`): the runtime runs with the Python of its
+requirements' virtualenv, built during the deploy if new (under the state lock, so a second
+deploy of the same file waits for it rather than building it twice). A reload keeps the
+process's interpreter, so a deploy whose requirements changed restarts the API instead.
+``dependencies.sh`` runs before each start. ``--no-deps`` runs the CLI's own Python and neither.
 """
 
 from __future__ import annotations
