@@ -30,6 +30,7 @@ __all__ = [
     "CRD_NAME",
     "DEFAULT_PORT",
     "GROUP",
+    "INSTALL_MODULE",
     "KIND",
     "LABEL_API_KIND",
     "LABEL_API_NAME",
@@ -49,6 +50,7 @@ __all__ = [
     "RuntimeArgs",
     "RuntimeState",
     "RuntimeStatus",
+    "install_command",
     "joined_spec_env",
     "runtime_command",
     "spec_env_parts",
@@ -306,3 +308,13 @@ UNPACK_MODULE = "cortex.unpack"
 def unpack_command(archive: str, folder: str) -> list[str]:
     """``python -m cortex.unpack ARCHIVE FOLDER``: the pod's init container."""
     return ["python", "-m", UNPACK_MODULE, archive, folder]
+
+
+# -- predictor.dependencies in a pod ------------------------------------------------------------
+
+INSTALL_MODULE = "cortex.install"
+
+
+def install_command(project: str, pip: str, shell: str, target: str) -> list[str]:
+    """``python -m cortex.install PROJECT PIP SHELL TARGET``: the pod's dependencies step."""
+    return ["python", "-m", INSTALL_MODULE, project, pip, shell, target]

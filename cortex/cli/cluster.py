@@ -79,8 +79,17 @@ class ClusterEnvironment:
     # -- deploy -------------------------------------------------------------------------------
 
     def deploy(
-        self, apis: Sequence[RealtimeAPI], config: Path, confirm: Callable[[str], bool]
+        self,
+        apis: Sequence[RealtimeAPI],
+        config: Path,
+        confirm: Callable[[str], bool],
+        deps: bool = True,
     ) -> list[environment.Deployment]:
+        if not deps:
+            raise errors.CortexError(
+                f"--no-deps is for the local environment; environment '{self.name}' installs "
+                "predictor.dependencies in each pod (see docs/images.md to bake them in)"
+            )
         folder = config.resolve().parent
         archive = project.pack(folder)
         project.check_size(archive, folder)

@@ -102,11 +102,16 @@ class Environment(Protocol):
     poll_seconds: float  # how often a wait asks ``rollout`` again
 
     def deploy(
-        self, apis: Sequence[RealtimeAPI], config: Path, confirm: Callable[[str], bool]
+        self,
+        apis: Sequence[RealtimeAPI],
+        config: Path,
+        confirm: Callable[[str], bool],
+        deps: bool = True,
     ) -> list[Deployment]:
         """Start or update each API of the config file ``config``; returns at once.
 
-        ``confirm(question)`` is asked before replacing something the user may not expect.
+        ``confirm(question)`` is asked before replacing something the user may not expect;
+        ``deps`` False skips ``predictor.dependencies`` (locally only: ``--no-deps``).
         """
         ...
 

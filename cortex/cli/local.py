@@ -14,6 +14,12 @@ CLI's own environment here: the runtime inherits it, so ``HF_TOKEN=... cortex de
 the token to the predictor. A reference that is not optional and not set is an error naming the
 variable, before anything starts. So does ``networking.auth``'s token: ``cortex predict`` sends
 it from the same environment.
+
+``predictor.dependencies`` (:mod:`cortex.cli.deps`): the runtime runs with the Python of its
+requirements' virtualenv, built during the deploy if new (under the state lock, so a second
+deploy of the same file waits for it rather than building it twice). A reload keeps the
+process's interpreter, so a deploy whose requirements changed restarts the API instead.
+``dependencies.sh`` runs before each start. ``--no-deps`` runs the CLI's own Python and neither.
 """
 
 from __future__ import annotations
@@ -24,15 +30,17 @@ import json
 import os
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import httpx
 
 from cortex import errors
-from cortex.cli import environment, logfile, probe, processes, state
+from cortex.cli import deps, environment, logfile, probe, processes, state
 from cortex.contracts import APIState, RuntimeArgs, RuntimeState, RuntimeStatus
 from cortex.spec import RealtimeAPI, parse_specs, spec_hash
 
@@ -46,12 +54,14 @@ STOP_GRACE = 40.0  # the runtime drains for up to 30 s (--graceful-timeout) befo
 
 @dataclass(frozen=True)
 class _Batch:
-    """One deploy: the config file's text and folder, and the ports its APIs ask for."""
+    """One deploy: the config file's text and folder, the ports its APIs ask for, and whether
+    their dependencies are installed (``--no-deps``: no)."""
 
     text: str
     project: Path
     confirm: Callable[[str], bool]
     reserved: frozenset[int]
+    deps: bool
 
 
 class LocalEnvironment:
@@ -60,18 +70,26 @@ class LocalEnvironment:
     waits_by_default = True  # a local deploy is quick to wait for, and nothing else tells
     poll_seconds = 0.2  # a rollout asks local files and one HTTP call
 
-    def __init__(self, name: str, local_state: state.LocalState) -> None:
+    def __init__(
+        self, name: str, local_state: state.LocalState, shown: TextIO = sys.stderr
+    ) -> None:
         self.name = name
         self.state = local_state
+        self.deps_root = local_state.root.parent / "deps"
+        self.shown = shown  # where a virtualenv's build shows its progress
 
     # -- deploy -------------------------------------------------------------------------------
 
     def deploy(
-        self, apis: Sequence[RealtimeAPI], config: Path, confirm: Callable[[str], bool]
+        self,
+        apis: Sequence[RealtimeAPI],
+        config: Path,
+        confirm: Callable[[str], bool],
+        deps: bool = True,
     ) -> list[environment.Deployment]:
         config = config.resolve()
         ports = frozenset(a.networking.local_port for a in apis if a.networking.local_port)
-        batch = _Batch(config.read_text(encoding="utf-8"), config.parent, confirm, ports)
+        batch = _Batch(config.read_text(encoding="utf-8"), config.parent, confirm, ports, deps)
         for api in apis:
             _check_env_refs(api, os.environ)
         with self.state.lock():
@@ -106,8 +124,9 @@ class LocalEnvironment:
     def _deploy_one(self, api: RealtimeAPI, batch: _Batch) -> environment.Deployment:
         meta = self.state.read_meta(api.name)
         project = batch.project
+        python = self._python(api, batch)
         if meta is None:
-            return self._start(api, batch, None, "create")
+            return self._start(api, batch, python, None, "create")
         if meta.project_dir != str(project) and not batch.confirm(
             f"api '{api.name}' is deployed from {meta.project_dir}; replace it with the one "
             f"from {project}?"
@@ -117,14 +136,24 @@ class LocalEnvironment:
                 "deploy with -y to replace it"
             )
         if not self._alive(meta):
-            return self._start(api, batch, meta, "update")
+            return self._start(api, batch, python, meta, "update")
         port = api.networking.local_port
-        if port not in (None, meta.port) or meta.project_dir != str(project):
+        moved = port not in (None, meta.port) or meta.project_dir != str(project)
+        if moved or meta.python != python:  # a reload keeps the interpreter: restart
             self._stop(meta)
-            return self._start(api, batch, meta, "update")
-        return self._update(api, batch, meta)
+            return self._start(api, batch, python, meta, "update")
+        return self._update(api, batch, python, meta)
 
-    def _update(self, api: RealtimeAPI, batch: _Batch, meta: state.Meta) -> environment.Deployment:
+    def _python(self, api: RealtimeAPI, batch: _Batch) -> str:
+        """The interpreter of ``api``'s runtime: its requirements' virtualenv (built now if
+        new), or the CLI's own with ``--no-deps`` or without a requirements file."""
+        if not batch.deps:
+            return sys.executable
+        return deps.python_for(api, batch.project, self.deps_root, self.shown)
+
+    def _update(
+        self, api: RealtimeAPI, batch: _Batch, python: str, meta: state.Meta
+    ) -> environment.Deployment:
         """The API runs: leave it, wait for the update under way, or reload a new spec."""
         wanted = spec_hash(api)
         status = self._status_file(meta)
@@ -137,7 +166,7 @@ class LocalEnvironment:
             )
         if status.state != RuntimeState.READY:  # draining or failed: on its way out
             self._stop(meta)
-            return self._start(api, batch, meta, "update")
+            return self._start(api, batch, python, meta, "update")
         if status.spec_hash == wanted:
             if meta.spec_hash != wanted:  # back to what runs, after a failed update
                 meta = dataclasses.replace(meta, spec_hash=wanted)
@@ -156,17 +185,21 @@ class LocalEnvironment:
         self,
         api: RealtimeAPI,
         batch: _Batch,
+        python: str,
         previous: state.Meta | None,
         action: environment.Action,
     ) -> environment.Deployment:
         files = self.state.files(api.name)
         files.folder.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if batch.deps:
+            deps.run_script(api, batch.project, files.log, env)
         with self._listen(api, previous, batch.reserved) as sock:
             port = int(sock.getsockname()[1])
             state.write_atomic(files.spec, batch.text)
             files.status.unlink(missing_ok=True)
             offset = _size(files.log)
-            pid = _launch(api.name, files, batch.project, sock)
+            pid = _launch(api.name, files, batch.project, sock, python, env)
         now = time.time()
         meta = state.Meta(
             name=api.name,
@@ -179,6 +212,7 @@ class LocalEnvironment:
             created=previous.created if previous else now,
             updated=now,
             log_offset=offset,
+            python=python,
         )
         self.state.write_meta(meta)
         return self._deployment(api, meta, action, None)
@@ -342,8 +376,16 @@ class LocalEnvironment:
         processes.wait_port_free(meta.port, 5)
 
 
-def _launch(name: str, files: state.APIFiles, project: Path, sock: socket.socket) -> int:
-    """Start the runtime of one API in the background, listening on ``sock``; its pid."""
+def _launch(
+    name: str,
+    files: state.APIFiles,
+    project: Path,
+    sock: socket.socket,
+    python: str,
+    env: dict[str, str],
+) -> int:
+    """Start the runtime of one API with ``python`` in the background, listening on
+    ``sock``; its pid."""
     args = RuntimeArgs(
         spec=str(files.spec),
         api=name,
@@ -351,9 +393,8 @@ def _launch(name: str, files: state.APIFiles, project: Path, sock: socket.socket
         status_file=str(files.status),
         access_log=True,  # `cortex logs` shows each request, as a local tool should
     )
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     # cwd: a predictor that opens "model.pkl" finds it in its project, as in a replica.
-    return processes.start_runtime(args, files.log, cwd=project, env=env, sock=sock)
+    return processes.start_runtime(args, files.log, cwd=project, env=env, sock=sock, python=python)
 
 
 def _check_env_refs(api: RealtimeAPI, env: Mapping[str, str]) -> None:

@@ -49,12 +49,13 @@ def start_runtime(
     cwd: Path,
     env: dict[str, str] | None = None,
     sock: socket.socket | None = None,
+    python: str = sys.executable,
 ) -> int:
     """Start ``python -m cortex.runtime ARGS`` in ``cwd``, detached (own session), output
     appended to a log, listening on ``sock`` if given; returns its pid once it runs."""
     if sock is not None:
         args = dataclasses.replace(args, fd=sock.fileno())
-    command = contracts.runtime_command(args, python=sys.executable)
+    command = contracts.runtime_command(args, python=python)
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             command,

@@ -16,6 +16,7 @@ import fcntl
 import json
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ class Meta:
     created: float
     updated: float
     log_offset: int = 0
+    python: str = sys.executable  # the interpreter it runs with (a virtualenv's, with deps)
 
 
 @dataclass(frozen=True)

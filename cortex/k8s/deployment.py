@@ -21,6 +21,17 @@ tell a rollout's new pods from its old ones. The project gets there in one of tw
   :mod:`cortex.unpack`).
 - otherwise the code is baked into the image at ``/mnt/project`` (``predictor.image``).
 
+Dependencies (``predictor.dependencies``): a second init container, ``dependencies``, runs
+``python -m cortex.install`` in the project folder: pip installs its requirements file into the
+``emptyDir`` ``/mnt/deps``, which the ``api`` container mounts read-only and has on its
+``PYTHONPATH``, then bash runs its ``dependencies.sh``; a missing file is skipped (the operator
+cannot see the folder, so it is always rendered). pip's output is that container's log. Init
+containers finish before the ``api`` container starts, so the install counts against neither
+the startup probe nor readiness: a pod installs for as long as it takes, not ready meanwhile.
+It is the slow path, paid at every pod start; an image with the packages is the fast one
+(``docs/images.md``). pip's ``--target`` does not see the image's packages, so a requirement
+already in the image is installed again: list only what the image lacks.
+
 Resources: requests from ``compute``; a memory limit equal to the memory request (a replica that
 outgrows it is OOM-killed instead of starving its neighbours); no CPU limit (CFS throttling adds
 latency, and requests already share CPU fairly); GPUs (``nvidia.com/gpu``) as equal requests and
@@ -76,6 +87,7 @@ from cortex.spec import EnvRef, RealtimeAPI
 
 __all__ = [
     "CONTAINER_NAME",
+    "DEPS_DIR",
     "GPU_RESOURCE",
     "PROJECT_ARCHIVE_KEY",
     "PROJECT_DIR",
@@ -98,6 +110,7 @@ PRE_STOP_SLEEP_SECONDS = 5
 PROGRESS_DEADLINE_SECONDS = 600
 
 _ARCHIVE_DIR = "/mnt/project-archive"
+DEPS_DIR = "/mnt/deps"
 _TMP_DIR = "/tmp"
 _HOME_DIR = "/mnt/home"
 # Where a read-only root filesystem leaves Python and libraries room to write.
@@ -113,8 +126,9 @@ def container_command(api: RealtimeAPI) -> list[str]:
 
 
 def pod_spec(api: RealtimeAPI) -> dict[str, Any]:
-    """What a replica runs of the spec: predictor, compute, project, its concurrency limit and
-    its request timeout (``networking.timeout``: the runtime answers 504 when it passes).
+    """What a replica runs of the spec: predictor (but its dependencies), compute, project, its
+    concurrency limit and its request timeout (``networking.timeout``: the runtime answers 504
+    when it passes).
 
     The runtime ignores the concurrency target; it is set to a value the limit allows, so this
     part validates on its own and changing the target changes no pod.
@@ -125,7 +139,10 @@ def pod_spec(api: RealtimeAPI) -> dict[str, Any]:
         "project": True,
         "networking": {"timeout"},
     }
-    spec = api.model_dump(mode="json", by_alias=True, include=parts)
+    # The dependencies are the init container's: in place before the runtime starts, where
+    # the runtime checks the project folder for every file a spec names.
+    done = {"predictor": {"dependencies"}}
+    spec = api.model_dump(mode="json", by_alias=True, include=parts, exclude=done)
     limit = api.autoscaling.max_replica_concurrency
     predictor = api.predictor
     target = min(limit, predictor.processes_per_replica * predictor.threads_per_process)
@@ -148,7 +165,8 @@ def _value_from(ref: EnvRef) -> dict[str, Any]:
 def _env(api: RealtimeAPI) -> list[dict[str, Any]]:
     spec = json.dumps(pod_spec(api), sort_keys=True, separators=(",", ":"))
     predictor = api.predictor
-    user: dict[str, dict[str, Any]] = {k: {"value": v} for k, v in _SCRATCH_ENV.items()}
+    scratch = {**_SCRATCH_ENV, "PYTHONPATH": DEPS_DIR}
+    user: dict[str, dict[str, Any]] = {k: {"value": v} for k, v in scratch.items()}
     user |= {k: {"value": _verbatim(v)} for k, v in predictor.env.items()}
     user |= {k: {"valueFrom": _value_from(ref)} for k, ref in predictor.env_refs.items()}
     # Sorted: a resource read back from the API server has its map keys in sorted order anyway.
@@ -227,6 +245,7 @@ def _container(api: RealtimeAPI, image: str, settings: context.OperatorSettings)
     mounts = []
     if api.project.config_map is not None:
         mounts.append({"name": "project", "mountPath": PROJECT_DIR, "readOnly": True})
+    mounts.append({"name": "deps", "mountPath": DEPS_DIR, "readOnly": True})
     mounts += [{"name": "tmp", "mountPath": _TMP_DIR}, {"name": "home", "mountPath": _HOME_DIR}]
     if _shm_size(api, settings) is not None:
         mounts.append({"name": "shm", "mountPath": SHM_DIR})
@@ -252,6 +271,29 @@ def _unpack_container(image: str) -> dict[str, Any]:
     }
 
 
+def _deps_container(api: RealtimeAPI, image: str) -> dict[str, Any]:
+    """The init container that installs ``predictor.dependencies`` into ``/mnt/deps``; the
+    api container's resources, since pip may need as much (a pod reserves the larger of the
+    two, not their sum)."""
+    deps = api.predictor.dependencies
+    mounts = [{"name": "project", "mountPath": PROJECT_DIR, "readOnly": True}]
+    mounts = mounts if api.project.config_map is not None else []
+    mounts += [
+        {"name": "deps", "mountPath": DEPS_DIR},
+        {"name": "tmp", "mountPath": _TMP_DIR},
+        {"name": "home", "mountPath": _HOME_DIR},
+    ]
+    return {
+        "name": "dependencies",
+        "image": image,
+        "command": contracts.install_command(PROJECT_DIR, deps.pip, deps.shell, DEPS_DIR),
+        "env": [{"name": name, "value": _SCRATCH_ENV[name]} for name in sorted(_SCRATCH_ENV)],
+        "resources": _resources(api),
+        "securityContext": _container_security(),
+        "volumeMounts": mounts,
+    }
+
+
 def _volumes(api: RealtimeAPI, settings: context.OperatorSettings) -> list[dict[str, Any]]:
     volumes: list[dict[str, Any]] = []
     config_map = api.project.config_map
@@ -260,7 +302,11 @@ def _volumes(api: RealtimeAPI, settings: context.OperatorSettings) -> list[dict[
             {"name": "project-archive", "configMap": {"name": config_map}},
             {"name": "project", "emptyDir": {}},
         ]
-    volumes += [{"name": "tmp", "emptyDir": {}}, {"name": "home", "emptyDir": {}}]
+    volumes += [
+        {"name": "deps", "emptyDir": {}},
+        {"name": "tmp", "emptyDir": {}},
+        {"name": "home", "emptyDir": {}},
+    ]
     shm = _shm_size(api, settings)
     if shm is not None:
         volumes.append({"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": shm}})
@@ -300,8 +346,8 @@ def _pod_spec(api: RealtimeAPI, settings: context.OperatorSettings) -> dict[str,
         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
         "topologySpreadConstraints": _spread(api),
     }
-    if api.project.config_map is not None:
-        pod["initContainers"] = [_unpack_container(image)]
+    unpack = [_unpack_container(image)] if api.project.config_map is not None else []
+    pod["initContainers"] = [*unpack, _deps_container(api, image)]
     pod["containers"] = [_container(api, image, settings)]
     pod["volumes"] = _volumes(api, settings)
     if api.compute.gpu > 0:

@@ -39,6 +39,7 @@ __all__ = [
     "Auth",
     "Autoscaling",
     "Compute",
+    "Dependencies",
     "EnvRef",
     "Networking",
     "Predictor",
@@ -180,6 +181,24 @@ class EnvRef(_Model):
         return self
 
 
+class Dependencies(_Model):
+    """What is installed before the runtime starts: a pip requirements file and a bash script,
+    both inside the project folder. A default whose file is missing means nothing to install;
+    a file the spec names must exist, and ``""`` turns the step off (an image that has the
+    packages already). Pydantic validates only the values given, not the defaults, which is
+    what tells the two apart."""
+
+    pip: str = "requirements.txt"
+    shell: str = "dependencies.sh"
+
+    @field_validator("pip", "shell")
+    @classmethod
+    def _named_file_exists(cls, value: str, info: ValidationInfo) -> str:
+        if value:
+            _project_file(value, info, folder=False)
+        return value
+
+
 class Predictor(_Model):
     """The user's predictor class and how each replica runs it."""
 
@@ -194,6 +213,7 @@ class Predictor(_Model):
     image: str = ""
     service_account: str | None = None
     python_path: str = ""
+    dependencies: Dependencies = Field(default_factory=Dependencies)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("config", "env", "env_refs", mode="before")

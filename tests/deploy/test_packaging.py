@@ -176,11 +176,19 @@ def test_the_adapter_values_add_the_rule_the_hpas_read_to_the_default_rules() ->
     assert "ConfigMap/cortex-prometheus-adapter-rules" not in render()  # nothing to wire up
 
 
-def test_the_dockerfile_passes_hadolint() -> None:
-    dockerfile = CHART.parents[2] / "Dockerfile"
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "docs/images.Dockerfile"])
+def test_the_dockerfile_passes_hadolint(dockerfile: str) -> None:
+    dockerfile = str(CHART.parents[2] / dockerfile)
     hadolint = Path(sys.executable).parent / "hadolint"
     result = subprocess.run([str(hadolint), str(dockerfile)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_images_doc_shows_the_linted_dockerfile_as_it_is() -> None:
+    docs = CHART.parents[2] / "docs"
+    example = (docs / "images.Dockerfile").read_text()
+
+    assert f"```dockerfile\n{example}```\n" in (docs / "images.md").read_text()
 
 
 def test_the_user_role_matches_the_plain_manifest() -> None:

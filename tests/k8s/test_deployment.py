@@ -189,7 +189,15 @@ def test_user_env_is_passed_sorted_after_the_spec() -> None:
     deployment = render_deployment(make_api(predictor={"env": {"ZED": "z", "ALPHA": "a"}}))
 
     names = [item["name"] for item in container(deployment)["env"]]
-    assert names == [SPEC_ENV, "ALPHA", "HOME", "PYTHONDONTWRITEBYTECODE", "TMPDIR", "ZED"]
+    assert names == [
+        SPEC_ENV,
+        "ALPHA",
+        "HOME",
+        "PYTHONDONTWRITEBYTECODE",
+        "PYTHONPATH",
+        "TMPDIR",
+        "ZED",
+    ]
     assert env_of(deployment)["ZED"] == "z"
 
 
@@ -306,8 +314,8 @@ def test_selector_matches_the_pod_labels() -> None:
 def test_without_a_configmap_the_code_is_expected_in_the_image() -> None:
     pod = pod_spec(make_api(predictor={"image": "example.com/me/api:2"}))
 
-    assert "initContainers" not in pod
-    assert [volume["name"] for volume in pod["volumes"]] == ["tmp", "home"]
+    assert [init["name"] for init in pod["initContainers"]] == ["dependencies"]
+    assert [volume["name"] for volume in pod["volumes"]] == ["deps", "tmp", "home"]
     mounts = pod["containers"][0]["volumeMounts"]
     assert "/mnt/project" not in [mount["mountPath"] for mount in mounts]
 
@@ -321,7 +329,7 @@ def test_configmap_project_is_unpacked_and_mounted_read_only() -> None:
     assert pod["containers"][0]["volumeMounts"][0] == (
         {"name": "project", "mountPath": "/mnt/project", "readOnly": True}
     )
-    [unpack] = pod["initContainers"]
+    [unpack, _] = pod["initContainers"]
     assert unpack["image"] == pod["containers"][0]["image"]
     mounts = {mount["name"]: mount for mount in unpack["volumeMounts"]}
     assert mounts["project-archive"]["readOnly"] is True
@@ -350,7 +358,7 @@ def _run_unpack(command: list[str], tmp_path: Path, files: dict[str, bytes]) -> 
 
 
 def test_project_archive_unpacks_with_its_folders(tmp_path: Path) -> None:
-    [unpack] = pod_spec(make_api(project={"configMap": "p"}))["initContainers"]
+    [unpack, _] = pod_spec(make_api(project={"configMap": "p"}))["initContainers"]
     files = {"predictor.py": b"class PythonPredictor: ...\n", "lib/util.py": b"X = 1\n"}
 
     project = _run_unpack(unpack["command"], tmp_path, files)
@@ -360,7 +368,7 @@ def test_project_archive_unpacks_with_its_folders(tmp_path: Path) -> None:
 
 
 def test_project_archive_cannot_write_outside_the_project(tmp_path: Path) -> None:
-    [unpack] = pod_spec(make_api(project={"configMap": "p"}))["initContainers"]
+    [unpack, _] = pod_spec(make_api(project={"configMap": "p"}))["initContainers"]
 
     with pytest.raises(subprocess.CalledProcessError):
         _run_unpack(unpack["command"], tmp_path, {"../escaped.py": b"X = 1\n"})

@@ -108,7 +108,12 @@ def test_hostile_text_in_accepted_fields_renders_inertly(text: str, routing: str
         for version in KUBERNETES_VERSIONS:
             validate_manifest(obj, version)
     env = container(by_kind(objects)["Deployment"])["env"]
-    scratch = {"HOME", "TMPDIR", "PYTHONDONTWRITEBYTECODE"}  # the pod's own, for its read-only root
+    scratch = {
+        "HOME",
+        "TMPDIR",
+        "PYTHONDONTWRITEBYTECODE",
+        "PYTHONPATH",
+    }  # the pod's own, for its read-only root
     assert [item["name"] for item in env if item["name"] not in scratch] == [
         SPEC_ENV,
         "NOTE",

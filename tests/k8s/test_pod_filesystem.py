@@ -1,4 +1,4 @@
-"""The rendered API pod's two commands, run here as the kubelet starts them: with the pod's
+"""The rendered API pod's commands, run here as the kubelet starts them: with the pod's
 environment and volumes (each mount path moved under a temporary folder), from the image's working
 folder, the read-only project. They write to the pod's emptyDirs only, so the read-only root
 filesystem the pod asks for costs them nothing: short of a container runtime, the proof that such
@@ -25,10 +25,12 @@ import yaml
 
 from cortex.cli import project
 from cortex.k8s import OperatorSettings, custom_resource_definition, render_deployment
+from cortex.k8s.deployment import PROJECT_DIR
 from tests.conftest import FIXTURES
 from tests.fakeapi import FakeCluster, wait_for
 from tests.k8s.conftest import OPERATOR_DIR, REPO, make_api, owner_of
 from tests.runtime.harness import RuntimeProcess
+from tests.tinywheel import VALUE, requirements, write_wheel
 
 pytestmark = pytest.mark.slow
 
@@ -45,13 +47,17 @@ PATH_ARG = re.compile(r'(?:(?:AT_FDCWD|\d+)<([^>]*)>, )?"((?:[^"\\]|\\.)*)"')
 class LocalPod:
     """One rendered API pod laid out under ``root``: each mount path is a folder there."""
 
-    def __init__(self, root: Path, **sections: Any) -> None:
-        api = make_api("scratch", predictor={"path": "scratch_writer.py"}, **sections)
+    def __init__(self, root: Path, image: str = "", **sections: Any) -> None:
+        predictor = {"path": "scratch_writer.py", "image": image}
+        api = make_api("scratch", predictor=predictor, **sections)
         pod = render_deployment(api, owner_of(api), OperatorSettings())["spec"]["template"]
-        [self.init] = pod["spec"]["initContainers"]
+        inits = {init["name"]: init for init in pod["spec"]["initContainers"]}
+        self.init, self.deps = inits.get("project", {"volumeMounts": []}), inits["dependencies"]
         [self.api] = pod["spec"]["containers"]
         self.root = root
-        mounts = {m["mountPath"] for c in (self.init, self.api) for m in c["volumeMounts"]}
+        containers = (self.init, self.deps, self.api)
+        mounts = {m["mountPath"] for c in containers for m in c["volumeMounts"]}
+        mounts.add(PROJECT_DIR)  # a folder of the image itself when predictor.image has the code
         self.mounts = sorted(mounts, key=len, reverse=True)  # the longest prefix first
         for mount in mounts:
             self.path(mount).mkdir(parents=True)
@@ -103,7 +109,7 @@ def writes_outside(log: Path, cwd: Path, allowed: list[Path]) -> list[str]:
     replica's semaphores and shared memory live there)."""
     found = []
     for line in log.read_text().splitlines():
-        call = line.split(" ", 1)[-1]
+        call = line.split(" ", 1)[-1].lstrip()  # strace pads short pids
         if call.startswith(("open(", "openat(")) and not any(f in call for f in WRITE_FLAGS):
             continue
         for folder, name in PATH_ARG.findall(call):
@@ -190,6 +196,65 @@ def test_every_write_of_either_container_goes_to_its_writable_volumes(tmp_path: 
     assert '"scratch_writer.py", O_WRONLY' in (tmp_path / "unpack.strace").read_text()
     serving = (tmp_path / "serve.strace").read_text()
     assert f'"{pod.path("/mnt/home")}/.cache/models/weights.bin", O_WRONLY' in serving
+
+
+def test_the_dependencies_step_installs_the_requirements_where_the_api_container_imports_them(
+    tmp_path: Path,
+) -> None:
+    pod = LocalPod(tmp_path / "pod", image="example.com/team/api:1")
+    project_dir = pod.path("/mnt/project")  # baked into the image: read-only in the pod
+    (project_dir / "requirements.txt").write_text(requirements(write_wheel(tmp_path / "w").parent))
+    (project_dir / "dependencies.sh").write_text('echo "dependencies.sh in $PWD"\n')
+    project_dir.chmod(0o555)
+    log = tmp_path / "deps.strace"
+
+    installed = subprocess.run(
+        traced(pod.command(pod.deps), log),
+        env=pod.env(pod.deps),
+        cwd=project_dir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    imported = subprocess.run(
+        [sys.executable, "-c", "import tinydep; print(tinydep.__file__, tinydep.VALUE)"],
+        env=pod.env(pod.api),
+        cwd=project_dir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert "Successfully installed tinydep-1.0" in installed.stdout  # pip's output: the pod log
+    assert f"dependencies.sh in {project_dir}" in installed.stdout
+    assert imported.stdout.split(" ", 1) == [
+        str(pod.path("/mnt/deps") / "tinydep" / "__init__.py"),
+        f"{VALUE}\n",
+    ]
+    assert tree(project_dir) == ["dependencies.sh", "requirements.txt"]
+    if STRACE is not None:
+        assert writes_outside(log, project_dir, pod.writable(pod.deps)) == []
+
+
+def test_a_failing_install_step_says_so_in_one_error_line(tmp_path: Path) -> None:
+    pod = LocalPod(tmp_path / "pod")
+    (pod.path("/mnt/project") / "requirements.txt").write_text(requirements(tmp_path, "nope==1"))
+
+    installed = subprocess.run(
+        pod.command(pod.deps),
+        env=pod.env(pod.deps),
+        cwd=pod.path("/mnt/project"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert installed.returncode == 1
+    assert "No matching distribution found for nope==1" in installed.stderr
+    assert installed.stderr.splitlines()[-1] == (
+        "error: pip could not install requirements.txt (its reason is above)"
+    )
 
 
 @pytest.mark.skipif(STRACE is None, reason="strace is not installed")

@@ -154,7 +154,8 @@ def test_env_refs_become_value_from_references_sorted_with_the_plain_values() ->
             },
         },
     ]
-    assert [item["name"] for item in env[4:]] == ["HOME", "PYTHONDONTWRITEBYTECODE", "TMPDIR"]
+    scratch = ["HOME", "PYTHONDONTWRITEBYTECODE", "PYTHONPATH", "TMPDIR"]
+    assert [item["name"] for item in env[4:]] == scratch
 
 
 def test_gpu_pods_get_the_runtime_class_and_a_memory_backed_shm() -> None:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from cortex.errors import SpecError
 from cortex.spec import Autoscaling, Predictor, RealtimeAPI, parse_specs
 
 MINIMAL = """\
@@ -160,6 +165,7 @@ def test_fully_defaulted_api_dumps_to_canonical_json() -> None:
             "image": "",
             "service_account": None,
             "python_path": "",
+            "dependencies": {"pip": "requirements.txt", "shell": "dependencies.sh"},
             "log_level": "info",
         },
         "compute": {"cpu": "200m", "mem": None, "gpu": 0},
@@ -187,3 +193,21 @@ def test_fully_defaulted_api_dumps_to_canonical_json() -> None:
         },
         "project": {"configMap": None, "sha256": None},
     }
+
+
+def test_a_missing_default_dependency_file_is_fine_an_empty_name_is_none_a_named_one_must_exist(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "p.py").write_text("")
+    named = MINIMAL.replace("p.py}", "p.py, dependencies: {pip: deps/requirements.txt}}")
+
+    off = MINIMAL.replace("p.py}", "p.py, dependencies: {pip: '', shell: ''}}")
+
+    [api] = parse_specs(MINIMAL, base_dir=tmp_path)
+    [without] = parse_specs(off, base_dir=tmp_path)
+    with pytest.raises(SpecError) as caught:
+        parse_specs(named, base_dir=tmp_path)
+
+    assert api.predictor.dependencies.pip == "requirements.txt"
+    assert without.predictor.dependencies.model_dump() == {"pip": "", "shell": ""}
+    assert "predictor.dependencies.pip 'deps/requirements.txt' does not exist" in str(caught.value)
