@@ -59,20 +59,27 @@ output_option = click.option(
     default=None,
     help="wait until the APIs are live (default: locally yes, on a cluster no)",
 )
+@click.option("--force", is_flag=True, help="reload local APIs even if nothing changed")
 @output_option
 def deploy(
-    config_path: str, env_name: str | None, yes: bool, wait: bool | None, output: str
+    config_path: str,
+    env_name: str | None,
+    yes: bool,
+    wait: bool | None,
+    force: bool,
+    output: str,
 ) -> None:
     """Deploy APIs (locally: and wait until they are live).
 
     CONFIG is a cortex.yaml (default: ./cortex.yaml) or a folder holding one. An API whose spec
-    or code changed is updated with no downtime; an unchanged one is left as it is.
+    or project files changed is updated with no downtime; an unchanged one is left as it is
+    (locally, --force reloads it anyway).
     """
     path = Path(config_path)
     path = path / "cortex.yaml" if path.is_dir() else path
     apis = load_specs(path)
     env = config.open_environment(env_name)
-    deployments = env.deploy(apis, path, _confirmer(yes))
+    deployments = env.deploy(apis, path, _confirmer(yes), force)
     pretty = output == "pretty"
     for deployment in deployments if pretty else ():
         click.echo(format.deploy_line(deployment))

@@ -79,8 +79,17 @@ class ClusterEnvironment:
     # -- deploy -------------------------------------------------------------------------------
 
     def deploy(
-        self, apis: Sequence[RealtimeAPI], config: Path, confirm: Callable[[str], bool]
+        self,
+        apis: Sequence[RealtimeAPI],
+        config: Path,
+        confirm: Callable[[str], bool],
+        force: bool = False,
     ) -> list[environment.Deployment]:
+        if force:
+            raise errors.CortexError(
+                f"--force reloads local APIs only; in environment '{self.name}' pods roll when "
+                "the spec or a project file changes"
+            )
         folder = config.resolve().parent
         archive = project.pack(folder)
         project.check_size(archive, folder)

@@ -102,10 +102,15 @@ class Environment(Protocol):
     poll_seconds: float  # how often a wait asks ``rollout`` again
 
     def deploy(
-        self, apis: Sequence[RealtimeAPI], config: Path, confirm: Callable[[str], bool]
+        self,
+        apis: Sequence[RealtimeAPI],
+        config: Path,
+        confirm: Callable[[str], bool],
+        force: bool = False,
     ) -> list[Deployment]:
         """Start or update each API of the config file ``config``; returns at once.
 
+        An API whose spec and project files are unchanged is left as it is, unless ``force``.
         ``confirm(question)`` is asked before replacing something the user may not expect.
         """
         ...
