@@ -114,33 +114,31 @@ def test_predictor_env_reaches_the_predictor_and_follows_each_deploy(cli: CLI) -
     assert post(url, {}).json() == {"GREETING": None}
 
 
-def test_serve_reload_loads_edited_code_with_no_failed_requests(cli: CLI) -> None:
-    write_project(cli.project)
-    output = cli.project.parent / "serve.log"
-    command = [sys.executable, "-m", "cortex.cli.main", "serve", "--reload", "--port", "0"]
-    with output.open("w") as sink:
-        serving = subprocess.Popen(
-            command, cwd=cli.project, env=cli.env, stdout=sink, stderr=subprocess.STDOUT
-        )
-    try:
-        wait_until(lambda: "listening on" in output.read_text(), "listening line")
-        port = re.search(r"listening on 127\.0\.0\.1:(\d+)", output.read_text())
-        assert port is not None, output.read_text()
-        url = f"http://127.0.0.1:{port.group(1)}/predict"
-        wait_until(lambda: _answers(url), "ready runtime")
+class Serving:
+    """``cortex serve --reload --port 0`` in the project, its output in a file."""
 
-        with RequestLoop(url) as loop:
-            loop.wait_for(version=1)
-            write_predictor(cli.project, version=2)
-            loop.wait_for(version=2)
-        assert loop.failures == []
-        assert "cortex serve: project changed: reloading" in output.read_text()
-    finally:
-        serving.send_signal(signal.SIGTERM)
-        code = serving.wait(60)
-    assert code == 0, output.read_text()
-    with pytest.raises(httpx.TransportError):
-        httpx.post(url, json={}, timeout=5, trust_env=False)
+    def __init__(self, cli: CLI) -> None:
+        self.output = cli.project.parent / "serve.log"
+        command = [sys.executable, "-m", "cortex.cli.main", "serve", "--reload", "--port", "0"]
+        with self.output.open("w") as sink:
+            self.process = subprocess.Popen(
+                command, cwd=cli.project, env=cli.env, stdout=sink, stderr=subprocess.STDOUT
+            )
+
+    def text(self) -> str:
+        return self.output.read_text()
+
+    def url(self, listening: int = 1) -> str:
+        """The predict URL of the runtime started ``listening``-th (a new port each start)."""
+        wait_until(lambda: self.text().count("listening on") >= listening, "listening line")
+        port = re.findall(r"listening on 127\.0\.0\.1:(\d+)", self.text())[listening - 1]
+        url = f"http://127.0.0.1:{port}/predict"
+        wait_until(lambda: _answers(url), "ready runtime")
+        return url
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(60)
 
 
 def _answers(url: str) -> bool:
@@ -148,3 +146,36 @@ def _answers(url: str) -> bool:
         return httpx.post(url, json={}, timeout=5, trust_env=False).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def test_serve_reload_loads_edited_code_with_no_failed_requests(cli: CLI) -> None:
+    write_project(cli.project)
+    serving = Serving(cli)
+    try:
+        url = serving.url()
+        with RequestLoop(url) as loop:
+            loop.wait_for(version=1)
+            write_predictor(cli.project, version=2)
+            loop.wait_for(version=2)
+        assert loop.failures == []
+        assert "cortex serve: project changed: reloading" in serving.text()
+    finally:
+        code = serving.stop()
+    assert code == 0, serving.text()
+    with pytest.raises(httpx.TransportError):
+        httpx.post(url, json={}, timeout=5, trust_env=False)
+
+
+def test_serve_reload_starts_a_predictor_that_failed_to_load_once_it_is_fixed(cli: CLI) -> None:
+    write_project(cli.project)
+    predictor = cli.project / "predictor.py"
+    predictor.write_text(predictor.read_text().replace("self.version = 1", "1 / 0"))
+    serving = Serving(cli)
+    try:
+        wait_until(lambda: "save a change to start it again" in serving.text(), "exit notice")
+        write_predictor(cli.project, version=2)
+        url = serving.url(listening=2)
+        assert httpx.post(url, json={}, timeout=30, trust_env=False).json()["version"] == 2
+        assert "cortex serve: project changed: starting again" in serving.text()
+    finally:
+        assert serving.stop() == 0, serving.text()
