@@ -64,6 +64,7 @@ output_option = click.option(
     is_flag=True,
     help="locally: skip predictor.dependencies (requirements.txt, dependencies.sh)",
 )
+@click.option("--force", is_flag=True, help="reload local APIs even if nothing changed")
 @output_option
 def deploy(
     config_path: str,
@@ -71,20 +72,21 @@ def deploy(
     yes: bool,
     wait: bool | None,
     no_deps: bool,
+    force: bool,
     output: str,
 ) -> None:
     """Deploy APIs (locally: and wait until they are live).
 
     CONFIG is a cortex.yaml (default: ./cortex.yaml) or a folder holding one. An API whose spec
-    or code changed is updated with no downtime; an unchanged one is left as it is. Locally, a
-    requirements.txt is installed into a virtualenv once per distinct file (its progress shown
-    on stderr) and reused after.
+    or project files changed is updated with no downtime; an unchanged one is left as it is
+    (locally, --force reloads it anyway). Locally, a requirements.txt is installed into a
+    virtualenv once per distinct file (its progress shown on stderr) and reused after.
     """
     path = Path(config_path)
     path = path / "cortex.yaml" if path.is_dir() else path
     apis = load_specs(path)
     env = config.open_environment(env_name)
-    deployments = env.deploy(apis, path, _confirmer(yes), deps=not no_deps)
+    deployments = env.deploy(apis, path, _confirmer(yes), force, deps=not no_deps)
     pretty = output == "pretty"
     for deployment in deployments if pretty else ():
         click.echo(format.deploy_line(deployment))

@@ -83,8 +83,14 @@ class ClusterEnvironment:
         apis: Sequence[RealtimeAPI],
         config: Path,
         confirm: Callable[[str], bool],
+        force: bool = False,
         deps: bool = True,
     ) -> list[environment.Deployment]:
+        if force:
+            raise errors.CortexError(
+                f"--force reloads local APIs only; in environment '{self.name}' pods roll when "
+                "the spec or a project file changes"
+            )
         if not deps:
             raise errors.CortexError(
                 f"--no-deps is for the local environment; environment '{self.name}' installs "

@@ -106,10 +106,12 @@ class Environment(Protocol):
         apis: Sequence[RealtimeAPI],
         config: Path,
         confirm: Callable[[str], bool],
+        force: bool = False,
         deps: bool = True,
     ) -> list[Deployment]:
         """Start or update each API of the config file ``config``; returns at once.
 
+        An API whose spec and project files are unchanged is left as it is, unless ``force``.
         ``confirm(question)`` is asked before replacing something the user may not expect;
         ``deps`` False skips ``predictor.dependencies`` (locally only: ``--no-deps``).
         """

@@ -9,11 +9,18 @@ and a start). Everything ``cortex get`` shows is read from the runtime: its stat
 ``/readyz`` and ``/metrics``; a pid counts only while that process still runs the runtime with
 this API's spec copy.
 
-``predictor.env_refs`` (values read from a Secret or ConfigMap on a cluster) come from the
-CLI's own environment here: the runtime inherits it, so ``HF_TOKEN=... cortex deploy`` hands
-the token to the predictor. A reference that is not optional and not set is an error naming the
-variable, before anything starts. So does ``networking.auth``'s token: ``cortex predict`` sends
-it from the same environment.
+"Changed" means what it means on a cluster: the project folder is packed by the same rules
+(:mod:`cortex.cli.project`) and the archive's SHA-256 goes into the spec as ``project.sha256``,
+so an edited ``predictor.py`` changes the spec hash like an edited ``cortex.yaml``. The spec copy
+the runtime reads is that one API, validated and written out as JSON (a YAML document), so the
+hash the runtime reports is the one the CLI asked for. ``force`` reloads an unchanged API too.
+
+``predictor.env`` reaches the predictor as in a pod (the runtime's workers set it, so a reload
+with new values applies them). ``predictor.env_refs`` (values read from a Secret or ConfigMap
+on a cluster) come from the CLI's own environment here: the runtime inherits it, so
+``HF_TOKEN=... cortex deploy`` hands the token to the predictor. A reference that is not
+optional and not set is an error naming the variable, before anything starts. So does
+``networking.auth``'s token: ``cortex predict`` sends it from the same environment.
 
 ``predictor.dependencies`` (:mod:`cortex.cli.deps`): the runtime runs with the Python of its
 requirements' virtualenv, built during the deploy if new (under the state lock, so a second
@@ -40,7 +47,7 @@ from typing import TextIO
 import httpx
 
 from cortex import errors
-from cortex.cli import deps, environment, logfile, probe, processes, state
+from cortex.cli import deps, environment, logfile, probe, processes, project, state
 from cortex.contracts import APIState, RuntimeArgs, RuntimeState, RuntimeStatus
 from cortex.spec import RealtimeAPI, parse_specs, spec_hash
 
@@ -54,13 +61,15 @@ STOP_GRACE = 40.0  # the runtime drains for up to 30 s (--graceful-timeout) befo
 
 @dataclass(frozen=True)
 class _Batch:
-    """One deploy: the config file's text and folder, the ports its APIs ask for, and whether
-    their dependencies are installed (``--no-deps``: no)."""
+    """One deploy: the project folder and its archive's SHA-256, the ports its APIs ask for,
+    whether unchanged APIs reload too, and whether their dependencies are installed
+    (``--no-deps``: no)."""
 
-    text: str
     project: Path
+    sha256: str
     confirm: Callable[[str], bool]
     reserved: frozenset[int]
+    force: bool
     deps: bool
 
 
@@ -85,18 +94,19 @@ class LocalEnvironment:
         apis: Sequence[RealtimeAPI],
         config: Path,
         confirm: Callable[[str], bool],
+        force: bool = False,
         deps: bool = True,
     ) -> list[environment.Deployment]:
-        config = config.resolve()
+        folder = config.resolve().parent
         ports = frozenset(a.networking.local_port for a in apis if a.networking.local_port)
-        batch = _Batch(config.read_text(encoding="utf-8"), config.parent, confirm, ports, deps)
         for api in apis:
             _check_env_refs(api, os.environ)
+        batch = _Batch(folder, project.pack(folder).sha256, confirm, ports, force, deps)
         with self.state.lock():
             for api in apis:
                 self._clear_leftovers(api.name)
                 self._check_port(api)
-            return [self._deploy_one(api, batch) for api in apis]
+            return [self._deploy_one(_with_project(api, batch.sha256), batch) for api in apis]
 
     def _clear_leftovers(self, name: str) -> None:
         """Kill what is left of a runtime whose master died (workers holding the port)."""
@@ -123,13 +133,13 @@ class LocalEnvironment:
 
     def _deploy_one(self, api: RealtimeAPI, batch: _Batch) -> environment.Deployment:
         meta = self.state.read_meta(api.name)
-        project = batch.project
+        folder = batch.project
         python = self._python(api, batch)
         if meta is None:
             return self._start(api, batch, python, None, "create")
-        if meta.project_dir != str(project) and not batch.confirm(
+        if meta.project_dir != str(folder) and not batch.confirm(
             f"api '{api.name}' is deployed from {meta.project_dir}; replace it with the one "
-            f"from {project}?"
+            f"from {folder}?"
         ):
             raise errors.CortexError(
                 f"api '{api.name}' is already deployed from {meta.project_dir}; "
@@ -138,7 +148,7 @@ class LocalEnvironment:
         if not self._alive(meta):
             return self._start(api, batch, python, meta, "update")
         port = api.networking.local_port
-        moved = port not in (None, meta.port) or meta.project_dir != str(project)
+        moved = port not in (None, meta.port) or meta.project_dir != str(folder)
         if moved or meta.python != python:  # a reload keeps the interpreter: restart
             self._stop(meta)
             return self._start(api, batch, python, meta, "update")
@@ -154,7 +164,8 @@ class LocalEnvironment:
     def _update(
         self, api: RealtimeAPI, batch: _Batch, python: str, meta: state.Meta
     ) -> environment.Deployment:
-        """The API runs: leave it, wait for the update under way, or reload a new spec."""
+        """The API runs: leave it, wait for the update under way, or reload a new spec (or the
+        same one, forced)."""
         wanted = spec_hash(api)
         status = self._status_file(meta)
         if status is None or status.state in (RuntimeState.LOADING, RuntimeState.RELOADING):
@@ -167,7 +178,7 @@ class LocalEnvironment:
         if status.state != RuntimeState.READY:  # draining or failed: on its way out
             self._stop(meta)
             return self._start(api, batch, python, meta, "update")
-        if status.spec_hash == wanted:
+        if status.spec_hash == wanted and not batch.force:
             if meta.spec_hash != wanted:  # back to what runs, after a failed update
                 meta = dataclasses.replace(meta, spec_hash=wanted)
                 self.state.write_meta(meta)
@@ -176,10 +187,10 @@ class LocalEnvironment:
         meta = dataclasses.replace(
             meta, spec_hash=wanted, updated=time.time(), log_offset=_size(files.log)
         )
-        state.write_atomic(files.spec, batch.text)
+        state.write_atomic(files.spec, _spec_copy(api))
         self.state.write_meta(meta)
         os.kill(meta.pid, signal.SIGHUP)
-        return self._deployment(api, meta, "update", status)
+        return self._deployment(api, meta, "update", status, reloaded=True)
 
     def _start(
         self,
@@ -196,7 +207,7 @@ class LocalEnvironment:
             deps.run_script(api, batch.project, files.log, env)
         with self._listen(api, previous, batch.reserved) as sock:
             port = int(sock.getsockname()[1])
-            state.write_atomic(files.spec, batch.text)
+            state.write_atomic(files.spec, _spec_copy(api))
             files.status.unlink(missing_ok=True)
             offset = _size(files.log)
             pid = _launch(api.name, files, batch.project, sock, python, env)
@@ -223,8 +234,17 @@ class LocalEnvironment:
         meta: state.Meta,
         action: environment.Action,
         before: RuntimeStatus | None,
+        reloaded: bool = False,
     ) -> environment.Deployment:
-        token = json.dumps({"hash": meta.spec_hash, "before": before.updated if before else None})
+        """``reloaded``: SIGHUP was sent, so only a status written after ``before`` counts (a
+        forced reload keeps the spec hash)."""
+        token = json.dumps(
+            {
+                "hash": meta.spec_hash,
+                "before": before.updated if before else None,
+                "reloaded": reloaded,
+            }
+        )
         return environment.Deployment(api.name, api.kind, action, _url(meta), token)
 
     def _listen(
@@ -256,13 +276,16 @@ class LocalEnvironment:
         token = json.loads(deployment.token)
         status = self._status_file(meta)
         ready = status is not None and status.state == RuntimeState.READY
-        if status and ready and status.spec_hash == token["hash"]:
+        fresh = status is not None and status.updated != token["before"]
+        # After a SIGHUP, only a status written since counts, and a failed reload leaves a cause.
+        reloaded = not token.get("reloaded") or (fresh and status is not None and not status.cause)
+        if status and ready and status.spec_hash == token["hash"] and reloaded:
             return environment.Rollout("ready")
         lines = logfile.read_lines(self.state.files(meta.name).log, meta.log_offset)
         if not self._alive(meta) or (status and status.state == RuntimeState.FAILED):
             reason = _cause(status, lines) or "the process exited"
             return environment.Rollout("failed", reason, logfile.tail(lines))
-        if status and ready and status.updated != token["before"]:
+        if status and ready and fresh:
             reason = _cause(status, lines) or "the new spec was not loaded"
             return environment.Rollout(
                 "failed", f"{reason}; the previous version keeps serving", logfile.tail(lines)
@@ -379,7 +402,7 @@ class LocalEnvironment:
 def _launch(
     name: str,
     files: state.APIFiles,
-    project: Path,
+    folder: Path,
     sock: socket.socket,
     python: str,
     env: dict[str, str],
@@ -389,12 +412,27 @@ def _launch(
     args = RuntimeArgs(
         spec=str(files.spec),
         api=name,
-        project_dir=str(project),
+        project_dir=str(folder),
         status_file=str(files.status),
         access_log=True,  # `cortex logs` shows each request, as a local tool should
     )
     # cwd: a predictor that opens "model.pkl" finds it in its project, as in a replica.
-    return processes.start_runtime(args, files.log, cwd=project, env=env, sock=sock, python=python)
+    return processes.start_runtime(args, files.log, cwd=folder, env=env, sock=sock, python=python)
+
+
+def _with_project(api: RealtimeAPI, sha256: str) -> RealtimeAPI:
+    """``api`` with the archive hash of its project, as ``cortex deploy`` sends it to a cluster."""
+    return api.model_copy(update={"project": api.project.model_copy(update={"sha256": sha256})})
+
+
+def _spec_copy(api: RealtimeAPI) -> str:
+    """The spec file the runtime reads: this one API, as validated (JSON is YAML).
+
+    Only the fields the user set (and ``project.sha256``): the runtime derives the same defaults,
+    and a default written out would read as chosen (``predictor.dependencies.pip`` must then
+    exist)."""
+    data = api.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    return json.dumps([data], indent=2) + "\n"
 
 
 def _check_env_refs(api: RealtimeAPI, env: Mapping[str, str]) -> None:

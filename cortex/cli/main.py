@@ -13,7 +13,7 @@ import click
 from click.shell_completion import get_completion_class
 
 from cortex import contracts
-from cortex.cli import apis, envs
+from cortex.cli import apis, envs, reloader
 from cortex.contracts import Flag
 from cortex.errors import CortexError
 from cortex.spec import load_specs
@@ -35,18 +35,23 @@ def cli() -> None:
     Flag.PORT, type=int, default=contracts.DEFAULT_PORT, show_default=True, help="0: any free port"
 )
 @click.option(Flag.HOST, default="127.0.0.1", show_default=True)
-def serve(config: str, api_name: str | None, port: int, host: str) -> None:
+@click.option("--reload", is_flag=True, help="reload when a project file changes")
+def serve(config: str, api_name: str | None, port: int, host: str, reload: bool) -> None:
     """Serve one API in the foreground (Ctrl-C stops it).
 
     For development: the API of CONFIG (default: ./cortex.yaml) runs in this terminal, its log
-    printed here. `cortex deploy` runs APIs in the background instead.
+    printed here. With --reload, saving a file of the project (the files `cortex deploy` packs)
+    loads the new code with no downtime. `cortex deploy` runs APIs in the background instead.
     """
     apis_ = load_specs(Path(config))
     if api_name is None and len(apis_) > 1:
         names = ", ".join(api.name for api in apis_)
         raise CortexError(f"{config} defines several APIs ({names}); choose one with --api")
     args = contracts.RuntimeArgs(spec=config, api=api_name, host=host, port=port)
-    os.execv(sys.executable, contracts.runtime_command(args, python=sys.executable))
+    command = contracts.runtime_command(args, python=sys.executable)
+    if reload:
+        sys.exit(reloader.run(command, Path(config).resolve().parent))
+    os.execv(sys.executable, command)
 
 
 @cli.command()

@@ -31,7 +31,7 @@ import pathspec
 
 from cortex import contracts, errors
 
-__all__ = ["IGNORE_FILE", "MAX_ARCHIVE_BYTES", "Archive", "check_size", "pack"]
+__all__ = ["IGNORE_FILE", "MAX_ARCHIVE_BYTES", "Archive", "check_size", "members", "pack"]
 
 IGNORE_FILE = ".cortexignore"
 # A ConfigMap holds at most 1 MiB; binaryData is base64 in the stored object (4/3 the size),
@@ -56,14 +56,10 @@ class Archive:
 
 def pack(folder: Path) -> Archive:
     """The project folder as a reproducible gzipped tar; CortexError on what a pod cannot take."""
-    folder = folder.resolve()
-    walk = _walk(folder, folder, _ignore_spec(folder), frozenset({folder}))
-    members = [(path.relative_to(folder).as_posix(), path) for path in walk]
-    _check_unpacked(folder, members)
     raw = io.BytesIO()
     files: list[tuple[str, int]] = []
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for relative, path in members:
+        for relative, path in members(folder):
             content = path.read_bytes()
             info = tarfile.TarInfo(relative)
             info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
@@ -76,6 +72,16 @@ def pack(folder: Path) -> Archive:
         gz.write(raw.getvalue())
     data = compressed.getvalue()
     return Archive(data, hashlib.sha256(data).hexdigest(), tuple(files))
+
+
+def members(folder: Path) -> list[tuple[str, Path]]:
+    """The files :func:`pack` takes: (path in the archive, path on disk), sorted; CortexError on
+    what a pod cannot take. ``cortex serve --reload`` watches these."""
+    folder = folder.resolve()
+    walk = _walk(folder, folder, _ignore_spec(folder), frozenset({folder}))
+    found = [(path.relative_to(folder).as_posix(), path) for path in walk]
+    _check_unpacked(folder, found)
+    return found
 
 
 def check_size(archive: Archive, folder: Path, limit: int = MAX_ARCHIVE_BYTES) -> None:

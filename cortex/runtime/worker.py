@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import signal
 import socket
 import sys
@@ -160,6 +161,9 @@ def serve(
     load_before_serving: bool,
 ) -> int:
     """Run one worker until drained; returns the exit code (1 when the predictor failed)."""
+    # A pod's container already has predictor.env; a local runtime gets it here, per generation
+    # of workers, so a reload with changed values applies them.
+    os.environ.update(api.predictor.env)
     logs.configure(api.name, api.predictor.log_level)
     runtime = ProcessState(api, project_dir, shared=shared, slot=slot, limits=options.limits)
     config = uvicorn.Config(

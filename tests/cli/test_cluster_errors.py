@@ -192,3 +192,14 @@ def test_a_project_the_pods_could_not_take_is_one_line_and_no_upload(
         "etc in the project folder is a symlink to /etc, outside the folder"
     )
     assert [call for call in cluster.served() if call[0] != "GET"] == []
+
+
+def test_force_is_refused_on_a_cluster_and_uploads_nothing(cli: CLI, cluster: FakeCluster) -> None:
+    configure(cli, cluster.kubeconfig)
+    cli.write(api("greeter"))
+
+    assert fails(cli, "deploy", "-e", "fake", "--force") == (
+        "--force reloads local APIs only; in environment 'fake' pods roll when the spec or a "
+        "project file changes"
+    )
+    assert cluster.select(CONFIGMAPS) == []

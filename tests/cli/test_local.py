@@ -103,6 +103,7 @@ def test_a_failed_update_keeps_the_old_version_serving(cli: CLI) -> None:
 
     spec["predictor"]["path"] = "greeter.py"
     cli.write(spec)
+    (cli.project / "init_fails.py").unlink()  # the project is again the one that serves
     assert "steady is up to date" in cli.ok("deploy")
     assert table_rows(cli.ok("get"))["steady"]["up-to-date"] == "1"
 
