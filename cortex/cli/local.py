@@ -226,7 +226,7 @@ class LocalEnvironment:
             return environment.Rollout("ready")
         lines = logfile.read_lines(self.state.files(meta.name).log, meta.log_offset)
         if not self._alive(meta) or (status and status.state == RuntimeState.FAILED):
-            reason = _cause(status, lines) or "the process exited"
+            reason = _death(meta, status, lines) or "the process exited"
             return environment.Rollout("failed", reason, logfile.tail(lines))
         if status and ready and status.updated != token["before"]:
             reason = _cause(status, lines) or "the new spec was not loaded"
@@ -259,7 +259,7 @@ class LocalEnvironment:
         status = self._status_file(meta)
         if not self._alive(meta) or (status and status.state == RuntimeState.FAILED):
             lines = logfile.read_lines(self.state.files(meta.name).log, meta.log_offset)
-            message = f"the process is not running: {_cause(status, lines) or 'it exited'}"
+            message = f"the process is not running: {_death(meta, status, lines) or 'it exited'}"
             return dataclasses.replace(row, message=message, log_tail=logfile.tail(lines))
         base = f"http://{HOST}:{meta.port}"
         live = status is not None and status.state == RuntimeState.READY and probe.ready(base)
@@ -380,6 +380,18 @@ def _cause(status: RuntimeStatus | None, lines: Sequence[str]) -> str | None:
     """Why the runtime failed: its own word in the status file, else its last logged error
     (a process that died before it could write one)."""
     return (status and status.cause) or logfile.last_error(lines)
+
+
+def _death(meta: state.Meta, status: RuntimeStatus | None, lines: Sequence[str]) -> str | None:
+    """Why the runtime is not running. One that died while serving, with no word of its own, was
+    killed: the log's last error is then an older one it recovered from (a replaced worker),
+    and a failed update's cause is not why it died."""
+    if status is None or status.state in (RuntimeState.LOADING, RuntimeState.FAILED):
+        return _cause(status, lines)
+    return (
+        f"its main process (pid {meta.pid}) died while {status.state}, without logging why: "
+        "killed by a signal (SIGKILL, or the out-of-memory killer: see `dmesg`)"
+    )
 
 
 def _url(meta: state.Meta) -> str:
