@@ -29,10 +29,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
 import httpx
 
 from cortex import errors
-from cortex.cli import environment, logfile, probe, processes, state
+from cortex.cli import environment, gpus, logfile, probe, processes, state
 from cortex.contracts import APIState, RuntimeArgs, RuntimeState, RuntimeStatus
 from cortex.spec import RealtimeAPI, parse_specs, spec_hash
 
@@ -74,6 +75,8 @@ class LocalEnvironment:
         batch = _Batch(config.read_text(encoding="utf-8"), config.parent, confirm, ports)
         for api in apis:
             _check_env_refs(api, os.environ)
+        for line in gpus.missing_gpu_warnings(apis, os.environ):
+            click.echo(f"warning: {line}", err=True)
         with self.state.lock():
             for api in apis:
                 self._clear_leftovers(api.name)
@@ -234,7 +237,8 @@ class LocalEnvironment:
                 "failed", f"{reason}; the previous version keeps serving", logfile.tail(lines)
             )
         detail = "starting" if status is None else _PENDING.get(status.state, status.state)
-        return environment.Rollout("pending", detail)
+        said = logfile.last_word(lines)  # a slow __init__ shows what it is doing
+        return environment.Rollout("pending", f"{detail}: {said}" if said else detail)
 
     # -- get ----------------------------------------------------------------------------------
 

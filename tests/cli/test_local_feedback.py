@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import threading
 import time
 
 import pytest
@@ -57,3 +60,65 @@ def test_a_killed_master_is_the_reason_shown_not_an_older_recovered_worker_crash
     assert f"its main process (pid {master}) died while ready, without logging why" in shown
     assert "error: the process is not running" in shown
     assert "worker" not in shown.split("last log lines")[0]
+
+
+def test_a_gpu_api_on_a_machine_without_one_gets_one_warning(cli: CLI) -> None:
+    spec = api("gpu-hungry")
+    spec["compute"] = {"gpu": 1}
+    cli.write(spec)
+    cli.env["CUDA_VISIBLE_DEVICES"] = ""  # no GPU, whatever this machine has
+
+    result = cli("deploy")
+
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: api 'gpu-hungry' asks for compute.gpu 1 but this machine has no GPU "
+        "(no nvidia-smi, no /dev/nvidia*, or CUDA_VISIBLE_DEVICES hides them); it runs on "
+        "the CPU here"
+    ]
+    assert "gpu-hungry is live" in result.stdout
+
+
+def test_a_gpu_api_where_nvidia_smi_is_found_gets_no_warning(cli: CLI) -> None:
+    spec = api("gpu-fed")
+    spec["compute"] = {"gpu": 1}
+    cli.write(spec)
+    bin_dir = cli.project.parent / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "nvidia-smi").write_text("#!/bin/sh\n")
+    (bin_dir / "nvidia-smi").chmod(0o755)
+    cli.env.pop("CUDA_VISIBLE_DEVICES", None)
+    cli.env["PATH"] = f"{bin_dir}{os.pathsep}{cli.env['PATH']}"
+
+    result = cli("deploy")
+
+    assert result.returncode == 0, result.stderr
+    assert "warning:" not in result.stderr
+
+
+def test_deploy_shows_what_a_slow_init_last_logged_while_it_waits(cli: CLI) -> None:
+    gate = cli.project / "gate"
+    cli.write(api("slowpoke", path="retries_download.py", gate=str(gate)))
+    seen: list[str] = []
+    with subprocess.Popen(
+        [sys.executable, "-m", "cortex.cli.main", "deploy"],
+        cwd=cli.project,
+        env=cli.env,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as deploy:
+        reader = threading.Thread(target=lambda: seen.extend(deploy.stdout or ()), daemon=True)
+        reader.start()
+        try:
+            wait_until(lambda: any("retrying" in line for line in seen), "the init's log line")
+            gate.touch()
+            assert deploy.wait(120) == 0, seen
+        finally:
+            deploy.kill()
+        reader.join(30)
+
+    assert (
+        "waiting for slowpoke (loading: download attempt 1 failed: network unreachable; retrying)\n"
+    ) in seen
+    assert "slowpoke is live" in seen[-1]
