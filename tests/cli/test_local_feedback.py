@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import threading
 import time
 
+import httpx
 import pytest
 
 from tests.cli.conftest import CLI, api, table_rows
@@ -122,3 +124,29 @@ def test_deploy_shows_what_a_slow_init_last_logged_while_it_waits(cli: CLI) -> N
         "waiting for slowpoke (loading: download attempt 1 failed: network unreachable; retrying)\n"
     ) in seen
     assert "slowpoke is live" in seen[-1]
+
+
+def test_get_says_when_requests_queue_for_a_thread(cli: CLI) -> None:
+    spec = api("one-lane", path="sleeper.py")
+    spec["predictor"]["threads_per_process"] = 1
+    cli.write(spec)
+    cli.ok("deploy")
+    url = f"http://127.0.0.1:{cli.port('one-lane')}/one-lane"
+    cli.ok("predict", "one-lane", "-d", '{"seconds": 0}')
+    assert "queue for threads" not in cli.ok("get", "one-lane")
+
+    def post(seconds: float) -> None:
+        httpx.post(url, json={"seconds": seconds}, timeout=60, trust_env=False)
+
+    slow = [threading.Thread(target=post, args=(1.5,)) for _ in range(2)]
+    for thread in slow:
+        thread.start()
+    post(0)  # the fast one waits behind both
+    for thread in slow:
+        thread.join(60)
+    shown = cli.ok("get", "one-lane")
+
+    assert "requests queue for threads: waited p50 <= " in shown, shown
+    assert "raise threads_per_process or processes_per_replica" in shown
+    [status] = json.loads(cli.ok("get", "one-lane", "-o", "json"))
+    assert status["queue_wait_p99_seconds"] >= 1.0
