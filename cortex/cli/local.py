@@ -387,12 +387,12 @@ def _cause(status: RuntimeStatus | None, lines: Sequence[str]) -> str | None:
 
 
 def _death(meta: state.Meta, status: RuntimeStatus | None, lines: Sequence[str]) -> str | None:
-    """Why the runtime is not running. One that died while serving, with no word of its own, was
-    killed: the log's last error is then an older one it recovered from (a replaced worker),
-    and a failed update's cause is not why it died."""
+    """Why the runtime is not running. One that died while serving says so itself if it crashed;
+    with no word of its own it was killed. The log's last error is then an older one it
+    recovered from (a replaced worker), and a failed update's cause is not why it died."""
     if status is None or status.state in (RuntimeState.LOADING, RuntimeState.FAILED):
         return _cause(status, lines)
-    return (
+    return logfile.master_crash(lines) or (
         f"its main process (pid {meta.pid}) died while {status.state}, without logging why: "
         "killed by a signal (SIGKILL, or the out-of-memory killer: see `dmesg`)"
     )

@@ -15,11 +15,12 @@ from typing import Any, BinaryIO
 
 from cortex.cli import format
 
-__all__ = ["follow", "last_error", "last_word", "read_lines", "tail"]
+__all__ = ["follow", "last_error", "last_word", "master_crash", "read_lines", "tail"]
 
 _TAIL_BYTES = 64 * 1024
 _FOLLOW_POLL = 0.2
 _WORD_CHARS = 100
+_RUNTIME = "cortex.runtime"  # the logger of the runtime's own lines
 
 
 def read_lines(path: Path, offset: int = 0, max_bytes: int = _TAIL_BYTES) -> list[str]:
@@ -60,6 +61,15 @@ def last_error(lines: Sequence[str]) -> str | None:
             if line.startswith("error: "):
                 return line.removeprefix("error: ").strip()
         elif record.get("level") in ("error", "critical"):
+            return str(record.get("message", "")).strip()
+    return None
+
+
+def master_crash(lines: Sequence[str]) -> str | None:
+    """The runtime master's own last word, if it crashed: it logs that at critical."""
+    for line in reversed(lines):
+        record = _record(line)
+        if record and record.get("level") == "critical" and record.get("logger") == _RUNTIME:
             return str(record.get("message", "")).strip()
     return None
 

@@ -150,3 +150,20 @@ def test_get_says_when_requests_queue_for_a_thread(cli: CLI) -> None:
     assert "raise threads_per_process or processes_per_replica" in shown
     [status] = json.loads(cli.ok("get", "one-lane", "-o", "json"))
     assert status["queue_wait_p99_seconds"] >= 1.0
+
+
+def test_a_master_that_crashes_while_serving_shows_its_own_error(cli: CLI) -> None:
+    cli.write(api("brittle"))
+    cli.ok("deploy")
+    master = cli.meta("brittle")["pid"]
+    status_file = cli.home / "local" / "brittle" / "status.json"
+    status_file.unlink()
+    status_file.mkdir()  # the next status update (on SIGHUP) cannot replace it: the master fails
+    (status_file / "in-the-way").touch()
+
+    os.kill(master, signal.SIGHUP)
+    wait_until(lambda: not alive(master), "the master to crash")
+    shown = cli.ok("get", "brittle")
+
+    assert "error: the process is not running: the master process crashed: " in shown, shown
+    assert "IsADirectoryError" in shown
