@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -19,9 +20,9 @@ from tests.runtime.harness import alive, children
 pytestmark = pytest.mark.slow
 
 
-def wait_until(condition: object, what: str, timeout: float = 60) -> None:
+def wait_until(condition: Callable[[], object], what: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
+    while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
 
