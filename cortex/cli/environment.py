@@ -65,6 +65,10 @@ class APIStatus:
     requests_4xx: int = 0
     requests_5xx: int = 0
     avg_request_seconds: float | None = None
+    # Time requests waited for a thread (or a batch) before predict, since the API started:
+    # the upper bounds of the histogram buckets holding the median and the 99th percentile.
+    queue_wait_p50_seconds: float | None = None
+    queue_wait_p99_seconds: float | None = None
     message: str | None = None
     log_tail: tuple[str, ...] = field(default=())
     # Extra blocks of ``cortex get NAME``: (title, lines), e.g. replicas, conditions, events.

@@ -8,6 +8,7 @@ headers, columns padded and separated by three spaces, latency as ``%.6g ms`` (o
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,6 +39,7 @@ GET_HEADERS = (
     "5XX",
 )
 _SEPARATOR = "   "
+QUEUE_WAIT_HINT_SECONDS = 0.5  # a p99 wait for a thread from which `cortex get NAME` says so
 _WORKING = (APIState.LIVE, APIState.UPDATING, APIState.SCALED_TO_ZERO)  # no "error:" label
 
 
@@ -109,6 +111,7 @@ def api_details(status: environment.APIStatus, now: float) -> str:
             f'  curl {status.endpoint} -X POST -H "Content-Type: application/json" '
             '-d \'{"key": "value"}\'',
         ]
+    lines += _queue_hint(status)
     if status.message:
         label = "error" if failing else "last update failed"
         lines += ["", f"{label}: {status.message}"]
@@ -117,6 +120,25 @@ def api_details(status: environment.APIStatus, now: float) -> str:
     if status.log_tail:
         lines += ["", "last log lines:", *(f"  {line}" for line in status.log_tail)]
     return "\n".join(lines)
+
+
+def _queue_hint(status: environment.APIStatus) -> list[str]:
+    """A note when requests wait long for a thread: one slow request holds back fast ones."""
+    p50, p99 = status.queue_wait_p50_seconds, status.queue_wait_p99_seconds
+    if p50 is None or p99 is None or p99 < QUEUE_WAIT_HINT_SECONDS:
+        return []
+    return [
+        "",
+        f"requests queue for threads: waited p50 {_bound(p50)}, p99 {_bound(p99)} before "
+        "predict (since the API started)",
+        "  each process runs predictor.threads_per_process requests at a time and the rest wait;",
+        "  raise threads_per_process or processes_per_replica (or lower "
+        "server_side_batching.batch_interval)",
+    ]
+
+
+def _bound(seconds: float) -> str:
+    return "over the largest bucket" if math.isinf(seconds) else f"<= {format_latency(seconds)}"
 
 
 def deploy_line(deployment: environment.Deployment) -> str:

@@ -44,10 +44,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+import click
 import httpx
 
 from cortex import errors
-from cortex.cli import deps, environment, logfile, probe, processes, project, state
+from cortex.cli import deps, environment, gpus, logfile, probe, processes, project, state
 from cortex.contracts import APIState, RuntimeArgs, RuntimeState, RuntimeStatus
 from cortex.spec import RealtimeAPI, parse_specs, spec_hash
 
@@ -101,6 +102,8 @@ class LocalEnvironment:
         ports = frozenset(a.networking.local_port for a in apis if a.networking.local_port)
         for api in apis:
             _check_env_refs(api, os.environ)
+        for line in gpus.missing_gpu_warnings(apis, os.environ):
+            click.echo(f"warning: {line}", err=True)
         batch = _Batch(folder, project.pack(folder).sha256, confirm, ports, force, deps)
         with self.state.lock():
             for api in apis:
@@ -283,7 +286,7 @@ class LocalEnvironment:
             return environment.Rollout("ready")
         lines = logfile.read_lines(self.state.files(meta.name).log, meta.log_offset)
         if not self._alive(meta) or (status and status.state == RuntimeState.FAILED):
-            reason = _cause(status, lines) or "the process exited"
+            reason = _death(meta, status, lines) or "the process exited"
             return environment.Rollout("failed", reason, logfile.tail(lines))
         if status and ready and fresh:
             reason = _cause(status, lines) or "the new spec was not loaded"
@@ -291,7 +294,8 @@ class LocalEnvironment:
                 "failed", f"{reason}; the previous version keeps serving", logfile.tail(lines)
             )
         detail = "starting" if status is None else _PENDING.get(status.state, status.state)
-        return environment.Rollout("pending", detail)
+        said = logfile.last_word(lines)  # a slow __init__ shows what it is doing
+        return environment.Rollout("pending", f"{detail}: {said}" if said else detail)
 
     # -- get ----------------------------------------------------------------------------------
 
@@ -316,7 +320,7 @@ class LocalEnvironment:
         status = self._status_file(meta)
         if not self._alive(meta) or (status and status.state == RuntimeState.FAILED):
             lines = logfile.read_lines(self.state.files(meta.name).log, meta.log_offset)
-            message = f"the process is not running: {_cause(status, lines) or 'it exited'}"
+            message = f"the process is not running: {_death(meta, status, lines) or 'it exited'}"
             return dataclasses.replace(row, message=message, log_tail=logfile.tail(lines))
         base = f"http://{HOST}:{meta.port}"
         live = status is not None and status.state == RuntimeState.READY and probe.ready(base)
@@ -459,6 +463,18 @@ def _cause(status: RuntimeStatus | None, lines: Sequence[str]) -> str | None:
     """Why the runtime failed: its own word in the status file, else its last logged error
     (a process that died before it could write one)."""
     return (status and status.cause) or logfile.last_error(lines)
+
+
+def _death(meta: state.Meta, status: RuntimeStatus | None, lines: Sequence[str]) -> str | None:
+    """Why the runtime is not running. One that died while serving says so itself if it crashed;
+    with no word of its own it was killed. The log's last error is then an older one it
+    recovered from (a replaced worker), and a failed update's cause is not why it died."""
+    if status is None or status.state in (RuntimeState.LOADING, RuntimeState.FAILED):
+        return _cause(status, lines)
+    return logfile.master_crash(lines) or (
+        f"its main process (pid {meta.pid}) died while {status.state}, without logging why: "
+        "killed by a signal (SIGKILL, or the out-of-memory killer: see `dmesg`)"
+    )
 
 
 def _url(meta: state.Meta) -> str:

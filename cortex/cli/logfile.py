@@ -15,10 +15,12 @@ from typing import Any, BinaryIO
 
 from cortex.cli import format
 
-__all__ = ["follow", "last_error", "read_lines", "tail"]
+__all__ = ["follow", "last_error", "last_word", "master_crash", "read_lines", "tail"]
 
 _TAIL_BYTES = 64 * 1024
 _FOLLOW_POLL = 0.2
+_WORD_CHARS = 100
+_RUNTIME = "cortex.runtime"  # the logger of the runtime's own lines
 
 
 def read_lines(path: Path, offset: int = 0, max_bytes: int = _TAIL_BYTES) -> list[str]:
@@ -60,6 +62,31 @@ def last_error(lines: Sequence[str]) -> str | None:
                 return line.removeprefix("error: ").strip()
         elif record.get("level") in ("error", "critical"):
             return str(record.get("message", "")).strip()
+    return None
+
+
+def master_crash(lines: Sequence[str]) -> str | None:
+    """The runtime master's own last word, if it crashed: it logs that at critical."""
+    for line in reversed(lines):
+        record = _record(line)
+        if record and record.get("level") == "critical" and record.get("logger") == _RUNTIME:
+            return str(record.get("message", "")).strip()
+    return None
+
+
+def last_word(lines: Sequence[str]) -> str | None:
+    """What the process said last, shortened to one line: a predictor's log line or print
+    (``download failed, retrying in 10s``), not the server's own start-up chatter."""
+    for line in reversed(lines):
+        record = _record(line)
+        if record is None:
+            text = line.strip()
+        elif str(record.get("logger", "")).startswith("uvicorn"):
+            continue
+        else:
+            text = " ".join(str(record.get("message", "")).split())
+        if text:
+            return text if len(text) <= _WORD_CHARS else text[: _WORD_CHARS - 3] + "..."
     return None
 
 

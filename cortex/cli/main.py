@@ -15,14 +15,36 @@ from click.shell_completion import get_completion_class
 from cortex import contracts
 from cortex.cli import apis, envs, reloader
 from cortex.contracts import Flag
-from cortex.errors import CortexError
+from cortex.errors import CortexError, SpecError
 from cortex.spec import load_specs
 
 PROG = "cortex"
 DISTRIBUTION = "cortex-serving"
 
 
+def _version_text() -> str:
+    try:
+        number = metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        number = "unknown (not installed)"
+    return f"cortex {number}"
+
+
+def _print_version(ctx: click.Context, _: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(_version_text())
+        ctx.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Print the version of cortex and exit.",
+)
 def cli() -> None:
     """Serve a plain Python predictor as an HTTP API, locally or on Kubernetes."""
 
@@ -56,12 +78,8 @@ def serve(config: str, api_name: str | None, port: int, host: str, reload: bool)
 
 @cli.command()
 def version() -> None:
-    """Print the version of cortex."""
-    try:
-        number = metadata.version(DISTRIBUTION)
-    except metadata.PackageNotFoundError:
-        number = "unknown (not installed)"
-    click.echo(f"cortex {number}")
+    """Print the version of cortex (also: cortex --version)."""
+    click.echo(_version_text())
 
 
 @cli.command()
@@ -88,6 +106,11 @@ def main() -> None:
     """Console entry point: user errors become one line on stderr and exit code 1."""
     try:
         cli(prog_name=PROG, standalone_mode=False)
+    except SpecError as exc:
+        # One line per problem, each its own "error:" line: every one of them needs a fix.
+        for line in str(exc).splitlines():
+            click.echo(f"error: {line}", err=True)
+        sys.exit(1)
     except CortexError as exc:
         _fail(str(exc))
     except click.exceptions.Abort:

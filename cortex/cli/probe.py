@@ -17,22 +17,33 @@ import httpx
 from cortex.cli import environment
 from cortex.contracts import Metric, MetricLabel
 
-__all__ = ["RequestMetrics", "combined", "metrics", "parse_metrics", "ready", "with_figures"]
+__all__ = [
+    "RequestMetrics",
+    "combined",
+    "metrics",
+    "parse_metrics",
+    "quantile",
+    "ready",
+    "with_figures",
+]
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)")
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 _TIMEOUT = httpx.Timeout(2.0, connect=1.0)
 _DURATION_SUM = f"{Metric.REQUEST_DURATION}_sum"
 _DURATION_COUNT = f"{Metric.REQUEST_DURATION}_count"
+_WAIT_BUCKET = f"{Metric.QUEUE_WAIT}_bucket"
 
 
 @dataclass(frozen=True)
 class RequestMetrics:
-    """Requests answered by status class (``"2XX"``...) and their mean duration."""
+    """Requests answered by status class (``"2XX"``...), their mean duration, and how long they
+    waited for a thread (``queue_wait``: the histogram's cumulative counts by upper bound)."""
 
     by_class: dict[str, int] = field(default_factory=dict)
     duration_sum: float = 0.0
     duration_count: int = 0
+    queue_wait: dict[float, int] = field(default_factory=dict)
 
     @property
     def avg_seconds(self) -> float | None:
@@ -50,6 +61,7 @@ def _value(text: str) -> float:
 def parse_metrics(text: str, api_name: str) -> RequestMetrics:
     """The request counters of ``api_name`` in a Prometheus text exposition."""
     by_class: dict[str, int] = {}
+    waits: dict[float, int] = {}
     total = count = 0.0
     for line in text.splitlines():
         match = _SAMPLE.match(line)
@@ -67,18 +79,34 @@ def parse_metrics(text: str, api_name: str) -> RequestMetrics:
             total += value
         elif name == _DURATION_COUNT:
             count += value
-    return RequestMetrics(by_class, total, int(count))
+        elif name == _WAIT_BUCKET and "le" in labels:
+            bound = float(labels["le"])
+            waits[bound] = waits.get(bound, 0) + int(value)
+    return RequestMetrics(by_class, total, int(count), waits)
+
+
+def quantile(buckets: dict[float, int], q: float) -> float | None:
+    """The upper bound of the histogram bucket holding quantile ``q`` (``inf`` past the last
+    finite bound), or None with no observations."""
+    bounds = sorted(buckets)
+    if not bounds or not buckets[bounds[-1]]:
+        return None
+    rank = q * buckets[bounds[-1]]
+    return next(bound for bound in bounds if buckets[bound] >= rank)
 
 
 def combined(parts: Iterable[RequestMetrics]) -> RequestMetrics:
     """The figures of several replicas added up."""
     by_class: dict[str, int] = {}
+    waits: dict[float, int] = {}
     total, count = 0.0, 0
     for part in parts:
         for key, value in part.by_class.items():
             by_class[key] = by_class.get(key, 0) + value
+        for bound, number in part.queue_wait.items():
+            waits[bound] = waits.get(bound, 0) + number
         total, count = total + part.duration_sum, count + part.duration_count
-    return RequestMetrics(by_class, total, count)
+    return RequestMetrics(by_class, total, count, waits)
 
 
 def with_figures(row: environment.APIStatus, counts: RequestMetrics) -> environment.APIStatus:
@@ -89,6 +117,8 @@ def with_figures(row: environment.APIStatus, counts: RequestMetrics) -> environm
         requests_4xx=counts.by_class.get("4XX", 0),
         requests_5xx=counts.by_class.get("5XX", 0),
         avg_request_seconds=counts.avg_seconds,
+        queue_wait_p50_seconds=quantile(counts.queue_wait, 0.5),
+        queue_wait_p99_seconds=quantile(counts.queue_wait, 0.99),
     )
 
 

@@ -22,6 +22,9 @@ import orjson
 PAYLOAD_LOG_LIMIT = 1024
 WITHHELD = "(message withheld: it may hold the payload; predictor.log_level debug logs it)"
 _ACCESS_PATH = 2  # uvicorn's access log arguments: client, method, path?query, version, status
+# What probes ask (kubelet, `cortex get`, a Prometheus scrape): logged at debug only, or every
+# `cortex get` would add lines to the log the user reads for requests.
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"})
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "cortex_request_id", default=None
@@ -57,7 +60,7 @@ class JSONFormatter(logging.Formatter):
 
 def configure(api_name: str, level: str = "info") -> None:
     """Send every logger (ours, uvicorn's, the user's) to stdout as JSON lines."""
-    handler = logging.StreamHandler(sys.stdout)
+    handler = _RootHandler(sys.stdout)
     handler.setFormatter(JSONFormatter(api_name))
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -67,7 +70,57 @@ def configure(api_name: str, level: str = "info") -> None:
         logger.handlers[:] = []
         logger.propagate = True
     access = logging.getLogger("uvicorn.access")
-    access.filters[:] = [_without_query] if level.lower() != "debug" else [_short_query]
+    debug = level.lower() == "debug"
+    access.filters[:] = [_short_query] if debug else [_not_a_probe, _without_query]
+
+
+class _RootHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The root logger's handler: every logger's records, once each, as JSON.
+
+    A library that adds its own handler writing to the console and still propagates to the root
+    printed each line twice in ``cortex logs``: once as its text, once as JSON. A record that
+    such a handler has just printed is not printed again, and the handler is retired, so the
+    library's next lines come once, as JSON.
+    """
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        logger: logging.Logger | None = logging.getLogger(record.name)
+        printed = False
+        while logger is not None and logger is not logging.root:
+            printed = _retire_console_handlers(logger, record.levelno) or printed
+            logger = logger.parent
+        return False if printed else bool(super().handle(record))
+
+
+def adopt_console_handlers() -> None:
+    """Retire the console handlers libraries added to their loggers (see :class:`_RootHandler`)
+    before they print anything: called once the predictor's module is imported and once its
+    ``__init__`` ran, where libraries set them up."""
+    for logger in list(logging.root.manager.loggerDict.values()):
+        if isinstance(logger, logging.Logger):
+            _retire_console_handlers(logger, logging.NOTSET)
+
+
+def _retire_console_handlers(logger: logging.Logger, level: int) -> bool:
+    """Remove ``logger``'s console handlers; whether one of them printed a record of ``level``."""
+    console = [h for h in logger.handlers if _is_console(h)]
+    if not console:
+        return False
+    logger.handlers[:] = [h for h in logger.handlers if h not in console]
+    logger.propagate = True
+    return any(level and level >= h.level for h in console)
+
+
+def _is_console(handler: logging.Handler) -> bool:
+    stream = getattr(handler, "stream", None)
+    consoles = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
+    return type(handler) is logging.StreamHandler and any(stream is c for c in consoles)
+
+
+def _not_a_probe(record: logging.LogRecord) -> bool:
+    args = record.args
+    full = args[_ACCESS_PATH] if isinstance(args, tuple) and len(args) > _ACCESS_PATH else None
+    return not (isinstance(full, str) and full.partition("?")[0] in PROBE_PATHS)
 
 
 def _rewrite_path(record: logging.LogRecord, keep: int) -> bool:

@@ -173,7 +173,16 @@ def main(argv: list[str] | None = None) -> int:
         any_path=args.any_path,
     )
     master = Master(args, api, project, sock, options)
-    return master.run()
+    try:
+        return master.run()
+    except Exception as exc:
+        # Its workers die with it (a parent-death signal); tools read why in the log and the
+        # status file, not an older error the replica had recovered from.
+        master.cause = f"the master process crashed: {type(exc).__name__}: {exc}"
+        log.critical("%s", master.cause, exc_info=exc)
+        with contextlib.suppress(OSError):
+            master.status(RuntimeState.FAILED)
+        return 1
 
 
 class Master:

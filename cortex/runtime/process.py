@@ -19,7 +19,7 @@ from pathlib import Path
 
 from cortex.contracts import RuntimeState
 from cortex.errors import PredictorError
-from cortex.runtime import calls, metrics, predictor, sharedmem, threads
+from cortex.runtime import calls, logs, metrics, predictor, sharedmem, threads
 from cortex.runtime.limits import Limits
 from cortex.spec import RealtimeAPI, format_duration, spec_hash
 
@@ -111,8 +111,10 @@ class ProcessState:
         started = time.perf_counter()
         try:
             self.predictor_class = await self.pool.run(self._load_class)
+            logs.adopt_console_handlers()
             with_lock = self.api.predictor.processes_per_replica > 1  # staggered __init__s
             self.predictor = await self.pool.run(self._instantiate, locked=with_lock)
+            logs.adopt_console_handlers()
             self.call = calls.make_call(
                 self.predictor_class,
                 self.predictor,

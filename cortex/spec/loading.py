@@ -47,7 +47,8 @@ def _validate(data: Mapping[str, Any], label: str, base_dir: Path | None) -> mod
     try:
         return models.RealtimeAPI.model_validate(data, context=context)
     except ValidationError as exc:
-        raise errors.SpecError(f"{label}: {messages.describe(exc, models.RealtimeAPI)}") from None
+        lines = messages.describe(exc, models.RealtimeAPI)
+        raise errors.SpecError("\n".join(f"{label}: {line}" for line in lines)) from None
 
 
 def _check_kind(kind: object, label: str) -> None:

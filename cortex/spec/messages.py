@@ -8,6 +8,7 @@ field's metadata, so no raw pydantic text reaches a user.
 
 from __future__ import annotations
 
+import difflib
 import json
 import types
 import typing
@@ -63,12 +64,21 @@ def _escape(char: str) -> str:
     return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char) or repr(char)[1:-1]
 
 
-def describe(error: ValidationError, root: type[BaseModel]) -> str:
-    """The first error of ``error`` as one line, the API's own name first (it labels the rest);
-    ``root`` is the model that was validated."""
+def describe(error: ValidationError, root: type[BaseModel]) -> list[str]:
+    """Every error of ``error``, one line each; ``root`` is the model that was validated.
+
+    The API's own name comes first (it labels the rest), then unknown fields: a typo
+    (``preditor``) also makes the field it meant "required", and the typo is the one to fix.
+    """
     details = error.errors(include_url=False)
-    first = min(range(len(details)), key=lambda i: (tuple(details[i]["loc"][:1]) != ("name",), i))
-    return _message(details[first], root)
+
+    def rank(index: int) -> tuple[int, int]:
+        err = details[index]
+        named = tuple(err["loc"][:1]) == ("name",)
+        return (0 if named else 1 if err["type"] == "extra_forbidden" else 2, index)
+
+    lines = [_message(details[i], root) for i in sorted(range(len(details)), key=rank)]
+    return list(dict.fromkeys(lines))
 
 
 def _message(err: ErrorDetails, root: type[BaseModel]) -> str:
@@ -85,8 +95,15 @@ def _message(err: ErrorDetails, root: type[BaseModel]) -> str:
     if kind == "missing":
         return f"{path} is required"
     if kind == "extra_forbidden":
-        return f"unknown field '{path}' (allowed: {', '.join(_allowed(root, loc[:-1]))})"
+        return _unknown(path, str(loc[-1]), _allowed(root, loc[:-1]))
     return f"{path} {show(err['input'])} {_requirement(kind, ctx, _field_at(root, loc))}"
+
+
+def _unknown(path: str, key: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.75)
+    if close:
+        return f"unknown field '{path}' (did you mean '{close[0]}'?)"
+    return f"unknown field '{path}' (allowed: {', '.join(allowed)})"
 
 
 def _requirement(kind: str, ctx: dict[str, Any], field: FieldInfo | None) -> str:

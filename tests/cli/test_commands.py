@@ -22,6 +22,7 @@ ROOT = Path(__file__).parents[2]
 def test_version_is_the_distribution_version(cli: CLI) -> None:
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert cli.ok("version") == f"cortex {version}\n"
+    assert cli.ok("--version") == f"cortex {version}\n"
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh"])

@@ -6,6 +6,7 @@ import socket
 import subprocess
 
 import pytest
+import yaml
 
 from tests.cli.conftest import CLI, api, table_rows
 
@@ -41,6 +42,30 @@ def test_invalid_field_names_the_api_the_field_and_the_rule(cli: CLI) -> None:
     assert_one_error(
         cli("deploy"), "api 'bad': predictor.processes_per_replica 0 must be between 1 and 100"
     )
+
+
+def test_a_top_level_typo_is_named_with_the_field_it_meant(cli: CLI) -> None:
+    spec = api("typo")
+    spec["preditor"] = spec.pop("predictor")
+    (cli.project / "cortex.yaml").write_text(yaml.safe_dump([spec]))
+    assert_one_error(
+        cli("deploy"), "api 'typo': unknown field 'preditor' (did you mean 'predictor'?)"
+    )
+
+
+def test_every_spec_error_is_shown_one_per_line(cli: CLI) -> None:
+    spec = api("bad")
+    spec["predictor"]["processes_per_replica"] = 0
+    spec["compute"] = {"gpu": -1}
+    spec["networking"] = {"local_port": 70000}
+    cli.write(spec)
+    result = cli("deploy")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "error: api 'bad': predictor.processes_per_replica 0 must be between 1 and 100",
+        "error: api 'bad': compute.gpu -1 must be between 0 and 2147483647",
+        "error: api 'bad': networking.local_port 70000 must be between 1 and 65535",
+    ]
 
 
 def test_port_in_use_by_another_program(cli: CLI) -> None:

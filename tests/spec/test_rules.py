@@ -271,7 +271,11 @@ SECTION_RULES = [
     ({"project": {"bucket": "b"}}, "unknown field 'project.bucket' (allowed: configMap, sha256)"),
     (
         {"predictr": {}},
-        "unknown field 'predictr' (allowed: predictor, compute, autoscaling, update_strategy, "
+        "unknown field 'predictr' (did you mean 'predictor'?)",
+    ),
+    (
+        {"replicas": {}},
+        "unknown field 'replicas' (allowed: predictor, compute, autoscaling, update_strategy, "
         "networking, project, name, kind)",
     ),
 ]
@@ -375,10 +379,23 @@ def test_missing_predictor_path_is_required() -> None:
     assert str(caught.value) == "api 'iris': predictor.path is required"
 
 
-def test_first_error_in_field_order_is_reported() -> None:
+def test_every_error_is_reported_one_per_line_in_field_order() -> None:
     message = _error(predictor={"processes_per_replica": 0}, compute={"gpu": -1})
 
-    assert message == "api 'iris': predictor.processes_per_replica 0 must be between 1 and 100"
+    assert message.splitlines() == [
+        "api 'iris': predictor.processes_per_replica 0 must be between 1 and 100",
+        "api 'iris': compute.gpu -1 must be between 0 and 2147483647",
+    ]
+
+
+def test_a_top_level_typo_is_named_before_the_field_it_meant() -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_specs("- {name: iris, kind: RealtimeAPI, preditor: {type: python, path: p.py}}")
+
+    assert str(caught.value).splitlines() == [
+        "api 'iris': unknown field 'preditor' (did you mean 'predictor'?)",
+        "api 'iris': predictor is required",
+    ]
 
 
 def test_long_values_are_truncated_in_messages() -> None:
@@ -423,7 +440,7 @@ def test_unforeseen_pydantic_errors_still_read_as_one_line(
         "RealtimeAPI", [{"type": "uuid_type", "loc": loc, "input": "x"}]
     )
 
-    assert messages.describe(error, RealtimeAPI) == message
+    assert messages.describe(error, RealtimeAPI) == [message]
 
 
 @pytest.mark.parametrize("name", ["iris", "a-1", "a", "Iris", "1ris", "iris-", "a_b", "a" * 43])
