@@ -8,15 +8,18 @@ headers, columns padded and separated by three spaces, latency as ``%.6g ms`` (o
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Sequence
 from typing import Any
 
+from cortex import samples
 from cortex.cli import environment
 from cortex.contracts import APIState
 
 __all__ = [
     "GET_HEADERS",
     "api_details",
+    "curl_example",
     "deploy_line",
     "format_age",
     "format_latency",
@@ -38,6 +41,7 @@ GET_HEADERS = (
     "5XX",
 )
 _SEPARATOR = "   "
+_PASTED_SAMPLE = 300  # characters; a longer sample is named by its path (curl -d @file)
 _WORKING = (APIState.LIVE, APIState.UPDATING, APIState.SCALED_TO_ZERO)  # no "error:" label
 
 
@@ -103,12 +107,7 @@ def api_details(status: environment.APIStatus, now: float) -> str:
     lines = [status_table([status], now), "", f"endpoint: {status.endpoint}"]
     failing = status.status not in _WORKING
     if not failing and status.endpoint.startswith("http"):
-        lines += [
-            "",
-            "example curl:",
-            f'  curl {status.endpoint} -X POST -H "Content-Type: application/json" '
-            '-d \'{"key": "value"}\'',
-        ]
+        lines += ["", "example curl:", *curl_example(status.endpoint, status.sample)]
     if status.message:
         label = "error" if failing else "last update failed"
         lines += ["", f"{label}: {status.message}"]
@@ -117,6 +116,19 @@ def api_details(status: environment.APIStatus, now: float) -> str:
     if status.log_tail:
         lines += ["", "last log lines:", *(f"  {line}" for line in status.log_tail)]
     return "\n".join(lines)
+
+
+def curl_example(endpoint: str, sample: samples.Sample | None) -> list[str]:
+    """A curl command that works: the project's sample.json as its body (pasted in when it is
+    short, else named by its path), else a placeholder body and how to make it real."""
+    head = f'  curl {endpoint} -X POST -H "Content-Type: application/json"'
+    if sample is None:
+        body = json.dumps({"key": "value"})
+        note = f"  (a placeholder body: put one that works in the project's {samples.FILE})"
+        return [f"{head} -d {shlex.quote(body)}", note]
+    if len(sample.text) <= _PASTED_SAMPLE:
+        return [f"{head} -d {shlex.quote(sample.text)}"]
+    return [f"{head} -d {shlex.quote('@' + str(sample.path))}"]
 
 
 def deploy_line(deployment: environment.Deployment) -> str:
