@@ -6,7 +6,9 @@ Each parses its arguments, calls the chosen ``Environment`` and prints; the word
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import signal
 import sys
 import threading
@@ -18,7 +20,7 @@ import click
 from click.shell_completion import CompletionItem
 
 from cortex import errors
-from cortex.cli import config, environment, format, progress
+from cortex.cli import config, environment, format, progress, sse
 from cortex.contracts import APIState
 from cortex.spec import load_specs
 
@@ -27,6 +29,7 @@ __all__ = ["delete", "deploy", "get", "logs", "predict"]
 DEPLOY_TIMEOUT = 15 * 60.0  # model loading can take minutes; past this, stop waiting
 WATCH_INTERVAL = 2.0
 _SHOWN_BODY = 2000
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP header name (RFC 9110 token)
 
 
 def _complete_api(ctx: click.Context, _: click.Parameter, incomplete: str) -> list[CompletionItem]:
@@ -264,19 +267,82 @@ def logs(
 @click.argument("name", shell_complete=_complete_api)
 @click.argument("file", required=False, type=click.Path(allow_dash=True))
 @click.option("-d", "--data", metavar="JSON", help="the JSON payload itself, instead of FILE")
+@click.option("-q", "--query", multiple=True, metavar="KEY=VALUE", help="a query parameter")
+@click.option("-H", "--header", multiple=True, metavar="'NAME: VALUE'", help="a request header")
 @env_option
-def predict(name: str, file: str | None, data: str | None, env_name: str | None) -> None:
+def predict(
+    name: str,
+    file: str | None,
+    data: str | None,
+    query: tuple[str, ...],
+    header: tuple[str, ...],
+    env_name: str | None,
+) -> None:
     """Send a payload to an API and print its answer.
 
     The payload is FILE ('-' for stdin; JSON unless it ends in .txt or is not JSON) or -d JSON.
-    An answer with an error status is printed as an error (exit code 1).
+    -q and -H may be repeated; a -H Content-Type wins over the guessed one. A streamed answer is
+    printed as it arrives: each event's data (with -H 'Accept: text/event-stream') or the raw
+    chunks. An answer with an error status is printed as an error (exit code 1).
     """
     body, content_type = _payload(file, data)
-    reply = config.open_environment(env_name).predict(name, body, content_type)
+    request = environment.Request(body, content_type, _queries(query), _headers(header))
+    reply = config.open_environment(env_name).predict(name, request)
+    if reply.stream is not None and reply.status_code < 400:
+        _print_stream(reply)
+        return
+    if reply.stream is not None:  # an error answered as a stream: shown whole, as one
+        reply = dataclasses.replace(reply, body=b"".join(reply.stream), stream=None)
     shown = _show(reply)
     if reply.status_code >= 400:
         raise errors.CortexError(f"api '{name}' answered {reply.status_code}: {shown}")
     click.echo(shown)
+
+
+def _queries(items: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for item in items:
+        key, equals, value = item.partition("=")
+        if not equals or not key:
+            raise errors.CortexError(f"-q {item!r} must be KEY=VALUE, e.g. -q model=sentiment")
+        pairs.append((key, value))
+    return tuple(pairs)
+
+
+def _headers(items: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for item in items:
+        name, colon, value = item.partition(":")
+        if not colon or not _TOKEN.fullmatch(name):
+            raise errors.CortexError(
+                f"-H {item!r} must be 'NAME: VALUE', e.g. -H 'Accept: text/event-stream'"
+            )
+        pairs.append((name, value.strip()))
+    return tuple(pairs)
+
+
+def _print_stream(reply: environment.Reply) -> None:
+    """Print a streamed answer as it arrives; Ctrl-C stops reading it."""
+    assert reply.stream is not None  # only called for streams
+    out = sys.stdout.buffer
+    events = sse.EventData() if reply.content_type.startswith("text/event-stream") else None
+    ends_line = True
+    try:
+        for chunk in reply.stream:
+            if events is not None:
+                for data in events.feed(chunk):
+                    out.write(data.encode() + b"\n")
+            elif chunk:
+                out.write(chunk)
+                ends_line = chunk.endswith(b"\n")
+            out.flush()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        reply.stream.close()
+    if not ends_line and sys.stdout.isatty():  # leave the shell's prompt on its own line
+        out.write(b"\n")
+        out.flush()
 
 
 def _payload(file: str | None, data: str | None) -> tuple[bytes, str]:

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from cortex import contracts, errors
-from cortex.cli import environment, kube, kubestatus, probe, project
+from cortex.cli import environment, kube, kubestatus, posting, probe, project
 from cortex.contracts import APIState
 from cortex.k8s import labels, resource
 from cortex.k8s.deployment import CONTAINER_NAME
@@ -367,17 +367,24 @@ class ClusterEnvironment:
         for raw in self.kube.stream(path, query=query, timeout=None if follow else 30.0):
             yield raw.decode("utf-8", errors="replace")
 
-    def predict(self, name: str, body: bytes, content_type: str) -> environment.Reply:
+    def predict(self, name: str, request: environment.Request) -> environment.Reply:
         found = self._must_exist(name)
         endpoint = str((found.get("status") or {}).get("endpoint") or f"/{name}")
         if endpoint.startswith(("http://", "https://")):  # a route with an address: try it
-            reply = _post_direct(endpoint, body, content_type)
+            reply = _post_direct(endpoint, request)
             if reply is not None:
                 return reply
             endpoint = urllib.parse.urlsplit(endpoint).path or f"/{name}"
         path = self._core("services", f"{labels.child_name(name)}:{labels.PORT}/proxy{endpoint}")
         response = self.kube.request(
-            "POST", path, body=body, content_type=content_type, timeout=300.0, ok=_ANY_ERROR
+            "POST",
+            path,
+            query=request.query,
+            body=request.body,
+            content_type=request.content_type,
+            headers=dict(request.headers),
+            timeout=300.0,
+            ok=_ANY_ERROR,
         )
         if response.status >= 400 and _is_kube_status(response):  # the API server speaking
             message = response.json().get("message", "")
@@ -442,16 +449,13 @@ def _token(found: dict[str, Any]) -> str:
     return json.dumps({"generation": found["metadata"].get("generation", 0)})
 
 
-def _post_direct(url: str, body: bytes, content_type: str) -> environment.Reply | None:
+def _post_direct(url: str, request: environment.Request) -> environment.Reply | None:
     """POST to the API's own address; None when it cannot be reached from here."""
     timeout = httpx.Timeout(300.0, connect=kube.CONNECT_TIMEOUT)
     try:
-        with httpx.Client(timeout=timeout) as client:
-            response = client.post(url, content=body, headers={"content-type": content_type})
+        return posting.post(url, request, {}, timeout)
     except httpx.TransportError:
         return None
-    kind = response.headers.get("content-type", "application/octet-stream")
-    return environment.Reply(response.status_code, kind, response.content)
 
 
 def _is_kube_status(response: kube.Response) -> bool:

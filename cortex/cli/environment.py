@@ -7,12 +7,12 @@ here, no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from cortex import errors
+from cortex import errors, samples
 from cortex.contracts import APIState
 from cortex.spec import RealtimeAPI
 
@@ -22,6 +22,7 @@ __all__ = [
     "Environment",
     "LogLine",
     "Reply",
+    "Request",
     "Rollout",
     "not_deployed",
 ]
@@ -70,12 +71,14 @@ class APIStatus:
     queue_wait_p50_seconds: float | None = None
     queue_wait_p99_seconds: float | None = None
     message: str | None = None
+    sample: samples.Sample | None = None  # the project's request body that works, if it has one
     log_tail: tuple[str, ...] = field(default=())
     # Extra blocks of ``cortex get NAME``: (title, lines), e.g. replicas, conditions, events.
     sections: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        data["sample"] = None if self.sample is None else self.sample.value
         data["log_tail"] = list(self.log_tail)
         data["sections"] = {title: list(lines) for title, lines in self.sections}
         return data
@@ -90,12 +93,26 @@ class LogLine:
 
 
 @dataclass(frozen=True)
+class Request:
+    """What ``predict`` sends: the body and its type, query parameters and extra headers (these
+    win over the content type and the token the environment would send)."""
+
+    body: bytes
+    content_type: str
+    query: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class Reply:
-    """An API's answer to ``predict``."""
+    """An API's answer to ``predict``. A streamed answer (no declared length) comes as
+    ``stream``, its chunks as they arrive, with ``body`` empty: read it to its end or close it.
+    """
 
     status_code: int
     content_type: str
     body: bytes
+    stream: Generator[bytes, None, None] | None = None
 
 
 class Environment(Protocol):
@@ -139,7 +156,7 @@ class Environment(Protocol):
         ``pod`` keeps the lines of one replica (clusters only)."""
         ...
 
-    def predict(self, name: str, body: bytes, content_type: str) -> Reply:
+    def predict(self, name: str, request: Request) -> Reply:
         """Post a payload to the API's endpoint."""
         ...
 

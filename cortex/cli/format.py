@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 from collections.abc import Sequence
 from typing import Any
 
+from cortex import samples
 from cortex.cli import environment
 from cortex.contracts import APIState
 
 __all__ = [
     "GET_HEADERS",
     "api_details",
+    "curl_example",
     "deploy_line",
     "format_age",
     "format_latency",
@@ -40,6 +43,7 @@ GET_HEADERS = (
 )
 _SEPARATOR = "   "
 QUEUE_WAIT_HINT_SECONDS = 0.5  # a p99 wait for a thread from which `cortex get NAME` says so
+_PASTED_SAMPLE = 300  # characters; a longer sample is named by its path (curl -d @file)
 _WORKING = (APIState.LIVE, APIState.UPDATING, APIState.SCALED_TO_ZERO)  # no "error:" label
 
 
@@ -105,12 +109,7 @@ def api_details(status: environment.APIStatus, now: float) -> str:
     lines = [status_table([status], now), "", f"endpoint: {status.endpoint}"]
     failing = status.status not in _WORKING
     if not failing and status.endpoint.startswith("http"):
-        lines += [
-            "",
-            "example curl:",
-            f'  curl {status.endpoint} -X POST -H "Content-Type: application/json" '
-            '-d \'{"key": "value"}\'',
-        ]
+        lines += ["", "example curl:", *curl_example(status.endpoint, status.sample)]
     lines += _queue_hint(status)
     if status.message:
         label = "error" if failing else "last update failed"
@@ -139,6 +138,19 @@ def _queue_hint(status: environment.APIStatus) -> list[str]:
 
 def _bound(seconds: float) -> str:
     return "over the largest bucket" if math.isinf(seconds) else f"<= {format_latency(seconds)}"
+
+
+def curl_example(endpoint: str, sample: samples.Sample | None) -> list[str]:
+    """A curl command that works: the project's sample.json as its body (pasted in when it is
+    short, else named by its path), else a placeholder body and how to make it real."""
+    head = f'  curl {endpoint} -X POST -H "Content-Type: application/json"'
+    if sample is None:
+        body = json.dumps({"key": "value"})
+        note = f"  (a placeholder body: put one that works in the project's {samples.FILE})"
+        return [f"{head} -d {shlex.quote(body)}", note]
+    if len(sample.text) <= _PASTED_SAMPLE:
+        return [f"{head} -d {shlex.quote(sample.text)}"]
+    return [f"{head} -d {shlex.quote('@' + str(sample.path))}"]
 
 
 def deploy_line(deployment: environment.Deployment) -> str:

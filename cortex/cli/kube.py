@@ -84,11 +84,13 @@ class Kube:
         query: Sequence[tuple[str, Any]] = (),
         body: Any = None,
         content_type: str = JSON,
+        headers: Mapping[str, str] | None = None,
         timeout: float = READ_TIMEOUT,
         ok: Sequence[int] = (),
     ) -> Response:
-        """Send one request; a status >= 400 not in ``ok`` raises a ClusterError."""
-        raw = self._send(method, path, query, body, content_type, timeout, stream=False)
+        """Send one request; a status >= 400 not in ``ok`` raises a ClusterError. ``headers``
+        are passed on (through a proxy path: to the pod) and win over the defaults."""
+        raw = self._send(method, path, query, body, content_type, timeout, False, headers)
         try:
             response = Response(raw.status, dict(raw.headers), raw.data)
         finally:
@@ -101,7 +103,7 @@ class Kube:
         self, path: str, *, query: Sequence[tuple[str, Any]] = (), timeout: float | None = None
     ) -> Iterator[bytes]:
         """The lines of a streamed GET (pod logs with follow); ends when the server ends it."""
-        raw = self._send("GET", path, query, None, JSON, timeout, stream=True)
+        raw = self._send("GET", path, query, None, JSON, timeout, True)
         try:
             if raw.status >= 400:
                 raise self.error("GET", path, Response(raw.status, dict(raw.headers), raw.data))
@@ -124,10 +126,14 @@ class Kube:
         content_type: str,
         timeout: float | None,
         stream: bool,
+        extra: Mapping[str, str] | None = None,
     ) -> urllib3.BaseHTTPResponse:
         headers = {"Accept": JSON}
         if body is not None:
             headers["Content-Type"] = content_type
+        for name, value in (extra or {}).items():  # one spelling of each name: the caller's
+            headers = {k: v for k, v in headers.items() if k.lower() != name.lower()}
+            headers[name] = value
         if isinstance(body, dict | list):
             body = json.dumps(body)
         _, url, headers, _, _ = self.api.param_serialize(

@@ -47,8 +47,8 @@ from typing import TextIO
 import click
 import httpx
 
-from cortex import errors
-from cortex.cli import deps, environment, gpus, logfile, probe, processes, project, state
+from cortex import errors, samples
+from cortex.cli import deps, environment, gpus, logfile, posting, probe, processes, project, state
 from cortex.contracts import APIState, RuntimeArgs, RuntimeState, RuntimeStatus
 from cortex.spec import RealtimeAPI, parse_specs, spec_hash
 
@@ -316,6 +316,7 @@ class LocalEnvironment:
             requested=1,
             last_update=meta.updated,
             endpoint=_url(meta),
+            sample=samples.read(Path(meta.project_dir)),
         )
         status = self._status_file(meta)
         if not self._alive(meta) or (status and status.state == RuntimeState.FAILED):
@@ -346,21 +347,18 @@ class LocalEnvironment:
         keep_going = files.meta.exists if follow else lambda: False
         return (environment.LogLine("", line) for line in logfile.follow(files.log, keep_going))
 
-    def predict(self, name: str, body: bytes, content_type: str) -> environment.Reply:
+    def predict(self, name: str, request: environment.Request) -> environment.Reply:
         meta = self._meta(name)
         if not self._alive(meta):
             raise errors.ClusterError(
                 f"api '{name}' is not running; see `cortex get {name}` and `cortex logs {name}`"
             )
         url = f"http://{HOST}:{meta.port}{meta.endpoint}"
-        headers = {"content-type": content_type, **self._auth_header(name)}
+        timeout = httpx.Timeout(None, connect=5)
         try:
-            with httpx.Client(timeout=httpx.Timeout(None, connect=5), trust_env=False) as client:
-                response = client.post(url, content=body, headers=headers)
+            return posting.post(url, request, self._auth_header(name), timeout, trust_env=False)
         except httpx.HTTPError as exc:
             raise errors.ClusterError(f"api '{name}' did not answer at {url}: {exc}") from None
-        kind = response.headers.get("content-type", "application/octet-stream")
-        return environment.Reply(response.status_code, kind, response.content)
 
     def delete(self, name: str, wait: bool = True) -> None:
         with self.state.lock():

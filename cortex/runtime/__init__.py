@@ -7,7 +7,9 @@ it, see pyproject.toml)::
     master                        the replica's master process: binds, forks, reloads, drains
     worker                        one worker process: uvicorn on the shared socket
     app | connections             the app factory: routes, X-Request-ID, 404/405 | HTTP limits
-    handler | openapi             the prediction route | its OpenAPI description
+    auth | docs | handler | openapi
+                                  bearer tokens | /docs offline | the prediction route |
+                                  its OpenAPI description
     process | streaming | responses
                                   one process's state | streamed answers | small JSON answers
     calls                         how kwargs reach predict: direct, thread or batch

@@ -30,7 +30,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cortex.contracts import RuntimeState
-from cortex.runtime import auth, responses
+from cortex.runtime import auth, docs, responses
 from cortex.runtime.handler import PredictHandler
 from cortex.runtime.openapi import document_prediction_route
 from cortex.runtime.process import ProcessState
@@ -123,7 +123,7 @@ def create_app(
             runtime.close()
 
     api = runtime.api
-    routes = FastAPI(title=api.name, lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    routes = FastAPI(title=api.name, lifespan=lifespan, docs_url=None, redoc_url=None)
     routes.add_exception_handler(HTTPException, _http_error(api.endpoint))
 
     def readiness() -> Response:
@@ -164,7 +164,8 @@ def create_app(
     routes.add_api_route(api.endpoint, describe, methods=["GET"])
     if api.endpoint != "/predict":
         routes.add_api_route("/predict", describe, methods=["GET"])
-    document_prediction_route(routes, api)
+    document_prediction_route(routes, runtime)
+    docs.add_docs(routes, api.name)
     if any_path:  # last: every route above wins
         routes.add_api_route(_ANY_PATH_ROUTE, describe, methods=["GET"], include_in_schema=False)
     return CortexApp(runtime, routes, any_path=any_path, token=token)

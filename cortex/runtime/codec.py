@@ -17,6 +17,7 @@ import orjson
 JSON = b"application/json"
 TEXT = b"text/plain; charset=utf-8"
 OCTET = b"application/octet-stream"
+FORM_URLENCODED = "application/x-www-form-urlencoded"
 _ORJSON_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -37,7 +38,19 @@ def media_type(content_type: str) -> tuple[str, str]:
 
 
 def is_form(mime: str) -> bool:
-    return mime in ("multipart/form-data", "application/x-www-form-urlencoded")
+    return mime in ("multipart/form-data", FORM_URLENCODED)
+
+
+def form_hint(content_type: str, body: bytes) -> str:
+    """Why a form payload may have failed: ``curl -d '{...}'`` sends JSON as a form (curl's
+    default type), and the predictor gets form fields where it expected keys. '' otherwise."""
+    if media_type(content_type)[0] != FORM_URLENCODED:
+        return ""
+    try:
+        orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return ""
+    return f"the request was sent as {FORM_URLENCODED}; send Content-Type: application/json"
 
 
 def decode_body(body: bytes, mime: str, charset: str) -> Any:

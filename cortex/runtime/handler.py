@@ -131,8 +131,9 @@ class PredictHandler:
         except deadlines.Disconnected:
             raise
         except Exception as exc:
-            logs.log_failure(log, "predict", exc)
-            error = f"{type(exc).__name__}: {exc}"[:1000]
+            hint = codec.form_hint(content_type, body)
+            logs.log_failure(log, "predict", exc, hint)
+            error = f"{type(exc).__name__}: {exc}"[:1000] + (f" ({hint})" if hint else "")
             return await responses.send_json(send, 500, _error(error, rid), rid, close)
         else:
             if spec.post_predict_args is not None:

@@ -141,12 +141,13 @@ def _short_query(record: logging.LogRecord) -> bool:
     return _rewrite_path(record, PAYLOAD_LOG_LIMIT)
 
 
-def log_failure(logger: logging.Logger, what: str, exc: BaseException) -> None:
-    """Log at error that ``what`` (``predict``...) raised ``exc``, its message only at debug."""
+def log_failure(logger: logging.Logger, what: str, exc: BaseException, hint: str = "") -> None:
+    """Log at error that ``what`` (``predict``...) raised ``exc``, its message only at debug.
+
+    ``hint`` is the runtime's own word on the request (never the payload): always logged."""
     shown = PAYLOAD_LOG_LIMIT if logger.isEnabledFor(logging.DEBUG) else 0
-    logger.error(
-        "%s failed: %s", what, _summary(exc, shown), extra={"traceback": _traceback(exc, shown)}
-    )
+    summary = _summary(exc, shown) + (f" ({hint})" if hint else "")
+    logger.error("%s failed: %s", what, summary, extra={"traceback": _traceback(exc, shown)})
 
 
 def _summary(exc: BaseException, shown: int) -> str:

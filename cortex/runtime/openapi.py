@@ -1,35 +1,58 @@
 """Lists the prediction route in the OpenAPI document (/docs), though FastAPI never serves it.
 
 The route is plain ASGI in front of FastAPI (see handler.py), so FastAPI cannot describe it by
-itself; this adds its POST operations to the generated schema.
+itself; this adds its POST operations to the generated schema. Where the project ships a
+``sample.json`` (:mod:`cortex.samples`), the JSON request body gets it as its example and a
+schema drawn from it, so /docs offers a request that works; the predictor class's docstring,
+once the class is loaded, describes the operation.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from fastapi import FastAPI
 
-from cortex.spec import RealtimeAPI
+from cortex import samples
+from cortex.runtime.process import ProcessState
+
+_CONTENT_TYPES = (
+    "The payload reaches predict() by its Content-Type: JSON is parsed, text/plain is a str, "
+    "forms are form data, anything else is bytes."
+)
 
 
-def document_prediction_route(routes: FastAPI, api: RealtimeAPI) -> None:
+def document_prediction_route(routes: FastAPI, runtime: ProcessState) -> None:
     """Make ``routes.openapi()`` include ``POST /predict`` and ``POST <endpoint>``."""
     generate = routes.openapi
+    api = runtime.api
+    sample = samples.read(runtime.project_dir)
 
     def openapi() -> dict[str, Any]:
-        if routes.openapi_schema is None:
-            schema = generate()
-            for index, path in enumerate(dict.fromkeys((api.endpoint, "/predict"))):
-                operation = _operation(api, "predict" if index == 0 else f"predict_{index}")
-                schema.setdefault("paths", {}).setdefault(path, {})["post"] = operation
-            routes.openapi_schema = schema
-        return routes.openapi_schema
+        if routes.openapi_schema is not None:
+            return routes.openapi_schema
+        loaded = runtime.predictor_class
+        about = inspect.getdoc(loaded.cls) if loaded is not None else None
+        schema = generate()
+        for index, path in enumerate(dict.fromkeys((api.endpoint, "/predict"))):
+            operation = _operation(api.name, "predict" if index == 0 else f"predict_{index}")
+            operation["description"] = f"{about}\n\n{_CONTENT_TYPES}" if about else _CONTENT_TYPES
+            if sample is not None:
+                operation["requestBody"]["content"]["application/json"] = {
+                    "schema": samples.schema(sample.value),
+                    "example": sample.value,
+                }
+            schema.setdefault("paths", {}).setdefault(path, {})["post"] = operation
+        # FastAPI's generate() keeps what it made; before the class is loaded its docstring is
+        # unknown, so nothing is kept until then.
+        routes.openapi_schema = schema if loaded is not None else None
+        return schema
 
     routes.openapi = openapi  # type: ignore[method-assign]
 
 
-def _operation(api: RealtimeAPI, operation_id: str) -> dict[str, Any]:
+def _operation(name: str, operation_id: str) -> dict[str, Any]:
     error = {
         "application/json": {
             "schema": {
@@ -39,9 +62,7 @@ def _operation(api: RealtimeAPI, operation_id: str) -> dict[str, Any]:
         }
     }
     return {
-        "summary": f"Predict with {api.name}",
-        "description": "The payload reaches predict() by its Content-Type: JSON is parsed, "
-        "text/plain is a str, forms are form data, anything else is bytes.",
+        "summary": f"Predict with {name}",
         "operationId": operation_id,
         "requestBody": {
             "content": {

@@ -4,6 +4,7 @@ The models are tiny random ones built by `tiny_classifier` and `tiny_seq2seq`
 (examples/conftest.py): the labels and summaries mean nothing, their shapes are the real ones.
 """
 
+import json
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,10 @@ def test_bad_payload_is_a_400_for_either_model(client, model, payload):
     r = client.post(ENDPOINT, params={"model": model}, json=payload)
     assert r.status_code == 400, r.text
     assert 'send {"text": "..."}' in r.json()["error"]
+
+
+@pytest.mark.parametrize("model", ["sentiment", "summarizer"])
+def test_the_projects_sample_json_is_a_request_that_works(client, model):
+    sample = json.loads((HERE / "sample.json").read_text())
+    r = client.post(ENDPOINT, params={"model": model}, json=sample)
+    assert r.status_code == 200, r.text

@@ -5,6 +5,7 @@ gibberish, but the serving path (tokenize, generate, decode, JSON) is the real o
 """
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,7 @@ def test_unknown_config_key_fails_at_load_naming_the_key(tiny_seq2seq):
     spec.loader.exec_module(predictor)
     with pytest.raises(ValueError, match=r"\['num_beam'\]"):
         predictor.PythonPredictor({"model": str(tiny_seq2seq), "num_beam": 4})
+
+
+def test_the_projects_sample_json_is_a_request_that_works(client):
+    summarize(client, json=json.loads((HERE / "sample.json").read_text()))

@@ -1,5 +1,6 @@
 """End-to-end test: serve this example with the real runtime and call it over HTTP."""
 
+import json
 import math
 from pathlib import Path
 
@@ -67,3 +68,10 @@ def test_bad_payload_is_a_400_with_an_error(client, payload):
     r = client.post("/text-embedder", json=payload)
     assert r.status_code == 400, r.text
     assert "error" in r.json()
+
+
+def test_the_projects_sample_json_is_a_request_that_works(client):
+    sample = json.loads((HERE / "sample.json").read_text())
+    r = client.post("/text-embedder", json=sample)
+    assert r.status_code == 200, r.text
+    assert r.json()["best"] == KITTEN

@@ -312,3 +312,23 @@ def test_predict_uses_the_address_in_the_status_when_it_answers(
         "error: api 'direct' cannot be reached through the API server: "
         'services "api-direct" not found'
     )
+
+
+def test_predict_sends_query_parameters_and_headers_through_the_service_proxy(
+    kcli: CLI, cluster: FakeCluster, tmp_path: Path
+) -> None:
+    kcli.write(api("echo", "echo_request.py"))
+    kcli.ok("deploy", "-e", "fake")
+    service = {"metadata": {"name": "api-echo"}, "spec": {"ports": [{"port": 8888}]}}
+    cluster.create("v1/services", {"apiVersion": "v1", "kind": "Service", **service}, "default")
+    replica = tmp_path / "replica"
+    replica.mkdir()
+    for name in ("cortex.yaml", "echo_request.py"):
+        (replica / name).write_text((kcli.project / name).read_text())
+    with RuntimeProcess(replica / "cortex.yaml") as runtime:
+        cluster.route_service("default", "api-echo", 8888, runtime.base)
+        shown = kcli.ok(
+            "predict", "echo", "-e", "fake", "-d", "{}", "-q", "model=a", "-H", "X-Trace: t"
+        )
+    assert json.loads(shown)["query"] == [["model", "a"]]
+    assert json.loads(shown)["headers"] == {"x-trace": "t"}

@@ -1,13 +1,15 @@
-"""The CLI's wording as pure functions: tables, ages, latencies, log lines, deploy lines."""
+"""The CLI's wording as pure functions: tables, ages, latencies, log lines, deploy lines, curl."""
 
 from __future__ import annotations
 
 import io
 import json
 import re
+from pathlib import Path
 
 import pytest
 
+from cortex import samples
 from cortex.cli import environment, format, progress
 
 NOW = 1_700_000_000.0
@@ -89,6 +91,20 @@ def test_details_of_a_live_api_show_endpoint_and_a_curl_example() -> None:
     assert "endpoint: http://localhost:8888/text-embedder" in text
     assert "curl http://localhost:8888/text-embedder -X POST" in text
     assert "error" not in text
+
+
+def test_a_long_sample_is_named_by_its_path_and_a_quote_in_it_is_shell_quoted(
+    tmp_path: Path,
+) -> None:
+    short = samples.Sample(tmp_path / "sample.json", '{"text": "it\'s"}', {"text": "it's"})
+    long_text = json.dumps({"text": "x" * 400})
+    long = samples.Sample(tmp_path / "my samples" / "sample.json", long_text, {})
+
+    assert format.curl_example("http://h/a", short)[0].endswith("""-d '{"text": "it'"'"'s"}'""")
+    assert format.curl_example("http://h/a", long) == [
+        f'  curl http://h/a -X POST -H "Content-Type: application/json" '
+        f"-d '@{tmp_path}/my samples/sample.json'"
+    ]
 
 
 def test_details_of_a_failed_api_show_the_error_and_log_tail_but_no_curl() -> None:
