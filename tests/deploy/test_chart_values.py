@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from cortex.k8s import custom_resource_definition
-from tests.deploy.test_packaging import CHART, HELM
+from tests import tools
+from tests.deploy.test_packaging import CHART
 from tests.k8s.conftest import (
     KUBERNETES_VERSIONS,
     REPO,
@@ -37,7 +38,9 @@ CRD = "CustomResourceDefinition/realtimeapis.cortex.dev"
 
 
 def _helm(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(HELM), *args], capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [tools.require("helm"), *args], capture_output=True, text=True, check=False
+    )
 
 
 def _values_args(values: str | None, sets: tuple[str, ...]) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +13,17 @@ from cortex.contracts import Metric
 from cortex.k8s import Autoscaler, crd_yaml
 from cortex.k8s.context import DEFAULT_PROMETHEUS_URL, ENV_VARS, OperatorSettings
 from cortex.k8s.hpa import IN_FLIGHT_METRIC
+from tests import tools
 from tests.k8s.conftest import KUBERNETES_VERSIONS, OPERATOR_DIR, validate_k8s
 
 CHART = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "cortex"
-HELM = Path(sys.executable).parent / "helm"  # scripts/get_helm.sh puts it in the venv
 ADAPTER_VALUES = CHART.parents[1] / "prometheus-adapter" / "values.yaml"
 
 
 def helm(*args: str, check: bool = True) -> str:
-    result = subprocess.run([str(HELM), *args], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [tools.require("helm"), *args], capture_output=True, text=True, check=False
+    )
     if check:
         assert result.returncode == 0, result.stderr
         return result.stdout
@@ -134,7 +135,9 @@ def test_the_chart_routes_through_a_gateway_by_default() -> None:
 
 def test_ingress_routing_without_a_class_fails_to_render_saying_so() -> None:
     args = ["template", "cortex", str(CHART), "--set", "routing.mode=ingress"]
-    done = subprocess.run([str(HELM), *args], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [tools.require("helm"), *args], capture_output=True, text=True, check=False
+    )
 
     assert done.returncode != 0
     assert "routing.ingressClass is required with routing.mode ingress" in done.stderr
@@ -178,9 +181,9 @@ def test_the_adapter_values_add_the_rule_the_hpas_read_to_the_default_rules() ->
 
 @pytest.mark.parametrize("dockerfile", ["Dockerfile", "docs/images.Dockerfile"])
 def test_the_dockerfile_passes_hadolint(dockerfile: str) -> None:
-    dockerfile = str(CHART.parents[2] / dockerfile)
-    hadolint = Path(sys.executable).parent / "hadolint"
-    result = subprocess.run([str(hadolint), str(dockerfile)], capture_output=True, text=True)
+    path = CHART.parents[2] / dockerfile
+    hadolint = tools.require("hadolint")
+    result = subprocess.run([hadolint, str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import tools
 from tests.fakeapi import FakeCluster
 
 
@@ -31,10 +31,11 @@ class Kubectl:
 
     def __init__(self, cluster: FakeCluster) -> None:
         self.env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+        self.path = tools.require("kubectl")
 
     def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            ["kubectl", *args],
+            [self.path, *args],
             env=self.env,
             capture_output=True,
             text=True,
@@ -45,7 +46,7 @@ class Kubectl:
     def start(self, *args: str) -> subprocess.Popen[str]:
         """kubectl in the background (``rollout status``, ``get -w``)."""
         return subprocess.Popen(
-            ["kubectl", *args],
+            [self.path, *args],
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -55,6 +56,4 @@ class Kubectl:
 
 @pytest.fixture
 def kubectl(cluster: FakeCluster) -> Kubectl:
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl is not installed")
     return Kubectl(cluster)

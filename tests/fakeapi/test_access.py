@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 import yaml
 
 from cortex.k8s import custom_resource_definition
+from tests import tools
 from tests.fakeapi import FakeCluster
 
 pytestmark = pytest.mark.timeout(60)
@@ -84,12 +84,11 @@ def test_denied_requests_get_the_rbac_answer(cluster: FakeCluster) -> None:
 
 
 def test_kubectl_shows_the_forbidden_message(cluster: FakeCluster, tmp_path: Path) -> None:
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl is not installed")
+    kubectl_path = tools.require("kubectl")
     cluster.deny("list", "configmaps")
     env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
     done = subprocess.run(
-        ["kubectl", "get", "configmaps"], env=env, capture_output=True, text=True, timeout=30
+        [kubectl_path, "get", "configmaps"], env=env, capture_output=True, text=True, timeout=30
     )
     assert done.returncode != 0
     assert (

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 import yaml
 
 from cortex.k8s import custom_resource_definition
+from tests import tools
 from tests.fakeapi import FakeCluster
 
 pytestmark = pytest.mark.timeout(60)
@@ -276,13 +276,12 @@ def test_the_python_client_applies_custom_resources(cluster: FakeCluster) -> Non
 
 
 def test_kubectl_server_side_apply(cluster: FakeCluster, tmp_path: Path) -> None:
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl is not installed")
+    kubectl_path = tools.require("kubectl")
     env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
 
     def kubectl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            ["kubectl", *args], env=env, capture_output=True, text=True, timeout=30, check=check
+            [kubectl_path, *args], env=env, capture_output=True, text=True, timeout=30, check=check
         )
 
     manifest = tmp_path / "web.yaml"

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from cortex.k8s import custom_resource_definition
+from tests import tools
 from tests.fakeapi import FakeCluster, wait_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -218,16 +219,14 @@ def test_kmock_reactions_override_the_fake(cluster: FakeCluster, http: httpx.Cli
 
 def test_kubectl_works_without_disabling_validation(cluster: FakeCluster, tmp_path: Path) -> None:
     import os
-    import shutil
     import subprocess
 
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl is not installed")
+    kubectl_path = tools.require("kubectl")
     env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
 
     def kubectl(*args: str) -> str:
         done = subprocess.run(
-            ["kubectl", *args], env=env, capture_output=True, text=True, timeout=30, check=True
+            [kubectl_path, *args], env=env, capture_output=True, text=True, timeout=30, check=True
         )
         return done.stdout
 

@@ -4,7 +4,6 @@ seen over HTTP as a kube-apiserver answers them."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ import httpx
 import pytest
 import yaml
 
+from tests import tools
 from tests.fakeapi import FakeCluster
 from tests.fakeapi.access import Record
 
@@ -91,7 +91,12 @@ CMS = "/api/v1/namespaces/default/configmaps"
 def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
     env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
     done = subprocess.run(
-        ["kubectl", *args], env=env, input=stdin, capture_output=True, text=True, timeout=30
+        [tools.require("kubectl"), *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -105,8 +110,6 @@ def as_user(cluster: FakeCluster, token: str) -> httpx.Client:
 @pytest.fixture
 def roles(cluster: FakeCluster) -> Iterator[FakeCluster]:
     """The roles above, applied with kubectl as the admin; users bot, alice, ops, root."""
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl is not installed")
     applied = kubectl(cluster.kubeconfig, "apply", "-f", "-", stdin=ROLES)
     assert "clusterrolebinding.rbac.authorization.k8s.io/root created" in applied
     cluster.add_user("bot-token", BOT)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import shutil
 import subprocess
 import threading
 import time
@@ -15,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests import tools
 from tests.fakeapi import FakeCluster
 
 pytestmark = pytest.mark.timeout(60)
@@ -123,14 +123,13 @@ def test_the_service_proxy_forwards_to_the_routed_upstream(
 def test_kubectl_reaches_a_service_through_the_proxy(
     cluster: FakeCluster, http_: httpx.Client, upstream: str
 ) -> None:
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl is not installed")
+    kubectl_path = tools.require("kubectl")
     http_.post(SVC, json=service())
     cluster.route_service("default", "web", "http", upstream)
     env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
     raw = f"{SVC}/web:http/proxy/healthz"
     done = subprocess.run(
-        ["kubectl", "get", "--raw", raw], env=env, capture_output=True, text=True, timeout=30
+        [kubectl_path, "get", "--raw", raw], env=env, capture_output=True, text=True, timeout=30
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["path"] == "/healthz"
@@ -191,13 +190,16 @@ def test_following_a_log_streams_new_lines_until_the_pod_is_deleted(
 
 
 def test_kubectl_logs(cluster: FakeCluster, http_: httpx.Client) -> None:
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl is not installed")
+    kubectl_path = tools.require("kubectl")
     http_.post(PODS, json=pod("one", "app"))
     cluster.append_log("default", "one", "hello")
     env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
     done = subprocess.run(
-        ["kubectl", "logs", "one", "--tail=1"], env=env, capture_output=True, text=True, timeout=30
+        [kubectl_path, "logs", "one", "--tail=1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "hello\n"

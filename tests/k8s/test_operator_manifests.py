@@ -6,7 +6,6 @@ Whether the RBAC is exactly what the operator uses is tests/operator/test_zz_rba
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import subprocess
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 import yaml
 
 from cortex.k8s import AUTOSCALER_KINDS, Autoscaler
+from tests import tools
 from tests.k8s.conftest import (
     KUBERNETES_VERSIONS,
     OPERATOR_DIR,
@@ -87,10 +87,10 @@ def test_manifest_passes_kubernetes_validate_strict(name: str, version: str) -> 
             validate_k8s(doc, version)
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
 def test_kubectl_kustomize_builds_the_install() -> None:
+    kubectl = tools.require("kubectl")
     done = subprocess.run(
-        ["kubectl", "kustomize", str(OPERATOR_DIR)], capture_output=True, text=True, timeout=60
+        [kubectl, "kustomize", str(OPERATOR_DIR)], capture_output=True, text=True, timeout=60
     )
 
     assert done.returncode == 0, done.stderr

@@ -26,6 +26,7 @@ import yaml
 from cortex.cli import project
 from cortex.k8s import OperatorSettings, custom_resource_definition, render_deployment
 from cortex.k8s.deployment import PROJECT_DIR
+from tests import tools
 from tests.conftest import FIXTURES
 from tests.fakeapi import FakeCluster, wait_for
 from tests.k8s.conftest import OPERATOR_DIR, REPO, make_api, owner_of
@@ -34,7 +35,7 @@ from tests.tinywheel import VALUE, requirements, write_wheel
 
 pytestmark = pytest.mark.slow
 
-STRACE = shutil.which("strace")
+STRACE = tools.find("strace")  # the first test uses it where it is, the others require it
 # System calls that create, change or remove a file; openat only with a flag that writes.
 WRITING = "open,openat,creat,mkdir,mkdirat,rename,renameat,renameat2,link,linkat,symlink,"
 WRITING += "symlinkat,unlink,unlinkat,truncate,chmod,fchmodat,chown,lchown,fchownat,utimensat,mknod"
@@ -109,7 +110,7 @@ def writes_outside(log: Path, cwd: Path, allowed: list[Path]) -> list[str]:
     replica's semaphores and shared memory live there)."""
     found = []
     for line in log.read_text().splitlines():
-        call = line.split(" ", 1)[-1].lstrip()  # strace pads short pids
+        call = line.split(maxsplit=1)[-1]  # strace pads the pids to one width
         if call.startswith(("open(", "openat(")) and not any(f in call for f in WRITE_FLAGS):
             continue
         for folder, name in PATH_ARG.findall(call):
@@ -181,8 +182,8 @@ def test_the_pod_serves_from_a_read_only_project_writing_its_caches_to_emptydirs
     assert tree(pod.path("/mnt/project")) == ["scratch_writer.py"]
 
 
-@pytest.mark.skipif(STRACE is None, reason="strace is not installed")
 def test_every_write_of_either_container_goes_to_its_writable_volumes(tmp_path: Path) -> None:
+    tools.require("strace")
     pod = LocalPod(tmp_path / "pod", project={"configMap": "scratch-project"})
 
     unpack_project(pod, tmp_path / "unpack.strace")
@@ -257,8 +258,8 @@ def test_a_failing_install_step_says_so_in_one_error_line(tmp_path: Path) -> Non
     )
 
 
-@pytest.mark.skipif(STRACE is None, reason="strace is not installed")
 def test_the_operator_pod_writes_only_to_its_tmp(tmp_path: Path) -> None:
+    tools.require("strace")
     [deployment] = yaml.safe_load_all((OPERATOR_DIR / "deployment.yaml").read_text())
     pod = deployment["spec"]["template"]["spec"]
     [operator] = pod["containers"]

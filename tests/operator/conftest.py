@@ -14,7 +14,6 @@ import contextlib
 import dataclasses
 import os
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ import yaml
 
 from cortex.k8s import OperatorSettings, custom_resource_definition
 from cortex.operator import build_registry, kopf_settings, run_options
+from tests import tools
 from tests.fakeapi import FakeCluster, gateways, wait_for
 from tests.fakeapi.access import Record
 from tests.fakeapi.rbac import service_account
@@ -50,7 +50,6 @@ CRDS = "apiextensions.k8s.io/v1/customresourcedefinitions"
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "cortex"
-HELM = Path(sys.executable).parent / "helm"  # scripts/get_helm.sh puts it in the venv
 OPERATOR_NAMESPACE = "cortex-system"
 OPERATOR_USER = service_account(OPERATOR_NAMESPACE, "cortex-operator")
 OPERATOR_TOKEN = "cortex-operator-token"
@@ -124,7 +123,14 @@ def documents(text: str) -> list[dict[str, Any]]:
 
 def render_chart(*sets: str) -> list[dict[str, Any]]:
     """``helm template`` of the chart, released in ``cortex-system``, with ``--set`` values."""
-    args = [str(HELM), "template", "cortex", str(CHART), "--namespace", OPERATOR_NAMESPACE]
+    args = [
+        tools.require("helm"),
+        "template",
+        "cortex",
+        str(CHART),
+        "--namespace",
+        OPERATOR_NAMESPACE,
+    ]
     for value in sets:
         args += ["--set", value]
     done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
@@ -307,7 +313,12 @@ def kubectl(
     ``check`` is False."""
     env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
     result = subprocess.run(
-        ["kubectl", *args], env=env, capture_output=True, text=True, timeout=60, check=False
+        [tools.require("kubectl"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     if check and result.returncode != 0:
         raise AssertionError(f"kubectl {' '.join(args)}: {result.stderr}")

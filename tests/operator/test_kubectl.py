@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import tools
 from tests.fakeapi import FakeCluster, wait_for
 from tests.operator.conftest import (
     CHILDREN,
@@ -25,10 +25,14 @@ from tests.operator.conftest import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = [
-    pytest.mark.timeout(120),
-    pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed"),
-]
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(autouse=True)
+def _kubectl_is_installed() -> None:
+    """Skips (in CI: fails) before the operator starts, not at the first kubectl call."""
+    tools.require("kubectl")
+
 
 CR = """\
 apiVersion: cortex.dev/v1alpha1
