@@ -18,11 +18,12 @@ import queue
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
+import urllib3
 
 from cortex import contracts, errors
 from cortex.cli import environment, kube, kubestatus, posting, probe, project
@@ -376,7 +377,7 @@ class ClusterEnvironment:
                 return reply
             endpoint = urllib.parse.urlsplit(endpoint).path or f"/{name}"
         path = self._core("services", f"{labels.child_name(name)}:{labels.PORT}/proxy{endpoint}")
-        response = self.kube.request(
+        raw = self.kube.open(
             "POST",
             path,
             query=request.query,
@@ -384,16 +385,22 @@ class ClusterEnvironment:
             content_type=request.content_type,
             headers=dict(request.headers),
             timeout=300.0,
-            ok=_ANY_ERROR,
         )
+        headers = {key.lower(): value for key, value in raw.headers.items()}
+        kind = headers.get("content-type") or "application/octet-stream"
+        if raw.status < 400 and "content-length" not in headers:  # streamed: print as it comes
+            return environment.Reply(raw.status, kind, b"", _chunks(raw))
+        try:
+            response = kube.Response(raw.status, headers, raw.data)
+        finally:
+            raw.release_conn()
         if response.status >= 400 and _is_kube_status(response):  # the API server speaking
             message = response.json().get("message", "")
             raise errors.ClusterError(
                 f"api '{name}' cannot be reached through the API server: {message}; see "
                 f"`cortex get {name} -e {self.name}`"
             )
-        kind = response.headers.get("Content-Type") or response.headers.get("content-type")
-        return environment.Reply(response.status, kind or "application/octet-stream", response.body)
+        return environment.Reply(response.status, kind, response.body)
 
     def delete(self, name: str, wait: bool = True) -> None:
         self._must_exist(name)
@@ -447,6 +454,15 @@ def _served_spec_hash(found: dict[str, Any]) -> str | None:
 
 def _token(found: dict[str, Any]) -> str:
     return json.dumps({"generation": found["metadata"].get("generation", 0)})
+
+
+def _chunks(raw: urllib3.BaseHTTPResponse) -> Generator[bytes, None, None]:
+    """A streamed answer's bytes as the API server passes them on; the connection is released
+    when the stream ends or its reader closes it."""
+    try:
+        yield from raw.stream(4096, decode_content=True)
+    finally:
+        raw.release_conn()
 
 
 def _post_direct(url: str, request: environment.Request) -> environment.Reply | None:

@@ -99,6 +99,21 @@ class Kube:
             raise self.error(method, path, response)
         return response
 
+    def open(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Sequence[tuple[str, Any]] = (),
+        body: Any = None,
+        content_type: str = JSON,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = READ_TIMEOUT,
+    ) -> urllib3.BaseHTTPResponse:
+        """Send one request and return its response unread, whatever its status: the caller
+        reads (or streams) it and releases the connection (``release_conn``)."""
+        return self._send(method, path, query, body, content_type, timeout, True, headers)
+
     def stream(
         self, path: str, *, query: Sequence[tuple[str, Any]] = (), timeout: float | None = None
     ) -> Iterator[bytes]:

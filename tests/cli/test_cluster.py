@@ -20,6 +20,7 @@ import yaml
 
 from cortex.k8s import custom_resource_definition
 from tests.cli.conftest import CLI, api, table_rows
+from tests.cli.test_predict import read_gated_stream
 from tests.fakeapi import FakeCluster, wait_for
 from tests.runtime.harness import RuntimeProcess
 
@@ -332,3 +333,25 @@ def test_predict_sends_query_parameters_and_headers_through_the_service_proxy(
         )
     assert json.loads(shown)["query"] == [["model", "a"]]
     assert json.loads(shown)["headers"] == {"x-trace": "t"}
+
+
+def test_predict_prints_a_stream_through_the_service_proxy_as_it_arrives(
+    kcli: CLI, cluster: FakeCluster, tmp_path: Path
+) -> None:
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    kcli.write(api("tokens", "gated_stream.py", gates=str(gates)))
+    kcli.ok("deploy", "-e", "fake")
+    service = {"metadata": {"name": "api-tokens"}, "spec": {"ports": [{"port": 8888}]}}
+    cluster.create("v1/services", {"apiVersion": "v1", "kind": "Service", **service}, "default")
+    replica = tmp_path / "replica"
+    replica.mkdir()
+    for name in ("cortex.yaml", "gated_stream.py"):
+        (replica / name).write_text((kcli.project / name).read_text())
+    with RuntimeProcess(replica / "cortex.yaml") as runtime:
+        cluster.route_service("default", "api-tokens", 8888, runtime.base)
+        still_open, shown, code, stderr = read_gated_stream(kcli, gates, "-e", "fake")
+
+    assert still_open  # printed before the stream ended: the proxy's answer was not buffered
+    assert shown == ['{"i":0}', '{"i":1}']
+    assert code == 0, stderr

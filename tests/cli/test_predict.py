@@ -70,15 +70,12 @@ def test_a_malformed_query_or_header_is_one_error_line(
         (("-H", "Accept: text/event-stream"), ['{"i":0}', '{"i":1}']),  # each event's data
     ],
 )
-def test_a_stream_is_printed_as_it_arrives(
-    cli: CLI, tmp_path: Path, accept: tuple[str, ...], printed: list[str]
-) -> None:
-    gates = tmp_path / "gates"
-    gates.mkdir()
-    cli.write(api("tokens", "gated_stream.py", gates=str(gates)))
-    cli.ok("deploy")
-    command = [sys.executable, "-m", "cortex.cli.main", "predict", "tokens", "-d", "{}", *accept]
-    errors = tmp_path / "stderr"
+def read_gated_stream(cli: CLI, gates: Path, *args: str) -> tuple[bool, list[str], int, str]:
+    """Run ``cortex predict tokens -d {} ARGS`` against the gated_stream.py API, opening its
+    gates one at a time: whether the CLI was still running after printing the first chunk
+    (so it printed it as it arrived), the two lines printed, its exit code and stderr."""
+    command = [sys.executable, "-m", "cortex.cli.main", "predict", "tokens", "-d", "{}", *args]
+    errors = gates.parent / "stderr"
     lines: queue.Queue[bytes] = queue.Queue()
     with (
         errors.open("wb") as stderr,
@@ -99,10 +96,30 @@ def test_a_stream_is_printed_as_it_arrives(
         finally:
             proc.kill()
             reader.join(LINE_WAIT)
+    printed = [first.decode().rstrip("\n"), second.decode().rstrip("\n")]
+    return still_open, printed, code, errors.read_text()
+
+
+@pytest.mark.parametrize(
+    ("accept", "printed"),
+    [
+        ((), ['{"i":0}', '{"i":1}']),  # raw chunks, as the predictor framed them
+        (("-H", "Accept: text/event-stream"), ['{"i":0}', '{"i":1}']),  # each event's data
+    ],
+)
+def test_a_stream_is_printed_as_it_arrives(
+    cli: CLI, tmp_path: Path, accept: tuple[str, ...], printed: list[str]
+) -> None:
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    cli.write(api("tokens", "gated_stream.py", gates=str(gates)))
+    cli.ok("deploy")
+
+    still_open, shown, code, stderr = read_gated_stream(cli, gates, *accept)
 
     assert still_open
-    assert [first.decode().rstrip("\n"), second.decode().rstrip("\n")] == printed
-    assert code == 0, errors.read_text()
+    assert shown == printed
+    assert code == 0, stderr
 
 
 def _curl_example(shown: str) -> str:
