@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FILE", "MAX_BYTES", "Sample", "read", "schema"]
+__all__ = ["FILE", "MAX_BYTES", "Sample", "parse", "read", "schema"]
 
 FILE = "sample.json"
 MAX_BYTES = 64 * 1024  # a sample is for reading and pasting, not a data set
@@ -37,8 +37,18 @@ def read(project: Path) -> Sample | None:
     try:
         if path.stat().st_size > MAX_BYTES:
             return None
-        value = json.loads(path.read_bytes())
-    except (OSError, ValueError, RecursionError):
+        return parse(path, path.read_bytes())
+    except OSError:
+        return None
+
+
+def parse(path: Path, data: bytes) -> Sample | None:
+    """The sample in ``data`` (the file at ``path``), or None when it is no valid JSON."""
+    if len(data) > MAX_BYTES:
+        return None
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError):
         return None
     return Sample(path, json.dumps(value, ensure_ascii=False), value)
 

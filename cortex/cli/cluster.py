@@ -12,9 +12,12 @@ references) and waits until the Deployment is gone.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import io
 import json
 import queue
+import tarfile
 import threading
 import time
 import urllib.parse
@@ -25,11 +28,11 @@ from typing import Any
 import httpx
 import urllib3
 
-from cortex import contracts, errors
+from cortex import contracts, errors, samples
 from cortex.cli import environment, kube, kubestatus, posting, probe, project
 from cortex.contracts import APIState
 from cortex.k8s import labels, resource
-from cortex.k8s.deployment import CONTAINER_NAME
+from cortex.k8s.deployment import CONTAINER_NAME, PROJECT_ARCHIVE_KEY
 from cortex.spec import RealtimeAPI, parse_api_spec, spec_hash
 
 __all__ = ["FIELD_MANAGER", "ClusterEnvironment"]
@@ -265,12 +268,32 @@ class ClusterEnvironment:
             row = probe.with_figures(row, counts)
         if not details:
             return row
+        row = dataclasses.replace(row, sample=self._sample(found))
         sections = (
             ("replicas", kubestatus.replicas(pods)),
             ("conditions", kubestatus.conditions(status)),
             ("events", tuple(self._events(name))),
         )
         return dataclasses.replace(row, sections=tuple((t, ls) for t, ls in sections if ls))
+
+    def _sample(self, found: dict[str, Any]) -> samples.Sample | None:
+        """The sample.json of the project the API runs, read from its archive's ConfigMap (for
+        the curl example; ``-d @sample.json`` when run from the project folder)."""
+        spec_project = (found.get("spec") or {}).get("project") or {}
+        name = spec_project.get("configMap")
+        if not name:
+            return None
+        try:
+            config_map = self.kube.request("GET", self._core("configmaps", name)).json()
+            archive = base64.b64decode(config_map["binaryData"][PROJECT_ARCHIVE_KEY])
+            with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+                member = tar.getmember(samples.FILE)
+                if not member.isfile() or member.size > samples.MAX_BYTES:
+                    return None
+                data = tar.extractfile(member)
+                return samples.parse(Path(samples.FILE), data.read() if data else b"")
+        except (errors.CortexError, KeyError, ValueError, tarfile.TarError, OSError):
+            return None  # no sample is only a less helpful example
 
     def _pods(self, name: str) -> list[dict[str, Any]]:
         selector = [("labelSelector", f"{contracts.LABEL_API_NAME}={name}")]

@@ -355,3 +355,22 @@ def test_predict_prints_a_stream_through_the_service_proxy_as_it_arrives(
     assert still_open  # printed before the stream ended: the proxy's answer was not buffered
     assert shown == ['{"i":0}', '{"i":1}']
     assert code == 0, stderr
+
+
+def test_get_shows_a_curl_example_made_from_the_deployed_projects_sample_json(
+    kcli: CLI, cluster: FakeCluster
+) -> None:
+    kcli.write(api("labels", "labeller.py"))
+    (kcli.project / "sample.json").write_text('{\n  "text": "a good day"\n}\n')
+    kcli.ok("deploy", "-e", "fake")
+    (kcli.project / "sample.json").unlink()  # read from the cluster, not from this folder
+    endpoint = {"status": {"endpoint": "http://ml.example.com/labels", "status": "live"}}
+    cluster.patch(RAPI, "labels", endpoint, subresource="status")
+
+    shown = kcli.ok("get", "labels", "-e", "fake")
+
+    example = shown.splitlines()[shown.splitlines().index("example curl:") + 1]
+    assert example.strip() == (
+        'curl http://ml.example.com/labels -X POST -H "Content-Type: application/json" '
+        """-d '{"text": "a good day"}'"""
+    )
