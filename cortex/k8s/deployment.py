@@ -168,6 +168,8 @@ def _env(api: RealtimeAPI) -> list[dict[str, Any]]:
     scratch = {**_SCRATCH_ENV, "PYTHONPATH": DEPS_DIR}
     user: dict[str, dict[str, Any]] = {k: {"value": v} for k, v in scratch.items()}
     user |= {k: {"value": _verbatim(v)} for k, v in predictor.env.items()}
+    if "PYTHONPATH" in predictor.env:  # the user's folders first, the installed packages kept
+        user["PYTHONPATH"] = {"value": _verbatim(f"{predictor.env['PYTHONPATH']}:{DEPS_DIR}")}
     user |= {k: {"valueFrom": _value_from(ref)} for k, ref in predictor.env_refs.items()}
     # Sorted: a resource read back from the API server has its map keys in sorted order anyway.
     return [

@@ -213,6 +213,12 @@ def test_user_env_wins_over_the_scratch_folders_of_the_pod() -> None:
     ]
 
 
+def test_a_user_pythonpath_keeps_the_installed_dependencies_after_it() -> None:
+    api = make_api(predictor={"env": {"PYTHONPATH": "/app/src"}})
+
+    assert env_of(render_deployment(api))["PYTHONPATH"] == "/app/src:/mnt/deps"
+
+
 def test_dollar_signs_reach_the_process_verbatim() -> None:
     api = make_api(predictor={"env": {"PRICE": "$(HOME) costs $5"}, "config": {"t": "$(X)"}})
 
