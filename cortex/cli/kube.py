@@ -88,9 +88,18 @@ class Kube:
         timeout: float = READ_TIMEOUT,
         ok: Sequence[int] = (),
     ) -> Response:
-        """Send one request; a status >= 400 not in ``ok`` raises a ClusterError. ``headers``
-        are passed on (through a proxy path: to the pod) and win over the defaults."""
-        raw = self._send(method, path, query, body, content_type, timeout, False, headers)
+        """Send one request and read its answer; a status >= 400 not in ``ok`` raises a
+        ClusterError. ``headers`` are passed on (through a proxy path: to the pod) and win over
+        the defaults."""
+        raw = self.open(
+            method,
+            path,
+            query=query,
+            body=body,
+            content_type=content_type,
+            headers=headers,
+            timeout=timeout,
+        )
         try:
             response = Response(raw.status, dict(raw.headers), raw.data)
         finally:

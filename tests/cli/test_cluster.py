@@ -5,6 +5,7 @@ the same steps)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import os
@@ -315,19 +316,29 @@ def test_predict_uses_the_address_in_the_status_when_it_answers(
     )
 
 
+@contextlib.contextmanager
+def replica_behind_the_service(
+    kcli: CLI, cluster: FakeCluster, tmp_path: Path, name: str, predictor: str
+) -> Iterator[None]:
+    """A real runtime of the deployed API ``name`` behind its Service (there is no operator
+    here to create it), reached through the API server's Service proxy."""
+    service = {"metadata": {"name": f"api-{name}"}, "spec": {"ports": [{"port": 8888}]}}
+    cluster.create("v1/services", {"apiVersion": "v1", "kind": "Service", **service}, "default")
+    replica = tmp_path / "replica"
+    replica.mkdir()
+    for file in ("cortex.yaml", predictor):
+        (replica / file).write_text((kcli.project / file).read_text())
+    with RuntimeProcess(replica / "cortex.yaml") as runtime:
+        cluster.route_service("default", f"api-{name}", 8888, runtime.base)
+        yield
+
+
 def test_predict_sends_query_parameters_and_headers_through_the_service_proxy(
     kcli: CLI, cluster: FakeCluster, tmp_path: Path
 ) -> None:
     kcli.write(api("echo", "echo_request.py"))
     kcli.ok("deploy", "-e", "fake")
-    service = {"metadata": {"name": "api-echo"}, "spec": {"ports": [{"port": 8888}]}}
-    cluster.create("v1/services", {"apiVersion": "v1", "kind": "Service", **service}, "default")
-    replica = tmp_path / "replica"
-    replica.mkdir()
-    for name in ("cortex.yaml", "echo_request.py"):
-        (replica / name).write_text((kcli.project / name).read_text())
-    with RuntimeProcess(replica / "cortex.yaml") as runtime:
-        cluster.route_service("default", "api-echo", 8888, runtime.base)
+    with replica_behind_the_service(kcli, cluster, tmp_path, "echo", "echo_request.py"):
         shown = kcli.ok(
             "predict", "echo", "-e", "fake", "-d", "{}", "-q", "model=a", "-H", "X-Trace: t"
         )
@@ -342,14 +353,7 @@ def test_predict_prints_a_stream_through_the_service_proxy_as_it_arrives(
     gates.mkdir()
     kcli.write(api("tokens", "gated_stream.py", gates=str(gates)))
     kcli.ok("deploy", "-e", "fake")
-    service = {"metadata": {"name": "api-tokens"}, "spec": {"ports": [{"port": 8888}]}}
-    cluster.create("v1/services", {"apiVersion": "v1", "kind": "Service", **service}, "default")
-    replica = tmp_path / "replica"
-    replica.mkdir()
-    for name in ("cortex.yaml", "gated_stream.py"):
-        (replica / name).write_text((kcli.project / name).read_text())
-    with RuntimeProcess(replica / "cortex.yaml") as runtime:
-        cluster.route_service("default", "api-tokens", 8888, runtime.base)
+    with replica_behind_the_service(kcli, cluster, tmp_path, "tokens", "gated_stream.py"):
         still_open, shown, code, stderr = read_gated_stream(kcli, gates, "-e", "fake")
 
     assert still_open  # printed before the stream ended: the proxy's answer was not buffered

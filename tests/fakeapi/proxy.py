@@ -30,7 +30,7 @@ HOP_BY_HOP = {
     "transfer-encoding",
     "upgrade",
     "host",
-    "content-length",
+    "content-length",  # of a request: aiohttp sets its own; a response's is kept (below)
 }
 Routes = dict[tuple[str, str, str], str]  # (namespace, service, port) -> upstream URL
 
@@ -105,6 +105,10 @@ async def forward(
             for key, value in upstream.headers.items():
                 if key.lower() not in HOP_BY_HOP:
                     response.headers.add(key, value)
+            # Content-Length is end to end (Go's ReverseProxy, which the API server's proxy is,
+            # keeps it); an answer without one (a stream) goes on chunked, as it came.
+            if upstream.content_length is not None:
+                response.content_length = upstream.content_length
             await response.prepare(raw)
             try:
                 async for chunk in upstream.content.iter_any():
