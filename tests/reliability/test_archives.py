@@ -210,7 +210,7 @@ def tree(root: Path) -> dict[str, bytes | None]:
 def init_command() -> list[str]:
     api = make_api("hostile", project={"configMap": "hostile-project"})
     pod = render_deployment(api, owner_of(api), OperatorSettings())["spec"]["template"]["spec"]
-    [init] = pod["initContainers"]
+    [init] = [c for c in pod["initContainers"] if c["name"] == "project"]  # the unpack step
     command: list[str] = init["command"]
     return command
 
