@@ -12,6 +12,7 @@ itself when the calls return.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -128,6 +129,10 @@ class ProcessState:
             self._failed(exc)
             return
         seconds = time.perf_counter() - started
+        # The predictor and its model live as long as the process: the collector need not walk
+        # them again and again (a full collection over a large heap is a latency spike).
+        gc.collect()
+        gc.freeze()
         self.metrics.set_load_seconds(seconds)
         self.state = RuntimeState.READY
         self.shared.set_worker_state(self.slot, SharedState.READY)
