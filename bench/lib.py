@@ -6,6 +6,7 @@ round-robin ROUNDS times so that machine drift shows as spread, and reports medi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -37,6 +38,31 @@ class Case:
     env: dict[str, str] = field(default_factory=dict)
     ready_path: str = "/readyz"
     cpus: str = "0"
+    python: str = sys.executable  # a peer's own env (bench/envs.py), or ours
+    cwd: Path = ROOT
+    ready_timeout: float = 180.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How long and how often every section measures; ``smoke`` shrinks every case to a
+    second or two (CI runs it so that the benchmarks never rot; no numbers are judged)."""
+
+    rounds: int = 3
+    seconds: float = 10.0
+    warmup: float = 2.0
+    connections: int = 64
+    smoke: bool = False
+    peers: tuple[str, ...] = ("litserve", "kserve", "mlserver", "bentoml", "ray")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "peers": list(self.peers)}
+
+
+def spread(runs: list[dict[str, float]], key: str) -> dict[str, float]:
+    """Median, min and max of one metric over rounds."""
+    values = [r[key] for r in runs]
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def free_port() -> int:
@@ -46,14 +72,19 @@ def free_port() -> int:
 
 
 def start(case: Case) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, *case.args]
+    cmd = [case.python, *case.args]
     if PIN:
         cmd = ["taskset", "-c", case.cpus, *cmd]
-    env = {**os.environ, **case.env, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **case.env}
     proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        cmd,
+        cwd=case.cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # stop() signals the whole group: peers fork helpers
     )
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + case.ready_timeout
     url = f"http://127.0.0.1:{case.port}{case.ready_path}"
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -65,16 +96,29 @@ def start(case: Case) -> subprocess.Popen[bytes]:
         except OSError:
             time.sleep(0.1)
     stop(proc)
-    raise RuntimeError(f"{case.name}: not ready in 180 s")
+    raise RuntimeError(f"{case.name}: not ready in {case.ready_timeout:.0f} s")
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGTERM)
+    """SIGTERM the server (its whole process group when it leads one: peers fork helpers),
+    SIGKILL it after 30 s, and SIGKILL whatever of its group is left."""
+    try:
+        leader = os.getpgid(proc.pid) == proc.pid
+    except ProcessLookupError:
+        leader = False
+
+    def signal_all(sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig) if leader else proc.send_signal(sig)
+
+    signal_all(signal.SIGTERM)
     try:
         proc.wait(30)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        signal_all(signal.SIGKILL)
         proc.wait()
+    if leader:
+        signal_all(signal.SIGKILL)  # helpers the server left behind
 
 
 _LUA = """wrk.method = "POST"
@@ -83,7 +127,7 @@ wrk.headers["Content-Type"] = "application/json"
 """
 
 
-def wrk(case: Case, seconds: int, connections: int, threads: int = 1) -> dict[str, float]:
+def wrk(case: Case, seconds: float, connections: int, threads: int = 1) -> dict[str, float]:
     """Run wrk against the case's server; returns req/s, p50/p99 ms and non-2xx counts."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(_LUA % json.dumps(case.body))
@@ -91,7 +135,7 @@ def wrk(case: Case, seconds: int, connections: int, threads: int = 1) -> dict[st
         "wrk",
         f"-t{threads}",
         f"-c{connections}",
-        f"-d{seconds}s",
+        f"-d{max(1, round(seconds))}s",
         "--latency",
         "-s",
         script.name,
@@ -126,8 +170,20 @@ def parse_wrk(out: str) -> dict[str, float]:
     }
 
 
+def measured(
+    case: Case, proc: subprocess.Popen[bytes], seconds: float, connections: int
+) -> dict[str, float]:
+    """One wrk run, plus the server's CPU per request and its memory after the load."""
+    cpu = cpu_seconds(proc.pid)
+    result = wrk(case, seconds, connections)
+    used = cpu_seconds(proc.pid) - cpu
+    result["cpu_us_per_request"] = used / result["requests"] * 1e6 if result["requests"] else 0.0
+    result["rss_mb"] = rss_mb(proc.pid)
+    return result
+
+
 def run_rounds(
-    cases: list[Case], rounds: int, seconds: int, connections: int, warmup: int = 2
+    cases: list[Case], rounds: int, seconds: float, connections: int, warmup: float = 2
 ) -> dict[str, list[dict[str, float]]]:
     """Run every case ``rounds`` times, round-robin; each run starts a fresh server."""
     runs: dict[str, list[dict[str, float]]] = {c.name: [] for c in cases}
@@ -137,7 +193,7 @@ def run_rounds(
             try:
                 if warmup:
                     wrk(case, warmup, connections)
-                result = wrk(case, seconds, connections)
+                result = measured(case, proc, seconds, connections)
             finally:
                 stop(proc)
             runs[case.name].append(result)
@@ -233,3 +289,16 @@ def _children(pid: int) -> list[int]:
     except OSError:
         return []
     return kids + [g for k in kids for g in _children(k)]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its live children so far, in seconds."""
+    ticks = 0
+    for p in [pid, *_children(pid)]:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
