@@ -20,6 +20,8 @@ from bench.peers import cases
 from bench.report import cell, verdict
 
 BASE, FLOOR, OURS = "FastAPI async def", "raw ASGI", "cortex async"
+DEFAULT_QUEUES = "LitServe (default queues)"
+DEFAULT_WORKERS = "MLServer (default parallel_workers)"
 METRICS = ("rps", "p50_ms", "p99_ms", "cpu_us_per_request")
 ANSWER_WAIT = 10.0  # seconds a ready server may take to answer its first prediction with a 200
 COULD_NOT = {
@@ -29,9 +31,12 @@ COULD_NOT = {
     "logging off, access log (uvicorn.access) raised to WARNING",
     "MLServer (parallel_workers=0)": "gRPC and metrics servers always start (metrics on their "
     "own port); debug (access log) off",
-    "MLServer (default parallel_workers)": "the default: inference in a worker process",
-    "BentoML": "its supervisor process (circus) and the per-request tracing and metrics stay on; "
-    "access log off in the service config",
+    DEFAULT_QUEUES: "LitServe's default: multiprocessing queues instead of ZeroMQ",
+    DEFAULT_WORKERS: "MLServer's default (parallel_workers=1): inference in a worker process, "
+    "each request and answer sent over a queue; parallel_workers=0 keeps the model in the "
+    "server process, the fair setting for a model that costs nothing to run",
+    "BentoML": "its supervisor process (circus) runs beside the worker, metrics stay on (its "
+    "default, as ours); access log off in the service config",
     "Ray Serve": "the HTTP proxy, controller, replica actor, GCS and raylet always run as separate "
     "processes; access log off, log level WARNING, dashboard off",
 }
@@ -42,11 +47,15 @@ def servers(settings: Settings) -> list[tuple[str, Case]]:
     grouped = [("floor", c) for c in cases.floor()] + [("cortex", c) for c in cases.cortex_cases()]
     for peer in settings.peers:
         grouped.append(("peer", cases.peer(peer)))
-        if peer == "mlserver" and not settings.smoke:
-            # MLServer's default sends each request to a worker process: recorded, not judged.
-            default = cases.peer(peer, "MLServer (default parallel_workers)")
+        if settings.smoke:
+            continue
+        # Their defaults where we chose otherwise: recorded, not judged.
+        if peer == "litserve":
+            grouped.append(("default", cases.peer(peer, DEFAULT_QUEUES, "--default-queues")))
+        if peer == "mlserver":
+            default = cases.peer(peer, DEFAULT_WORKERS)
             del default.env["MLSERVER_PARALLEL_WORKERS"]
-            grouped.append(("peer", default))
+            grouped.append(("default", default))
     return grouped
 
 
@@ -169,7 +178,7 @@ def versus(section: dict[str, Any]) -> list[str]:
     names = [
         n
         for n, c in section["cases"].items()
-        if "rps" in c and (n == FLOOR or c["group"] == "peer")
+        if "rps" in c and (n == FLOOR or c["group"] in ("peer", "default"))
     ]
     lines = ["| cortex async vs | req/s ratio |", "|---|---|"]
     return lines + [f"| {n} | {cell(ratio(section, OURS, n), '{:.2f}x')} |" for n in names]

@@ -70,14 +70,15 @@ def cortex_cases() -> list[Case]:
     ]
 
 
-def peer(name: str, label: str | None = None, **env: str) -> Case:
-    """``name``'s trivial server (bench/peers/), started the way its docs recommend."""
+def peer(name: str, label: str | None = None, *args: str, **env: str) -> Case:
+    """``name``'s trivial server (bench/peers/), started the way its docs recommend; ``args``
+    go to its script (LitServe's ``--default-queues``), ``env`` to its environment."""
     port = free_port()
     python = str(envs.python(name))
     if name == "litserve":
         return Case(
             label or "LitServe",
-            ["bench/peers/litserve_trivial.py", str(port)],
+            ["bench/peers/litserve_trivial.py", str(port), *args],
             port,
             ready_path="/health",
             python=python,
@@ -129,7 +130,7 @@ def mlserver(port: int, python: str, label: str, env: dict[str, str]) -> Case:
     }
     return Case(
         label,
-        ["-m", "mlserver.cli.main", "start", "bench/peers/mlserver_trivial"],
+        [str(Path(python).parent / "mlserver"), "start", "bench/peers/mlserver_trivial"],
         port,
         path="/v2/models/trivial/infer",
         body=body,

@@ -1,9 +1,9 @@
 """LitServe: a ``LitAPI`` doing the trivial work, one inference worker and one API server.
 
-    python bench/peers/litserve_trivial.py PORT
+    python bench/peers/litserve_trivial.py PORT [--default-queues]
 
 ``fast_queue=True`` (ZeroMQ between the API server and the inference worker) is what LitServe's
-docs recommend above ~100 req/s; its default multiprocessing queues are slower.
+docs recommend above ~100 req/s; ``--default-queues`` keeps its default multiprocessing queues.
 """
 
 import sys
@@ -29,7 +29,11 @@ class TrivialAPI(ls.LitAPI):
 
 if __name__ == "__main__":
     server = ls.LitServer(
-        TrivialAPI(), accelerator="cpu", devices=1, workers_per_device=1, fast_queue=True
+        TrivialAPI(),
+        accelerator="cpu",
+        devices=1,
+        workers_per_device=1,
+        fast_queue="--default-queues" not in sys.argv,
     )
     server.run(
         host="127.0.0.1",
