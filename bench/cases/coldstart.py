@@ -234,7 +234,9 @@ def report(section: dict[str, Any], charts_dir: Path) -> str:
         "into the interpreter and the framework's imports (a fresh interpreter of its env "
         "importing the server's modules), the predictor's `__init__` "
         f"({section['init_seconds']:g} s of sleep, timed from inside) and the framework's own "
-        "overhead (the rest: its other processes' start-up, binding, loading, readiness).",
+        "overhead (the rest: its other processes' start-up, binding, loading, readiness). "
+        "(c) is a difference of measurements taken a moment apart, so on a loaded machine a "
+        "small one can read below zero.",
         "",
         "| framework | first 200 s | (a) interpreter + imports s | of which the bare interpreter s "
         "| (b) `__init__` s | (c) own overhead s |",

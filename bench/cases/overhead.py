@@ -9,6 +9,7 @@ a fast server.
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 from pathlib import Path
@@ -27,10 +28,10 @@ ANSWER_WAIT = 10.0  # seconds a ready server may take to answer its first predic
 COULD_NOT = {
     "LitServe": "its inference worker runs in its own process behind ZeroMQ (fast_queue) and "
     "cannot share the API server's; log level warning, access log off",
-    "KServe": "its REST server always runs through FastAPI with its own middlewares; latency "
-    "logging off, access log (uvicorn.access) raised to WARNING",
-    "MLServer (parallel_workers=0)": "gRPC and metrics servers always start (metrics on their "
-    "own port); debug (access log) off",
+    "KServe": "its REST server is a FastAPI app with a timing middleware that is always on; "
+    "latency logging off, access log (uvicorn.access) raised to WARNING",
+    "MLServer (parallel_workers=0)": "its gRPC server always starts beside the REST one; "
+    "metrics (its default, as ours) stay on, on their own port; debug (access log) off",
     DEFAULT_QUEUES: "LitServe's default: multiprocessing queues instead of ZeroMQ",
     DEFAULT_WORKERS: "MLServer's default (parallel_workers=1): inference in a worker process, "
     "each request and answer sent over a queue; parallel_workers=0 keeps the model in the "
@@ -74,7 +75,7 @@ def measure(case: Case, settings: Settings) -> dict[str, Any]:
         if status != 200 or not isinstance(body, dict | list):
             log = lib.server_log(proc)
             seen = f"answered {status}: {str(body)[:200]}" if status else "no answer"
-            return {"error": f"{seen}; server log: {last_error(log)}", "log": log}
+            return {"error": f"{seen}; server log: {first_error(log)}", "log": log}
         if settings.warmup:
             lib.wrk(case, settings.warmup, settings.connections)
         result: dict[str, Any] = lib.measured(case, proc, settings.seconds, settings.connections)
@@ -85,10 +86,11 @@ def measure(case: Case, settings: Settings) -> dict[str, Any]:
         lib.stop(proc)
 
 
-def last_error(log: str) -> str:
-    """The last line of a server's log that names an error (its cause, for the README)."""
-    errors = [line for line in log.splitlines() if "Error" in line or "error" in line]
-    return errors[-1].strip()[:300] if errors else "(nothing)"
+def first_error(log: str) -> str:
+    """The first exception a server's log names (``RuntimeError: ...``): the cause; what
+    follows it is often the shutdown it led to (``CancelledError``)."""
+    found = re.search(r"^[\w.]*(?:Error|Exception): .*$", log, re.M)
+    return found.group(0)[:300] if found else "(no exception in its log)"
 
 
 def run(settings: Settings) -> dict[str, Any]:
