@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -127,6 +128,8 @@ def mlserver(port: int, python: str, label: str, env: dict[str, str]) -> Case:
         "MLSERVER_HTTP_PORT": str(port),
         "MLSERVER_GRPC_PORT": str(free_port()),
         "MLSERVER_METRICS_PORT": str(free_port()),
+        # Its Prometheus files would go to .metrics/ in the working directory (the repo's root).
+        "MLSERVER_METRICS_DIR": tempfile.mkdtemp(prefix="bench-mlserver-metrics-"),
     }
     return Case(
         label,
