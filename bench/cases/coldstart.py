@@ -228,7 +228,7 @@ def summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
 def report(section: dict[str, Any], charts_dir: Path) -> str:
     ok = {n: f for n, f in section["frameworks"].items() if "total_s" in f}
     lines = [
-        "### Cold start and memory",
+        "### Cold start and memory (section `coldstart`)",
         "",
         "Process start to the first 200 of a prediction (polled every 10 ms from CPU 1), split "
         "into the interpreter and the framework's imports (a fresh interpreter of its env "

@@ -142,7 +142,7 @@ def ratio(section: dict[str, Any], case: str, base: str, key: str = "rps") -> di
 def report(section: dict[str, Any], charts_dir: Path) -> str:
     served = {n: c for n, c in section["cases"].items() if "rps" in c}
     lines = [
-        "### Overhead: a trivial predictor on every server",
+        "### Overhead: a trivial predictor on every server (section `overhead`)",
         "",
         f"Every server answers the same small JSON (read the body, answer a dict) under wrk, "
         f"1 thread / {section['connections']} connections, after a warm-up; one worker or "
