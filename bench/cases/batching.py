@@ -110,13 +110,31 @@ def report(section: dict[str, Any], charts_dir: Path) -> str:
         f"Every server answered the same embedding: {'yes' if section['answers_agree'] else 'NO'}.",
         "",
     ]
-    lines += sweep.table(cases, clients, (("mean batch", "mean_batch", "{:.1f}"),))
+    extra = (("mean batch", "mean_batch", "{:.1f}"), ("CPU µs/req", "cpu_us_per_request", "{:.0f}"))
+    lines += sweep.table(cases, clients, extra)
     lines += ["", "| target | value | |", "|---|---|---|"]
     for target, value, goal in targets(section):
         verdict = fmt.verdict(value["median"], goal)
         lines.append(f"| {target} | {fmt.cell(value, '{:.2f}')}x | {verdict} |")
-    lines += ["", *sweep.line_charts(cases, clients, charts_dir, "batching", "MiniLM")]
+    cpu = ", ".join(f"{f} {cell}" for f, cell in _cpu_ratios(section))
+    lines += [
+        "",
+        "Server CPU per request at 64 clients, unbatched / batched (what batching saves, less "
+        f"swayed than req/s by the share of CPU 0 the server got): {cpu}.",
+        "",
+        *sweep.line_charts(cases, clients, charts_dir, "batching", "MiniLM"),
+    ]
     return "\n".join(lines)
+
+
+def _cpu_ratios(section: dict[str, Any]) -> list[tuple[str, str]]:
+    by = {(c["framework"], c["batching"]): c["points"]["64"] for c in section["cases"].values()}
+    out = []
+    for framework in dict.fromkeys(f for f, _ in by):
+        pairs = zip(by[framework, False], by[framework, True], strict=True)
+        ratios = [{"r": a["cpu_us_per_request"] / b["cpu_us_per_request"]} for a, b in pairs]
+        out.append((framework, f"{fmt.cell(lib.spread(ratios, 'r'), '{:.2f}')}x"))
+    return out
 
 
 def targets(section: dict[str, Any]) -> list[tuple[str, dict[str, float], float]]:
