@@ -122,11 +122,19 @@ def nvidia_smi() -> Iterator[dict[str, float]]:
             proc.terminate()
             proc.wait()
             out.seek(0)
-            rows = [[float(x) for x in line.split(",")] for line in out if line.strip()]
+            rows = [row for line in out if (row := _numbers(line))]
     if rows:
         util = [r[0] for r in rows]
         found |= {"gpu_util_mean": sum(util) / len(util), "gpu_util_max": max(util)}
         found |= {"gpu_mem_mb": max(r[1] for r in rows), "gpu_samples": float(len(rows))}
+
+
+def _numbers(line: str) -> list[float] | None:
+    """``"45, 1234"`` -> [45.0, 1234.0]; None for a line nvidia-smi could not fill ("[N/A]")."""
+    try:
+        return [float(x) for x in line.split(",")]
+    except ValueError:
+        return None
 
 
 def gpu_facts() -> dict[str, str] | None:

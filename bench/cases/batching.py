@@ -52,23 +52,27 @@ def _server(framework: str, batching: int, logs: Path) -> sweep.Server:
     name = f"{framework}, {label if batching else 'no batching'}"
     if framework == "cortex":
         api = "minilm-batched" if batching else "minilm"
-        args = ["-m", "cortex.runtime", "--spec", SPEC, "--api", api]
-        case = lib.Case(name, [*args, "--host", "127.0.0.1", "--port", str(port)], port)
-        case.body = {"text": TEXT}
-        return sweep.Server(case, _one_embedding, sweep.cortex_batches(port) if batching else None)
+        args = ["-m", "cortex.runtime", "--spec", SPEC, "--api", api, *_listen(port)]
+        counter = sweep.cortex_batches(port) if batching else None
+        return sweep.Server(
+            lib.Case(name, args, port, body={"text": TEXT}), _one_embedding, counter
+        )
     log = logs / f"{framework}-{port}.batches"
-    env = {"BENCH_BATCH_LOG": str(log), "BENTOML_DO_NOT_TRACK": "true"}
-    python = str(envs.python(framework))
+    env = {"BENCH_BATCH_LOG": str(log)}
     if framework == "litserve":
-        args = ["bench/peers/batching/litserve_minilm.py", str(port)]
-        case = lib.Case(name, args + ["--batching"] * batching, port, ready_path="/health")
-    else:
+        args = ["bench/peers/batching/litserve_minilm.py", str(port), *["--batching"] * batching]
+        case = lib.Case(name, args, port, body={"text": TEXT}, ready_path="/health")
+    else:  # a batchable BentoML API takes the batch dimension from the request: a list of one
         args = ["-m", "bentoml", "serve", "bench.peers.batching.bentoml_minilm:MiniLM"]
-        case = lib.Case(name, [*args, "--host", "127.0.0.1", "--port", str(port)], port)
-        env["BENCH_BATCHING"] = "1" if batching else "0"
-    case.python, case.env = python, env
-    case.body = {"texts": [TEXT]} if framework == "bentoml" and batching else {"text": TEXT}
+        body = {"texts": [TEXT]} if batching else {"text": TEXT}
+        case = lib.Case(name, [*args, *_listen(port)], port, body=body)
+        env |= {"BENCH_BATCHING": str(batching), "BENTOML_DO_NOT_TRACK": "true"}
+    case.python, case.env = str(envs.python(framework)), env
     return sweep.Server(case, _one_embedding, _logged_batches(log) if batching else None)
+
+
+def _listen(port: int) -> list[str]:
+    return ["--host", "127.0.0.1", "--port", str(port)]
 
 
 def _embedding(got: Any) -> Any:
