@@ -5,7 +5,7 @@ On a machine with an NVIDIA GPU (only its driver is needed: PyTorch's CUDA wheel
 CUDA libraries), in a clone with the project's venv:
 
     .venv/bin/pip install --force-reinstall torch==2.13.0   # PyPI's Linux wheel: the CUDA build
-    .venv/bin/python -m bench.gpu --out /tmp/bench-gpu       # JSON, README.md and charts there
+    .venv/bin/python -m bench.gpu --out /tmp/bench-gpu       # JSON, README, charts (~11 min, est.)
 
 (``python -m bench`` runs the same as its ``gpu`` section wherever torch sees a CUDA device.)
 Without a GPU, the same code path runs on the CPU, with a small BERT, so that it does not rot:
@@ -82,7 +82,8 @@ def measure(settings: lib.Settings, device: str = "cuda", fp16: bool = False) ->
         }
         for model, batching, s in servers
     }
-    facts = {"device": device, "gpu": gpu_facts(), "fp16": fp16, "bert": bert}
+    facts = {"device": device, "gpu": gpu_facts() if device.startswith("cuda") else None}
+    facts |= {"fp16": fp16, "bert": bert}
     return {**facts, "clients": CLIENTS, "text": TEXT, "cases": cases}
 
 

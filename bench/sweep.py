@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import subprocess
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,18 +73,24 @@ def sweep(
                     answer(case)  # queues behind what the last load left: returns once drained
                     result = _point(server, proc, settings.seconds, n)
                     runs[case.name]["points"][str(n)].append(result)
-                    print(
-                        f"round {r + 1} {case.name:40s} {n:4d} clients {result['rps']:8.1f} req/s "
-                        f"p50 {result['p50_ms']:.1f} ms p99 {result['p99_ms']:.1f} ms "
-                        f"batch {result.get('mean_batch', 1.0):.1f}",
-                        flush=True,
-                    )
+                    _print(r, case.name, n, result)
             finally:
                 lib.stop(proc)
     return runs
 
 
-def _point(server: Server, proc: Any, seconds: float, clients: int) -> dict[str, float]:
+def _print(r: int, name: str, clients: int, result: dict[str, float]) -> None:
+    batch = f" batch {result['mean_batch']:.1f}" if "mean_batch" in result else ""
+    print(
+        f"round {r + 1} {name:40s} {clients:4d} clients {result['rps']:8.1f} req/s "
+        f"p50 {result['p50_ms']:.1f} ms p99 {result['p99_ms']:.1f} ms{batch}",
+        flush=True,
+    )
+
+
+def _point(
+    server: Server, proc: subprocess.Popen[bytes], seconds: float, clients: int
+) -> dict[str, float]:
     before = server.batches() if server.batches else None
     with server.sample() if server.sample else contextlib.nullcontext({}) as sampled:
         result = lib.measured(server.case, proc, seconds, clients, timeout=server.timeout)
