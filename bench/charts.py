@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import matplotlib
@@ -27,12 +28,20 @@ def bars(path: Path, title: str, ylabel: str, labels: list[str], series: Series)
 
 
 def lines(
-    path: Path, title: str, xlabel: str, ylabel: str, xs: list[float], named: dict[str, Series]
+    path: Path,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    xs: list[float],
+    named: dict[str, Series],
+    dashed: Collection[str] = (),
 ) -> Path:
-    """One line per case over xs (e.g. concurrent clients), medians with min-max bands."""
+    """One line per case over xs (e.g. concurrent clients), medians with min-max bands; the
+    cases in ``dashed`` (e.g. the baselines) drawn dashed."""
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, series in named.items():
-        ax.plot(xs, series["median"], marker="o", label=name)
+        style = "--" if name in dashed else "-"
+        ax.plot(xs, series["median"], style, marker="o", label=name)
         ax.fill_between(xs, series["min"], series["max"], alpha=0.15)
     ax.set_xscale("log", base=2)
     ax.set_xticks(xs, [str(int(x)) for x in xs])

@@ -159,7 +159,8 @@ def table(cases: dict[str, Any], clients: list[int], extra: tuple[Column, ...] =
 def line_charts(
     cases: dict[str, Any], clients: list[int], charts_dir: Path, prefix: str, title: str
 ) -> list[str]:
-    """req/s and p99 vs clients, one line per case; returns the README's image links."""
+    """req/s and p99 vs clients, one line per case (dashed without batching); returns the
+    README's image links."""
     links = []
     for metric, ylabel, suffix in (("rps", "req/s", "rps"), ("p99_ms", "p99 ms", "p99")):
         named = {
@@ -171,8 +172,8 @@ def line_charts(
         }
         file = f"{prefix}-{suffix}.png"
         xs = [float(n) for n in clients]
-        charts.lines(
-            charts_dir / file, f"{title}: {ylabel} vs clients", "clients", ylabel, xs, named
-        )
+        title_ = f"{title}: {ylabel} vs clients"
+        unbatched = [name for name, case in cases.items() if not case["batching"]]
+        charts.lines(charts_dir / file, title_, "clients", ylabel, xs, named, dashed=unbatched)
         links.append(f"![{title}: {ylabel} vs clients](charts/{file})")
     return links
