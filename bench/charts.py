@@ -34,16 +34,20 @@ def lines(
     ylabel: str,
     xs: list[float],
     named: dict[str, Series],
+    ylog: bool = False,
     dashed: Collection[str] = (),
 ) -> Path:
-    """One line per case over xs (e.g. concurrent clients), medians with min-max bands; the
-    cases in ``dashed`` (e.g. the baselines) drawn dashed."""
+    """One line per case over xs (log scale, e.g. concurrent clients), medians with min-max
+    bands; ``ylog`` when the values span decades; the cases in ``dashed`` (e.g. the baselines)
+    drawn dashed."""
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, series in named.items():
         style = "--" if name in dashed else "-"
         ax.plot(xs, series["median"], style, marker="o", label=name)
         ax.fill_between(xs, series["min"], series["max"], alpha=0.15)
     ax.set_xscale("log", base=2)
+    if ylog:
+        ax.set_yscale("log")
     ax.set_xticks(xs, [str(int(x)) for x in xs])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

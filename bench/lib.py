@@ -71,24 +71,43 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(case: Case) -> subprocess.Popen[bytes]:
+def spawn(case: Case) -> subprocess.Popen[bytes]:
+    """Start the case's server on its CPUs, without waiting for it (see :func:`start`)."""
     cmd = [case.python, *case.args]
     if PIN:
         cmd = ["taskset", "-c", case.cpus, *cmd]
     env = {**os.environ, "PYTHONPATH": str(ROOT), **case.env}
+    # stderr to a file, not a pipe nobody reads: a chatty server would block once it is full.
+    # It lives as long as the server (stop() closes it), hence no context manager.
+    log = tempfile.TemporaryFile()  # noqa: SIM115
     proc = subprocess.Popen(
         cmd,
         cwd=case.cwd,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
         start_new_session=True,  # stop() signals the whole group: peers fork helpers
     )
+    proc.stderr = log  # read back by server_log()
+    return proc
+
+
+def server_log(proc: subprocess.Popen[bytes], tail: int = 2000) -> str:
+    """The last ``tail`` characters the server wrote to stderr."""
+    if proc.stderr is None:
+        return ""
+    proc.stderr.seek(0)
+    return proc.stderr.read().decode(errors="replace")[-tail:]
+
+
+def start(case: Case) -> subprocess.Popen[bytes]:
+    """Start the case's server and wait until its ``ready_path`` answers 200."""
+    proc = spawn(case)
     deadline = time.monotonic() + case.ready_timeout
     url = f"http://127.0.0.1:{case.port}{case.ready_path}"
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{case.name}: server exited: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            raise RuntimeError(f"{case.name}: server exited: {server_log(proc)}")
         try:
             with urllib.request.urlopen(url, timeout=1) as r:
                 if r.status == 200:
@@ -119,6 +138,8 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
     if leader:
         signal_all(signal.SIGKILL)  # helpers the server left behind
+    if proc.stderr is not None:
+        proc.stderr.close()
 
 
 _LUA = """wrk.method = "POST"
@@ -278,10 +299,15 @@ def hey(case: Case, seconds: int, connections: int) -> list[tuple[float, int]]:
     return rows
 
 
+def tree(pid: int) -> list[int]:
+    """The process and all its descendants, by pid."""
+    return [pid, *_children(pid)]
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and its children, in MiB."""
     total = 0
-    for p in [pid, *_children(pid)]:
+    for p in tree(pid):
         try:
             with open(f"/proc/{p}/status") as f:
                 for line in f:
@@ -293,18 +319,22 @@ def rss_mb(pid: int) -> float:
 
 
 def _children(pid: int) -> list[int]:
+    """Every descendant of ``pid``: the children of each of its threads (a child started from
+    a thread, as Ray's and LitServe's helpers are, is listed under that thread only)."""
+    kids: list[int] = []
     try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            kids = [int(c) for c in f.read().split()]
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                kids += [int(c) for c in f.read().split()]
     except OSError:
-        return []
+        pass
     return kids + [g for k in kids for g in _children(k)]
 
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process and its live children so far, in seconds."""
     ticks = 0
-    for p in [pid, *_children(pid)]:
+    for p in tree(pid):
         try:
             with open(f"/proc/{p}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()

@@ -56,7 +56,7 @@ def header(results: dict[str, Any], path: Path, readme: Path) -> str:
             f"({m['date']}, {results['seconds'] / 60:.0f} min)",
             "",
             f"{m['cpus']} CPUs, Python {m['python']}, server on CPU 0 and load generator on "
-            f"CPU 1 ({'pinned' if m['pinned'] else 'NOT pinned'}); {s['rounds']} rounds of "
+            f"CPU 1 ({'pinned' if m['pinned'] else 'NOT pinned'}); {s['rounds']} round(s) of "
             f"{s['seconds']:g} s per case, interleaved round-robin; medians, min-max in brackets. "
             f"Every sample and package version: [`{where}`]({where}).",
             "",
