@@ -31,3 +31,15 @@ def test_targets_pair_the_rounds_and_take_the_median_of_their_ratios() -> None:
 def test_the_litserve_target_is_left_out_when_litserve_did_not_run() -> None:
     found = batching.targets(section(cortex_off=[100], cortex_on=[310]))
     assert [target for target, _, _ in found] == ["cortex batching >= 3x unbatched at 64 clients"]
+
+
+def test_a_missed_speedup_with_full_batches_is_put_down_to_the_model() -> None:
+    results = section(cortex_off=[100], cortex_on=[250])
+    mean_batch = {"median": 31.5, "min": 31.5, "max": 31.5}
+    results["cases"]["cortex_on"]["summary"] = {"64": {"mean_batch": mean_batch}}
+    (why,) = [line for line in batching._why_missed(results) if line]
+    assert "missed 3x" in why and "batches were full (mean 31.5 of 32)" in why
+
+
+def test_a_met_speedup_needs_no_explanation() -> None:
+    assert batching._why_missed(section(cortex_off=[100], cortex_on=[300])) == []
