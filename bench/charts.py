@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import matplotlib
@@ -34,12 +35,15 @@ def lines(
     xs: list[float],
     named: dict[str, Series],
     ylog: bool = False,
+    dashed: Collection[str] = (),
 ) -> Path:
     """One line per case over xs (log scale, e.g. concurrent clients), medians with min-max
-    bands; ``ylog`` when the values span decades."""
+    bands; ``ylog`` when the values span decades; the cases in ``dashed`` (e.g. the baselines)
+    drawn dashed."""
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, series in named.items():
-        ax.plot(xs, series["median"], marker="o", label=name)
+        style = "--" if name in dashed else "-"
+        ax.plot(xs, series["median"], style, marker="o", label=name)
         ax.fill_between(xs, series["min"], series["max"], alpha=0.15)
     ax.set_xscale("log", base=2)
     if ylog:
