@@ -246,7 +246,18 @@ def machine() -> dict[str, Any]:
         "pinned": PIN,
         "python": sys.version.split()[0],
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cpu_model": _cpu_model(),
+        "load_average_at_start": list(os.getloadavg()),
+        "nice": os.nice(0),  # the run's priority: below 0 when started with `nice -n -N`
     }
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as info:
+        for line in info:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "unknown"
 
 
 def write_results(name: str, data: dict[str, Any]) -> Path:

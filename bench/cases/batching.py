@@ -106,7 +106,7 @@ def _agree(cases: dict[str, Any]) -> bool:
 def report(section: dict[str, Any], charts_dir: Path) -> str:
     cases, clients = section["cases"], section["clients"]
     lines = [
-        "### Batching: all-MiniLM-L6-v2, one sentence per request",
+        "### Batching: all-MiniLM-L6-v2, one sentence per request (section `batching`)",
         "",
         "Each server (1 torch thread, the same loading and forward pass) starts once per round, "
         "answers one checked request, is warmed up, then is loaded by wrk at 1, 16 and 64 "

@@ -26,7 +26,7 @@ def run(settings: lib.Settings) -> dict[str, Any]:
 
 
 def report(section: dict[str, Any], charts_dir: Path) -> str:
-    head = "### GPU: MiniLM and a BERT-large-sized model on cortex"
+    head = "### GPU: MiniLM and a BERT-large-sized model on cortex (section `gpu`)"
     if "skipped" in section:
         return (
             f"{head}\n\nSkipped in this run: {section['skipped']}. On a GPU machine: "
