@@ -168,6 +168,17 @@ class ModelCache:
             self._load(key, pending)
         return pending.future.result()
 
+    def try_acquire(self, key: Key) -> Entry | None:
+        """Pin the entry of ``key`` if it is in memory; never loads."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            self._entries.move_to_end(key)
+            entry.leases += 1
+            self.observer.requested(key, "hit")
+            return entry
+
     def release(self, entry: Entry) -> None:
         """Drop one lease; the last one of a removed entry unloads it, and an admission over
         budget is undone as soon as something can be evicted."""
@@ -193,6 +204,11 @@ class ModelCache:
         with self._lock:
             entries = tuple((e.key, e.size, e.leases) for e in self._entries.values())
             return Stats(entries, tuple(self._pending), self._bytes)
+
+    def busy(self, key: Key) -> bool:
+        """Whether ``key`` is in memory or loading."""
+        with self._lock:
+            return key in self._entries or key in self._pending
 
     def __contains__(self, key: Key) -> bool:
         with self._lock:
