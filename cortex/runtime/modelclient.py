@@ -129,6 +129,22 @@ class ModelClient:
             entry = self.cache.try_acquire(key)
         return entry if entry is not None else self.cache.acquire(key)
 
+    def usage(self) -> dict[str, tuple[int, int]]:
+        """Per tier (``memory``, ``disk``): the models held and their bytes."""
+        stats = self.cache.stats()
+        return {"memory": (len(stats.entries), stats.bytes), "disk": self.disk.usage()}
+
+    def budgets(self) -> dict[str, Any]:
+        """The cache's budgets and what it holds against them."""
+        usage, spec = self.usage(), self.spec
+        return {
+            "cache_size": spec.cache_size,
+            "max_bytes": spec.max_byte_count,
+            "disk_cache_size": spec.disk_cache_size,
+            "memory": {"models": usage["memory"][0], "bytes": usage["memory"][1]},
+            "disk": {"models": usage["disk"][0], "bytes": usage["disk"][1]},
+        }
+
     def names(self) -> list[str]:
         with self._lock:
             return sorted(self._versions)
