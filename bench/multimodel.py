@@ -1,0 +1,213 @@
+"""Multi-model APIs: what the model cache costs a request, and what a cold model costs.
+
+    python -m bench.multimodel            # REQUESTS=2000 ROUNDS=3 COLD=5 by default
+
+1. Latency of a request for a model in memory (``?model=m0``, a cache hit) against a plain
+   single-model API running the same predictor work (the model kept in ``self``). Both
+   runtimes run side by side, one thread each; requests are sequential on one keep-alive
+   connection each, alternating between the two every CHUNK requests. Target: within 5 %
+   (median over rounds of the ratio of the p50s).
+2. Time to first response for a cold model against the model's own load time (the same
+   ``load`` function timed in this process, and the runtime's ``cortex_model_load_seconds``).
+
+Models are JSON weight vectors (WEIGHTS floats, a few MB) built in a temporary folder.
+Results go to bench/results/multimodel.json and stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PREDICTORS = Path(__file__).resolve().parent / "predictors"
+REQUESTS = int(os.environ.get("REQUESTS", "2000"))
+ROUNDS = int(os.environ.get("ROUNDS", "3"))
+COLD = int(os.environ.get("COLD", "5"))
+WEIGHTS = int(os.environ.get("WEIGHTS", "200000"))
+FEATURES = 64
+CHUNK = 50
+READY_TIMEOUT_S = 120
+
+
+def build_models(root: Path, count: int) -> None:
+    rng = random.Random(0)
+    for i in range(count):
+        folder = root / f"m{i}" / "1"
+        folder.mkdir(parents=True)
+        weights = [round(rng.uniform(-1, 1), 6) for _ in range(WEIGHTS)]
+        (folder / "weights.json").write_text(json.dumps(weights))
+
+
+def write_spec(workdir: Path, models: Path) -> Path:
+    for name in ("one_model.py", "many_models.py"):
+        (workdir / name).write_text((PREDICTORS / name).read_text())
+    one = {"type": "python", "path": "one_model.py", "config": {"model": str(models / "m0" / "1")}}
+    many = {
+        "type": "python",
+        "path": "many_models.py",
+        "models": {"dir": str(models), "cache_size": 3, "poll_interval": 0},
+    }
+    spec = [
+        {"name": "one-model", "kind": "RealtimeAPI", "predictor": one},
+        {"name": "many-models", "kind": "RealtimeAPI", "predictor": many},
+    ]
+    path = workdir / "cortex.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def start(spec: Path, api: str) -> tuple[subprocess.Popen[bytes], str]:
+    status = spec.parent / f"{api}.status.json"
+    cmd = [sys.executable, "-m", "cortex.runtime", "--spec", str(spec), "--api", api]
+    cmd += ["--port", "0", "--host", "127.0.0.1", "--status-file", str(status)]
+    log = (spec.parent / f"{api}.log").open("wb")
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{api} exited: {(spec.parent / f'{api}.log').read_text()}")
+        try:
+            record = json.loads(status.read_text())
+        except (OSError, ValueError):
+            record = {}
+        if record.get("state") == "ready":
+            return proc, f"http://127.0.0.1:{record['port']}"
+        time.sleep(0.05)
+    raise SystemExit(f"{api} not ready within {READY_TIMEOUT_S} s")
+
+
+def latencies(client: httpx.Client, url: str, count: int) -> list[float]:
+    body = {"features": [0.5] * FEATURES}
+    seen = []
+    for _ in range(count):
+        started = time.perf_counter()
+        response = client.post(url, json=body)
+        seen.append(time.perf_counter() - started)
+        response.raise_for_status()
+    return seen
+
+
+def load_seconds_sum(client: httpx.Client, base: str) -> float:
+    for line in client.get(f"{base}/metrics").text.splitlines():
+        if line.startswith("cortex_model_load_seconds_sum"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def own_load_seconds(models: Path) -> float:
+    sys.path.insert(0, str(PREDICTORS))
+    from one_model import load
+
+    runs = []
+    for i in range(1, COLD + 1):
+        started = time.perf_counter()
+        load(models / f"m{i}" / "1")
+        runs.append(time.perf_counter() - started)
+    return statistics.median(runs)
+
+
+def cold(client: httpx.Client, base: str) -> list[dict[str, float]]:
+    body = {"features": [0.5] * FEATURES}
+    results = []
+    for i in range(1, COLD + 1):
+        before = load_seconds_sum(client, base)
+        started = time.perf_counter()
+        client.post(f"{base}/predict", params={"model": f"m{i}"}, json=body).raise_for_status()
+        first = time.perf_counter() - started
+        results.append(
+            {"first_response_s": first, "load_s": load_seconds_sum(client, base) - before}
+        )
+    return results
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.3f} ms"
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-multimodel-") as tmp:
+        workdir = Path(tmp)
+        models = workdir / "models"
+        build_models(models, COLD + 1)
+        spec = write_spec(workdir, models)
+        procs = []
+        try:
+            one, one_base = start(spec, "one-model")
+            procs.append(one)
+            many, many_base = start(spec, "many-models")
+            procs.append(many)
+            with httpx.Client(timeout=60, trust_env=False) as client:
+                result = measure(client, one_base, many_base, models)
+        finally:
+            for proc in procs:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(30)
+    out = ROOT / "bench" / "results" / "multimodel.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    report(result)
+
+
+def measure(client: httpx.Client, one: str, many: str, models: Path) -> dict[str, Any]:
+    client.post(f"{many}/predict", params={"model": "m0"}, json={"features": [0.0]})  # m0 in memory
+    latencies(client, f"{one}/predict", 200)  # warm both connections and code paths
+    latencies(client, f"{many}/predict?model=m0", 200)
+    rounds = []
+    for _ in range(ROUNDS):
+        plain: list[float] = []
+        cached: list[float] = []
+        for _ in range(REQUESTS // CHUNK):  # alternate often: the machine's load drifts
+            plain += latencies(client, f"{one}/predict", CHUNK)
+            cached += latencies(client, f"{many}/predict?model=m0", CHUNK)
+        rounds.append(
+            {
+                "plain_p50_s": statistics.median(plain),
+                "cached_p50_s": statistics.median(cached),
+                "plain_mean_s": statistics.fmean(plain),
+                "cached_mean_s": statistics.fmean(cached),
+            }
+        )
+    ratios = [r["cached_p50_s"] / r["plain_p50_s"] for r in rounds]
+    colds = cold(client, many)
+    return {
+        "settings": {"requests": REQUESTS, "rounds": ROUNDS, "cold": COLD, "weights": WEIGHTS},
+        "machine": {"cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0]},
+        "rounds": rounds,
+        "cached_vs_plain_p50_ratio": statistics.median(ratios),
+        "cold": colds,
+        "own_load_s": own_load_seconds(models),
+    }
+
+
+def report(result: dict[str, Any]) -> None:
+    print(f"settings: {result['settings']}, machine: {result['machine']}")
+    for i, r in enumerate(result["rounds"], 1):
+        print(
+            f"round {i}: plain p50 {ms(r['plain_p50_s'])} mean {ms(r['plain_mean_s'])}; "
+            f"cached model p50 {ms(r['cached_p50_s'])} mean {ms(r['cached_mean_s'])}"
+        )
+    ratio = result["cached_vs_plain_p50_ratio"]
+    verdict = "within" if ratio <= 1.05 else "over"
+    print(f"cached / plain p50 (median of rounds): {ratio:.3f} ({verdict} the 5 % target)")
+    own = result["own_load_s"]
+    for c in result["cold"]:
+        print(
+            f"cold model: first response {ms(c['first_response_s'])}, runtime's load "
+            f"{ms(c['load_s'])}, own load (median, in process) {ms(own)}"
+        )
+
+
+if __name__ == "__main__":
+    main()
