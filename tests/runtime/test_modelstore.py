@@ -267,3 +267,30 @@ def test_a_removed_version_finishes_in_flight_requests_and_takes_no_new_ones(
     assert predictor.unloaded == [str(tmp_path / "cache" / "a" / "2")]
     assert client.describe()[0]["latest"] == 1
     assert not (tmp_path / "cache" / "a" / "2").exists()
+
+
+def test_get_model_in_a_request_pins_the_model_until_the_request_ends(
+    remote: Any, tmp_path: Path
+) -> None:
+    fs, url = remote
+    _put(fs, url, "a/1/w.bin")
+    _put(fs, url, "b/1/w.bin")
+    client, predictor, _ = _client(tmp_path, dir=url, cache_size=1)
+    with client.request(b"model=a"):
+        held = client.get_model()
+        assert client.get_model("b")["path"].endswith("/b/1")  # admitted over budget
+        assert predictor.unloaded == []  # a is pinned by this request, b too
+        assert held["path"].endswith("/a/1") and ("a", 1) in client.cache
+    assert predictor.unloaded == [str(tmp_path / "cache" / "a" / "1")]  # then LRU goes
+    assert [key for key, _, _ in client.cache.stats().entries] == [("b", 1)]
+
+
+def test_a_request_for_an_unknown_model_fails_before_anything_runs(
+    remote: Any, tmp_path: Path
+) -> None:
+    fs, url = remote
+    _put(fs, url, "a/1/w.bin")
+    client, predictor, _ = _client(tmp_path, dir=url)
+    with pytest.raises(ModelNotFound) as caught, client.request(b"model=zebra&version=2"):
+        pass
+    assert caught.value.models == ["a"] and predictor.loads == {}

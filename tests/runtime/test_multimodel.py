@@ -111,6 +111,21 @@ async def test_lru_by_count_over_http_and_its_metrics(tmp_path: Path) -> None:
     assert _value(metrics, Metric.MODEL_LOAD_SECONDS + "_count") == 3
 
 
+async def test_lru_by_bytes_over_http(tmp_path: Path) -> None:
+    root = _models(tmp_path / "models", "a", "b", "c")  # 9 bytes each (model_size)
+    section = _models_section(root, max_bytes="20")
+    async with serving("many_models.py", predictor=section) as client:
+        for name in ("a", "b", "a", "c"):
+            r = await client.post("/predict", params={"model": name}, json={})
+            assert r.status_code == 200, r.text
+        described = (await client.get("/predict")).json()
+        metrics = (await client.get("/metrics")).text
+    assert {m["name"]: m["loaded"] for m in described["models"]} == {"a": [1], "b": [], "c": [1]}
+    assert described["model_cache"]["memory"] == {"models": 2, "bytes": 18}
+    evictions = Metric.MODEL_EVICTIONS + "_total"
+    assert _value(metrics, evictions, tier="memory", reason="bytes") == 1
+
+
 async def test_per_model_labels_can_be_switched_off(tmp_path: Path) -> None:
     root = _models(tmp_path / "models", "a")
     section = _models_section(root, label_models=False)
