@@ -97,6 +97,7 @@ class Entry:
 class _Pending:
     future: Future[Entry] = field(default_factory=Future)
     waiters: int = 1  # the loading thread included: the leases the entry starts with
+    removed: bool = False  # removed while loading: its waiters get it, the cache does not
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,8 @@ class ModelCache:
         with self._lock:
             entry = self._entries.pop(key, None)
             if entry is None:
+                if key in self._pending:
+                    self._pending[key].removed = True
                 return
             self._bytes -= entry.size
             entry.removed = True
@@ -231,9 +234,10 @@ class ModelCache:
             seconds = time.perf_counter() - started
             with self._lock:
                 self._unreserve(reserved)
-                entry = Entry(key, model, max(size, 0), leases=pending.waiters)
-                self._entries[key] = entry
-                self._bytes += entry.size
+                entry = Entry(key, model, max(size, 0), pending.waiters, pending.removed)
+                if not entry.removed:
+                    self._entries[key] = entry
+                    self._bytes += entry.size
                 del self._pending[key]
                 victims = self._make_room()
         self.observer.loaded(key, seconds, True)

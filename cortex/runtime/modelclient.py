@@ -53,6 +53,22 @@ class Request:
     name: str | None
     version: str
     leases: list[Entry] = field(default_factory=list)
+    closed: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def hold(self, entry: Entry) -> bool:
+        """Keep ``entry`` pinned until the request ends; False once it has (a predict thread
+        still loading after its request timed out must not pin a model forever)."""
+        with self._lock:
+            if not self.closed:
+                self.leases.append(entry)
+            return not self.closed
+
+    def close(self) -> list[Entry]:
+        """End the request: the leases to release."""
+        with self._lock:
+            self.closed, leases, self.leases = True, self.leases, []
+            return leases
 
 
 class Observer(modelcache.Observer, Protocol):
@@ -105,8 +121,7 @@ class ModelClient:
         """The loaded model; in a request, pinned until the response is sent."""
         request = _request.get()
         entry = self._acquire(name, version, request)
-        if request is not None:
-            request.leases.append(entry)
+        if request is not None and request.hold(entry):
             return entry.model
         model = entry.model
         self.cache.release(entry)
@@ -163,7 +178,7 @@ class ModelClient:
             yield chosen
         finally:
             _request.reset(token)
-            for entry in chosen.leases:
+            for entry in chosen.close():
                 self.cache.release(entry)
 
     def describe(self) -> list[dict[str, Any]]:

@@ -295,3 +295,12 @@ def test_twenty_models_round_robin_with_room_for_three_stay_within_max_bytes() -
     grown = loader.peak - baseline
     assert grown <= budget + SLACK, f"RSS grew {grown / 2**20:.0f} MiB over a 120 MiB budget"
     assert grown >= budget - SLACK  # the measure sees the models (it could not miss an overshoot)
+
+
+def test_a_key_removed_while_loading_serves_its_waiters_and_is_not_kept() -> None:
+    loader = FakeLoader()
+    cache = ModelCache(loader)
+    loader.gate = lambda key: cache.remove(key, "removed")  # its version vanished meanwhile
+    with cache.lease("a") as model:
+        assert isinstance(model, Model) and "a" not in cache
+    assert loader.unloaded == ["a"] and cache.stats().bytes == 0

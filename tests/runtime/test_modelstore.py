@@ -6,6 +6,7 @@ Remote sources are fsspec's ``memory://`` file system (process-wide: each test h
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import uuid
 from collections import Counter
@@ -294,3 +295,15 @@ def test_a_request_for_an_unknown_model_fails_before_anything_runs(
     with pytest.raises(ModelNotFound) as caught, client.request(b"model=zebra&version=2"):
         pass
     assert caught.value.models == ["a"] and predictor.loads == {}
+
+
+def test_a_thread_still_running_after_its_request_ended_pins_nothing(
+    remote: Any, tmp_path: Path
+) -> None:
+    fs, url = remote
+    _put(fs, url, "a/1/w.bin")
+    client, _, _ = _client(tmp_path, dir=url)
+    with client.request(b"model=a"):
+        context = contextvars.copy_context()  # what a predict thread runs in
+    assert context.run(client.get_model)["path"].endswith("/a/1")  # the request timed out
+    assert client.cache.stats().entries == ((("a", 1), 10, 0),)  # served, not pinned

@@ -224,6 +224,14 @@ async def test_python_client_without_predictor_models_is_an_error() -> None:
     assert "__init__ takes python_client, which needs predictor.models" in str(runtime.failure)
 
 
+async def test_init_may_load_a_model_already(tmp_path: Path) -> None:
+    root = _models(tmp_path / "models", "a", "b")
+    predictor = {"config": {"warm": "b"}, **_models_section(root)}
+    async with serving("many_models.py", predictor=predictor) as client:
+        described = (await client.get("/predict")).json()
+    assert {m["name"]: m["loaded"] for m in described["models"]} == {"a": [], "b": [1]}
+
+
 async def test_a_plain_predictor_still_takes_config_alone() -> None:
     async with serving("echo.py") as client:
         r = await client.post("/predict", json=[1])
