@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl
 
 from cortex.runtime import modelcache, modelstore
 from cortex.runtime.modelcache import Entry, Key, ModelCache
-from cortex.spec import DEFAULT_MODEL, Models
+from cortex.spec import Models
 
 log = logging.getLogger("cortex.runtime")
 
@@ -205,11 +205,7 @@ class ModelClient:
             self._apply(self._list())
 
     def _list(self) -> dict[str, tuple[modelstore.Source, tuple[int, ...]]]:
-        spec = self.spec
-        paths = {model.name: model.path for model in spec.paths or ()}
-        sources = modelstore.list_models(
-            spec.path, paths, spec.dir, self.project_dir, DEFAULT_MODEL
-        )
+        sources = modelstore.list_models(self.spec, self.project_dir)
         found = {name: (source, source.versions()) for name, source in sources.items()}
         return {name: (source, vs) for name, (source, vs) in found.items() if vs}
 

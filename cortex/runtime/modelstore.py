@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from cortex.errors import PredictorError
+from cortex.spec import DEFAULT_MODEL, MODEL_NAME_PATTERN, Models, is_url
 
 log = logging.getLogger("cortex.runtime")
 
-_NAME = re.compile(r"[A-Za-z0-9][-A-Za-z0-9_.]{0,62}")
+_NAME = re.compile(MODEL_NAME_PATTERN)
 PARTIAL = ".partial"
 FLAT_VERSION = 1
 
@@ -81,7 +82,7 @@ def open_source(url: str, project_dir: Path, field: str) -> Source:
     package installed is a ``PredictorError`` that says which package."""
     from fsspec.core import url_to_fs
 
-    if "://" not in url and not Path(url).is_absolute():
+    if not is_url(url) and not Path(url).is_absolute():
         url = str(project_dir / url)
     try:
         fs, root = url_to_fs(url)
@@ -90,22 +91,16 @@ def open_source(url: str, project_dir: Path, field: str) -> Source:
     return Source(fs, root, url)
 
 
-def list_models(
-    path: str | None,
-    paths: dict[str, str],
-    folder: str | None,
-    project_dir: Path,
-    default: str,
-) -> dict[str, Source]:
-    """Every model the spec names, by name; ``folder`` (``models.dir``) is listed now."""
-    if path is not None:
-        return {default: open_source(path, project_dir, "predictor.models.path")}
-    if folder is None:
+def list_models(spec: Models, project_dir: Path) -> dict[str, Source]:
+    """Every model ``predictor.models`` names, by name; a ``dir`` is listed now."""
+    if spec.path is not None:
+        return {DEFAULT_MODEL: open_source(spec.path, project_dir, "predictor.models.path")}
+    if spec.dir is None:
         return {
-            name: open_source(url, project_dir, f"predictor.models.paths {name}")
-            for name, url in paths.items()
+            model.name: open_source(model.path, project_dir, f"predictor.models.paths {model.name}")
+            for model in spec.paths or ()
         }
-    parent = open_source(folder, project_dir, "predictor.models.dir")
+    parent = open_source(spec.dir, project_dir, "predictor.models.dir")
     try:
         listing = parent.fs.ls(parent.root, detail=True)
     except FileNotFoundError:

@@ -24,7 +24,7 @@ from cortex.spec.models import (
     ServerSideBatching,
     UpdateStrategy,
 )
-from cortex.spec.multimodel import DEFAULT_MODEL, ModelPath, Models, is_url
+from cortex.spec.multimodel import DEFAULT_MODEL, MODEL_NAME_PATTERN, ModelPath, Models, is_url
 from cortex.spec.units import (
     CpuQuantity,
     Duration,
@@ -39,6 +39,7 @@ from cortex.spec.units import (
 
 __all__ = [
     "DEFAULT_MODEL",
+    "MODEL_NAME_PATTERN",
     "NAME_MAX_LENGTH",
     "NAME_PATTERN",
     "SUPPORTED_KINDS",
