@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -180,14 +180,20 @@ class ModelCache:
             self.observer.requested(key, "hit")
             return entry
 
-    def release(self, entry: Entry) -> None:
+    def release(
+        self, entry: Entry, later: Callable[[Callable[[], None]], None] | None = None
+    ) -> None:
         """Drop one lease; the last one of a removed entry unloads it, and an admission over
-        budget is undone as soon as something can be evicted."""
+        budget is undone as soon as something can be evicted. ``later`` runs the unloading
+        elsewhere (a caller on an event loop must not run ``unload_model`` and the collector)."""
         with self._lock:
             entry.leases -= 1
             victims = [(entry, "")] if entry.leases == 0 and entry.removed else []
             victims += self._make_room(count_over=False)
-        self._unload(victims)
+        if victims and later is not None:
+            later(lambda: self._unload(victims))
+        else:
+            self._unload(victims)
 
     def remove(self, key: Key, reason: str = "removed") -> None:
         """Take ``key`` out: no new lease gets it; held leases keep it until released."""

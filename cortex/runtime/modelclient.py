@@ -98,6 +98,9 @@ class ModelClient:
         self._sizes: dict[Key, int] = {}
         self._hooks: dict[str, Callable[..., Any]] = {}
         self._stop = threading.Event()
+        # Where a request's leases are unloaded from when releasing them evicts: the handler
+        # releases them on the event loop (the process sets its predict threads here).
+        self.unload_later: Callable[[Callable[[], None]], None] | None = None
         self.cache = ModelCache(
             _Loader(self),
             max_models=spec.cache_size,
@@ -179,7 +182,7 @@ class ModelClient:
         finally:
             _request.reset(token)
             for entry in chosen.close():
-                self.cache.release(entry)
+                self.cache.release(entry, self.unload_later)
 
     def describe(self) -> list[dict[str, Any]]:
         """Each model: its versions, what ``latest`` is and which versions are in memory."""

@@ -191,6 +191,7 @@ class ProcessState:
         counts = modelmetrics.ModelMetrics(self.api.name, models.label_models)
         client = modelclient.ModelClient(models, self.project_dir, self.model_cache_dir, counts)
         counts.usage = client.usage
+        client.unload_later = self.pool.submit
         self.metrics.registry.register(counts)
         return client
 

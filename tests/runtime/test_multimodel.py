@@ -126,6 +126,21 @@ async def test_lru_by_bytes_over_http(tmp_path: Path) -> None:
     assert _value(metrics, evictions, tier="memory", reason="bytes") == 1
 
 
+async def test_a_requests_models_are_unloaded_off_the_event_loop(tmp_path: Path) -> None:
+    root = _models(tmp_path / "models", "a", "b")
+    section = _models_section(root, cache_size=1)
+    async with serving("many_models.py", predictor=section) as client:
+        both = await client.post("/predict", params={"model": "a"}, json={"also": "b"})
+        assert both.status_code == 200, both.text
+        predictor = client.runtime.predictor
+        deadline = asyncio.get_running_loop().time() + 30
+        while not predictor.unloaded_on and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)  # the unload was handed to a predict thread
+        described = (await client.get("/predict")).json()
+    assert predictor.unloaded_on and predictor.unloaded_on[0].startswith("predict-")
+    assert {m["name"]: m["loaded"] for m in described["models"]} == {"a": [], "b": [1]}
+
+
 async def test_per_model_labels_can_be_switched_off(tmp_path: Path) -> None:
     root = _models(tmp_path / "models", "a")
     section = _models_section(root, label_models=False)
