@@ -7,20 +7,24 @@ itself (version 1) or holds integer folders, its versions; anything else in it (
 
 A local model is loaded where it lies. A remote one is downloaded to
 ``<cache>/<name>/<version>.partial`` and renamed to ``<cache>/<name>/<version>`` once complete:
-a crash never leaves a half model that looks complete, and leftovers are removed at start.
+a crash never leaves a half model that looks complete, and leftovers are removed at start. A
+lock file per version keeps two processes sharing the folder (a reload's old and new workers)
+from downloading the same version at once, or removing each other's download.
 At most ``disk_cache_size`` downloads stay on disk, least recently used first out, never one
 that is in memory or being loaded (the caller says which through ``in_use``).
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import re
 import shutil
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +36,7 @@ log = logging.getLogger("cortex.runtime")
 
 _NAME = re.compile(MODEL_NAME_PATTERN)
 PARTIAL = ".partial"
+LOCK = ".lock"  # held while a version downloads: one process of a replica at a time
 FLAT_VERSION = 1
 
 
@@ -135,7 +140,9 @@ class DiskCache:
         self._kept: OrderedDict[tuple[str, int], int] = OrderedDict()  # -> bytes
         root.mkdir(parents=True, exist_ok=True)
         for leftover in root.glob(f"*/*{PARTIAL}"):
-            shutil.rmtree(leftover, ignore_errors=True)
+            with _exclusive(leftover.with_suffix(LOCK), wait=False) as mine:
+                if mine:  # else another process (a reload's sibling) is downloading it
+                    shutil.rmtree(leftover, ignore_errors=True)
         for folder in sorted(root.glob("*/[0-9]*"), key=lambda p: p.stat().st_mtime):
             if folder.name.isdigit():
                 self._kept[(folder.parent.name, int(folder.name))] = bytes_under(folder)
@@ -149,10 +156,13 @@ class DiskCache:
             if (name, version) in self._kept and target.is_dir():
                 self._kept.move_to_end((name, version))
                 return target
-        partial = target.with_name(f"{version}{PARTIAL}")
-        shutil.rmtree(partial, ignore_errors=True)
-        _download(source, source.version_path(version), partial)
-        os.rename(partial, target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with _exclusive(target.with_name(f"{version}{LOCK}"), wait=True):
+            if not target.is_dir():  # else another process of the replica just fetched it
+                partial = target.with_name(f"{version}{PARTIAL}")
+                shutil.rmtree(partial, ignore_errors=True)
+                _download(source, source.version_path(version), partial)
+                os.rename(partial, target)
         with self._lock:
             self._kept[(name, version)] = bytes_under(target)
             victims = self._over_budget()
@@ -184,6 +194,22 @@ class DiskCache:
                 del self._kept[key]
                 victims.append(key)
         return victims
+
+
+@contextmanager
+def _exclusive(path: Path, wait: bool) -> Iterator[bool]:
+    """An advisory lock on ``path`` between the processes sharing the folder (the old and new
+    workers of a reload); yields whether it is held (always, when waiting)."""
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _download(source: Source, remote: str, local: Path) -> None:

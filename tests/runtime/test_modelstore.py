@@ -307,3 +307,36 @@ def test_a_thread_still_running_after_its_request_ended_pins_nothing(
         context = contextvars.copy_context()  # what a predict thread runs in
     assert context.run(client.get_model)["path"].endswith("/a/1")  # the request timed out
     assert client.cache.stats().entries == ((("a", 1), 10, 0),)  # served, not pinned
+
+
+def test_a_sibling_process_neither_removes_nor_repeats_a_download_under_way(
+    remote: Any, tmp_path: Path
+) -> None:
+    fs, url = remote
+    _put(fs, url, "a/1/w.bin")
+    source = modelstore.open_source(url, tmp_path, "predictor.models.dir").child("a")
+    downloading, finish = threading.Event(), threading.Event()
+    calls = 0
+    original = source.fs.get_file
+
+    def held_open(remote_path: str, local: str, **kwargs: Any) -> None:
+        nonlocal calls
+        calls += 1
+        downloading.set()
+        assert finish.wait(30)
+        original(remote_path, local, **kwargs)
+
+    source.fs.get_file = held_open
+    try:
+        first = modelstore.DiskCache(tmp_path, None, lambda n, v: False)
+        worker = threading.Thread(target=first.fetch, args=("a", 1, source))
+        worker.start()
+        assert downloading.wait(30)
+        sibling = modelstore.DiskCache(tmp_path, None, lambda n, v: False)  # a reload's worker
+        assert (tmp_path / "a" / "1.partial").is_dir()  # not taken for a crash's leftover
+        finish.set()
+        assert sibling.fetch("a", 1, source) == tmp_path / "a" / "1"  # waited, then reused
+        worker.join(30)
+    finally:
+        del source.fs.get_file
+    assert calls == 1 and (tmp_path / "a" / "1" / "w.bin").exists()
