@@ -5,8 +5,9 @@
 1. Latency of a request for a model in memory (``?model=m0``, a cache hit) against a plain
    single-model API running the same predictor work (the model kept in ``self``). Both
    runtimes run side by side, one thread each; requests are sequential on one keep-alive
-   connection each, alternating between the two every CHUNK requests. Target: within 5 %
-   (median over rounds of the ratio of the p50s).
+   connection each, alternating every CHUNK requests. A second plain runtime (``control``)
+   shows what two identical servers differ by on this machine. Target: within 5 % (median over
+   rounds of the ratio of the p50s).
 2. Time to first response for a cold model against the model's own load time (the same
    ``load`` function timed in this process, and the runtime's ``cortex_model_load_seconds``).
 
@@ -39,6 +40,7 @@ COLD = int(os.environ.get("COLD", "5"))
 WEIGHTS = int(os.environ.get("WEIGHTS", "200000"))
 FEATURES = 64
 CHUNK = 50
+SERVERS = {"plain": "one-model", "control": "one-model", "cached": "many-models"}
 READY_TIMEOUT_S = 120
 
 
@@ -69,16 +71,16 @@ def write_spec(workdir: Path, models: Path) -> Path:
     return path
 
 
-def start(spec: Path, api: str) -> tuple[subprocess.Popen[bytes], str]:
-    status = spec.parent / f"{api}.status.json"
+def start(spec: Path, api: str, tag: str) -> tuple[subprocess.Popen[bytes], str]:
+    status = spec.parent / f"{tag}.status.json"
     cmd = [sys.executable, "-m", "cortex.runtime", "--spec", str(spec), "--api", api]
     cmd += ["--port", "0", "--host", "127.0.0.1", "--status-file", str(status)]
-    log = (spec.parent / f"{api}.log").open("wb")
+    log = (spec.parent / f"{tag}.log").open("wb")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"{api} exited: {(spec.parent / f'{api}.log').read_text()}")
+            raise SystemExit(f"{tag} exited: {(spec.parent / f'{tag}.log').read_text()}")
         try:
             record = json.loads(status.read_text())
         except (OSError, ValueError):
@@ -145,12 +147,12 @@ def main() -> None:
         spec = write_spec(workdir, models)
         procs = []
         try:
-            one, one_base = start(spec, "one-model")
-            procs.append(one)
-            many, many_base = start(spec, "many-models")
-            procs.append(many)
+            bases = {}
+            for tag, api in SERVERS.items():
+                proc, bases[tag] = start(spec, api, tag)
+                procs.append(proc)
             with httpx.Client(timeout=60, trust_env=False) as client:
-                result = measure(client, one_base, many_base, models)
+                result = measure(client, bases, models)
         finally:
             for proc in procs:
                 proc.send_signal(signal.SIGTERM)
@@ -160,47 +162,47 @@ def main() -> None:
     report(result)
 
 
-def measure(client: httpx.Client, one: str, many: str, models: Path) -> dict[str, Any]:
-    client.post(f"{many}/predict", params={"model": "m0"}, json={"features": [0.0]})  # m0 in memory
-    latencies(client, f"{one}/predict", 200)  # warm both connections and code paths
-    latencies(client, f"{many}/predict?model=m0", 200)
+def measure(client: httpx.Client, bases: dict[str, str], models: Path) -> dict[str, Any]:
+    urls = {tag: f"{base}/predict" for tag, base in bases.items()}
+    urls["cached"] += "?model=m0"
+    client.post(urls["cached"], json={"features": [0.0]})  # m0 in memory
+    for url in urls.values():
+        latencies(client, url, 200)  # warm the connections and code paths
     rounds = []
     for _ in range(ROUNDS):
-        plain: list[float] = []
-        cached: list[float] = []
+        seen: dict[str, list[float]] = {tag: [] for tag in urls}
         for _ in range(REQUESTS // CHUNK):  # alternate often: the machine's load drifts
-            plain += latencies(client, f"{one}/predict", CHUNK)
-            cached += latencies(client, f"{many}/predict?model=m0", CHUNK)
-        rounds.append(
-            {
-                "plain_p50_s": statistics.median(plain),
-                "cached_p50_s": statistics.median(cached),
-                "plain_mean_s": statistics.fmean(plain),
-                "cached_mean_s": statistics.fmean(cached),
-            }
-        )
-    ratios = [r["cached_p50_s"] / r["plain_p50_s"] for r in rounds]
-    colds = cold(client, many)
+            for tag, url in urls.items():
+                seen[tag] += latencies(client, url, CHUNK)
+        rounds.append({f"{tag}_p50_s": statistics.median(values) for tag, values in seen.items()})
     return {
         "settings": {"requests": REQUESTS, "rounds": ROUNDS, "cold": COLD, "weights": WEIGHTS},
         "machine": {"cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0]},
         "rounds": rounds,
-        "cached_vs_plain_p50_ratio": statistics.median(ratios),
-        "cold": colds,
+        "cached_vs_plain_p50_ratio": _ratio(rounds, "cached"),
+        "control_vs_plain_p50_ratio": _ratio(rounds, "control"),
+        "cold": cold(client, bases["cached"]),
         "own_load_s": own_load_seconds(models),
     }
+
+
+def _ratio(rounds: list[dict[str, float]], tag: str) -> float:
+    return statistics.median(r[f"{tag}_p50_s"] / r["plain_p50_s"] for r in rounds)
 
 
 def report(result: dict[str, Any]) -> None:
     print(f"settings: {result['settings']}, machine: {result['machine']}")
     for i, r in enumerate(result["rounds"], 1):
         print(
-            f"round {i}: plain p50 {ms(r['plain_p50_s'])} mean {ms(r['plain_mean_s'])}; "
-            f"cached model p50 {ms(r['cached_p50_s'])} mean {ms(r['cached_mean_s'])}"
+            f"round {i}: p50 plain {ms(r['plain_p50_s'])}, control (a second plain runtime) "
+            f"{ms(r['control_p50_s'])}, cached model {ms(r['cached_p50_s'])}"
         )
     ratio = result["cached_vs_plain_p50_ratio"]
     verdict = "within" if ratio <= 1.05 else "over"
-    print(f"cached / plain p50 (median of rounds): {ratio:.3f} ({verdict} the 5 % target)")
+    print(
+        f"cached / plain p50 (median of rounds): {ratio:.3f} ({verdict} the 5 % target); "
+        f"control / plain: {result['control_vs_plain_p50_ratio']:.3f} (the noise)"
+    )
     own = result["own_load_s"]
     for c in result["cold"]:
         print(
