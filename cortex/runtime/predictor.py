@@ -66,6 +66,14 @@ class PredictorClass:
     init_args: tuple[str, ...] = ("config",)
     model_hooks: frozenset[str] = frozenset()
 
+    def check_model_hooks(self) -> None:
+        """The multi-model hooks' signatures (checked only for an API with
+        ``predictor.models``: elsewhere a method named ``load_model`` is the user's own)."""
+        where = f"{self.file.name}: {self.cls.__name__}"
+        for name in sorted(self.model_hooks):
+            args = _declared_args(getattr(self.cls, name), f"{where}.{name}")
+            _check_args(args, MODEL_HOOKS[name], f"{where}.{name}", required=MODEL_HOOKS[name])
+
     def instantiate(
         self,
         config: dict[str, Any],
@@ -119,10 +127,7 @@ def load_predictor_class(
     if post is not None:
         post_args = _declared_args(post, where + ".post_predict")
         _check_args(post_args, POST_PREDICT_ARGS, where + ".post_predict")
-    hooks = frozenset(name for name in MODEL_HOOKS if getattr(cls, name, None) is not None)
-    for name in hooks:
-        args = _declared_args(getattr(cls, name), f"{where}.{name}")
-        _check_args(args, MODEL_HOOKS[name], f"{where}.{name}", required=MODEL_HOOKS[name])
+    hooks = frozenset(name for name in MODEL_HOOKS if callable(getattr(cls, name, None)))
     return PredictorClass(
         cls=cls,
         file=file,

@@ -188,6 +188,7 @@ class ProcessState:
                 f"{where} must define load_model(self, model_path), which loads one model "
                 "from its folder, to serve predictor.models"
             )
+        loaded.check_model_hooks()
         counts = modelmetrics.ModelMetrics(self.api.name, models.label_models)
         client = modelclient.ModelClient(models, self.project_dir, self.model_cache_dir, counts)
         counts.usage = client.usage

@@ -247,6 +247,21 @@ async def test_init_may_load_a_model_already(tmp_path: Path) -> None:
     assert {m["name"]: m["loaded"] for m in described["models"]} == {"a": [], "b": [1]}
 
 
+async def test_a_model_hook_with_the_wrong_arguments_is_named(tmp_path: Path) -> None:
+    root = _models(tmp_path / "models", "a")
+    async with serving("models_bad_hook.py", predictor=_models_section(root)) as client:
+        runtime = client.runtime
+    assert "models_bad_hook.py: PythonPredictor.model_size: missing required argument 'path'" in (
+        str(runtime.failure)
+    )
+
+
+async def test_a_single_model_predictor_may_have_a_load_model_of_its_own() -> None:
+    async with serving("own_load_model.py") as client:
+        r = await client.post("/predict", json={})
+    assert r.json() == {"weights": [1, 2]}
+
+
 async def test_a_plain_predictor_still_takes_config_alone() -> None:
     async with serving("echo.py") as client:
         r = await client.post("/predict", json=[1])
