@@ -5,8 +5,9 @@
 1. Latency of a request for a model in memory (``?model=m0``, a cache hit) against a plain
    single-model API running the same predictor work (the model kept in ``self``). Both
    runtimes run side by side, one thread each; requests are sequential on one keep-alive
-   connection each, alternating every CHUNK requests. A second plain runtime (``control``)
-   shows what two identical servers differ by on this machine. Target: within 5 % (median over
+   connection each, alternating every CHUNK requests; the servers share CPU 0, this client
+   has CPU 1. A second plain runtime (``control``, sent the same query string as the cached
+   one) shows what two identical servers differ by on this machine. Target: within 5 % (median over
    rounds of the ratio of the p50s).
 2. Time to first response for a cold model against the model's own load time (the same
    ``load`` function timed in this process, and the runtime's ``cortex_model_load_seconds``).
@@ -40,6 +41,8 @@ COLD = int(os.environ.get("COLD", "5"))
 WEIGHTS = int(os.environ.get("WEIGHTS", "200000"))
 FEATURES = 64
 CHUNK = 50
+SERVER_CPU, CLIENT_CPU = 0, 1
+PINNED = len(os.sched_getaffinity(0)) > 1
 SERVERS = {"plain": "one-model", "control": "one-model", "cached": "many-models"}
 READY_TIMEOUT_S = 120
 
@@ -76,7 +79,9 @@ def start(spec: Path, api: str, tag: str) -> tuple[subprocess.Popen[bytes], str]
     cmd = [sys.executable, "-m", "cortex.runtime", "--spec", str(spec), "--api", api]
     cmd += ["--port", "0", "--host", "127.0.0.1", "--status-file", str(status)]
     log = (spec.parent / f"{tag}.log").open("wb")
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_on_server_cpu
+    )
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -89,6 +94,12 @@ def start(spec: Path, api: str, tag: str) -> tuple[subprocess.Popen[bytes], str]
             return proc, f"http://127.0.0.1:{record['port']}"
         time.sleep(0.05)
     raise SystemExit(f"{api} not ready within {READY_TIMEOUT_S} s")
+
+
+def _on_server_cpu() -> None:
+    """In the server's process before it runs: its workers inherit the CPU from it."""
+    if PINNED:
+        os.sched_setaffinity(0, {SERVER_CPU})
 
 
 def latencies(client: httpx.Client, url: str, count: int) -> list[float]:
@@ -140,6 +151,8 @@ def ms(seconds: float) -> str:
 
 
 def main() -> None:
+    if PINNED:
+        os.sched_setaffinity(0, {CLIENT_CPU})
     with tempfile.TemporaryDirectory(prefix="bench-multimodel-") as tmp:
         workdir = Path(tmp)
         models = workdir / "models"
@@ -165,6 +178,7 @@ def main() -> None:
 def measure(client: httpx.Client, bases: dict[str, str], models: Path) -> dict[str, Any]:
     urls = {tag: f"{base}/predict" for tag, base in bases.items()}
     urls["cached"] += "?model=m0"
+    urls["control"] += "?model=m0"
     client.post(urls["cached"], json={"features": [0.0]})  # m0 in memory
     for url in urls.values():
         latencies(client, url, 200)  # warm the connections and code paths

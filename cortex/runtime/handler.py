@@ -89,8 +89,11 @@ class PredictHandler:
             if runtime.models is None:
                 return await self._admitted(scope, guard, send, rid, content_type, body)
             # The model the query chose is checked first; leases end after the response.
-            with runtime.models.request(scope["query_string"]):
+            chosen = runtime.models.begin(scope["query_string"])
+            try:
                 return await self._admitted(scope, guard, send, rid, content_type, body)
+            finally:
+                runtime.models.end(chosen)
         except modelclient.ModelRequestError as exc:
             return await _model_error(send, exc, rid, close)
         finally:

@@ -17,11 +17,11 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, cast
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from cortex.runtime import modelcache, modelstore
 from cortex.runtime.modelcache import Entry, Key, ModelCache
@@ -54,6 +54,7 @@ class Request:
     version: str
     leases: list[Entry] = field(default_factory=list)
     closed: bool = False
+    token: Token[Request | None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def hold(self, entry: Entry) -> bool:
@@ -167,22 +168,22 @@ class ModelClient:
         with self._lock:
             return sorted(self._versions)
 
-    @contextmanager
-    def request(self, query_string: bytes) -> Iterator[Request]:
-        """The model a request chose, checked before its predictor runs; its leases are
-        released when the block ends (after the response)."""
-        query = dict(parse_qsl(query_string.decode("latin-1")))
-        chosen = Request(query.get("model"), query.get("version", LATEST))
+    def begin(self, query_string: bytes) -> Request:
+        """The model a request chose, checked before its predictor runs (a
+        :class:`ModelRequestError` if there is no such model); pair with :meth:`end`."""
+        chosen = Request(*_choice(query_string))
         if chosen.name is not None:
             with self._lock:
                 self._key(chosen.name, chosen.version, None)
-        token = _request.set(chosen)
-        try:
-            yield chosen
-        finally:
-            _request.reset(token)
-            for entry in chosen.close():
-                self.cache.release(entry, self.unload_later)
+        chosen.token = _request.set(chosen)
+        return chosen
+
+    def end(self, chosen: Request) -> None:
+        """After the response: the request's leases are released."""
+        if chosen.token is not None:
+            _request.reset(chosen.token)
+        for entry in chosen.close():
+            self.cache.release(entry, self.unload_later)
 
     def describe(self) -> list[dict[str, Any]]:
         """Each model: its versions, what ``latest`` is and which versions are in memory."""
@@ -265,24 +266,25 @@ class ModelClient:
         if name is None and request is not None and request.name is not None:
             name = request.name
             version = request.version if version == LATEST else version
-        known = sorted(self._versions)
         if name is None:
-            if len(known) != 1:
+            if len(self._versions) != 1:
+                known = sorted(self._versions)
                 raise ModelRequestError(
                     f"choose a model with ?model=NAME; models: {_list(known)}", known
                 )
-            name = known[0]
+            name = next(iter(self._versions))
         versions = self._versions.get(name)
         if versions is None:
+            known = sorted(self._versions)
             raise ModelNotFound(f"unknown model {name[:64]!r}; models: {_list(known)}", known)
         if version == LATEST:
             return (name, self._latest[name])
-        number = _version(version, known)
+        number = _version(version, sorted(self._versions))
         if number not in versions:
             raise ModelNotFound(
                 f"model {name!r} has no version {number}; versions: "
                 f"{', '.join(map(str, versions))}",
-                known,
+                sorted(self._versions),
             )
         return (name, number)
 
@@ -292,6 +294,21 @@ class ModelClient:
     def _source(self, name: str) -> modelstore.Source:
         with self._lock:
             return self._sources[name]
+
+
+def _choice(query_string: bytes) -> tuple[str | None, str]:
+    """``model`` and ``version`` of a query string (a request without ``model=`` pays one
+    search); the last of a repeated parameter wins, as with a dict of the pairs."""
+    name, version = None, LATEST
+    if b"model=" not in query_string:
+        return name, version
+    for pair in query_string.decode("latin-1").split("&"):
+        key, _, value = pair.partition("=")
+        if key == "model":
+            name = unquote_plus(value)
+        elif key == "version":
+            version = unquote_plus(value)
+    return name, version
 
 
 def _version(version: str | int, known: list[str]) -> int:

@@ -6,6 +6,7 @@ Remote sources are fsspec's ``memory://`` file system (process-wide: each test h
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import threading
 import uuid
@@ -70,6 +71,16 @@ class Predictor:
 
     def unload_model(self, model: dict[str, Any]) -> None:
         self.unloaded.append(model["path"])
+
+
+@contextlib.contextmanager
+def _request(client: ModelClient, query: bytes) -> Any:
+    """What the prediction handler does around a request."""
+    chosen = client.begin(query)
+    try:
+        yield chosen
+    finally:
+        client.end(chosen)
 
 
 def _client(tmp_path: Path, **models: Any) -> tuple[ModelClient, Predictor, Recorder]:
@@ -277,7 +288,7 @@ def test_get_model_in_a_request_pins_the_model_until_the_request_ends(
     _put(fs, url, "a/1/w.bin")
     _put(fs, url, "b/1/w.bin")
     client, predictor, _ = _client(tmp_path, dir=url, cache_size=1)
-    with client.request(b"model=a"):
+    with _request(client, b"model=a"):
         held = client.get_model()
         assert client.get_model("b")["path"].endswith("/b/1")  # admitted over budget
         assert predictor.unloaded == []  # a is pinned by this request, b too
@@ -292,8 +303,8 @@ def test_a_request_for_an_unknown_model_fails_before_anything_runs(
     fs, url = remote
     _put(fs, url, "a/1/w.bin")
     client, predictor, _ = _client(tmp_path, dir=url)
-    with pytest.raises(ModelNotFound) as caught, client.request(b"model=zebra&version=2"):
-        pass
+    with pytest.raises(ModelNotFound) as caught:
+        client.begin(b"model=zebra&version=2")
     assert caught.value.models == ["a"] and predictor.loads == {}
 
 
@@ -303,7 +314,7 @@ def test_a_thread_still_running_after_its_request_ended_pins_nothing(
     fs, url = remote
     _put(fs, url, "a/1/w.bin")
     client, _, _ = _client(tmp_path, dir=url)
-    with client.request(b"model=a"):
+    with _request(client, b"model=a"):
         context = contextvars.copy_context()  # what a predict thread runs in
     assert context.run(client.get_model)["path"].endswith("/a/1")  # the request timed out
     assert client.cache.stats().entries == ((("a", 1), 10, 0),)  # served, not pinned
@@ -340,3 +351,26 @@ def test_a_sibling_process_neither_removes_nor_repeats_a_download_under_way(
     finally:
         del source.fs.get_file
     assert calls == 1 and (tmp_path / "a" / "1" / "w.bin").exists()
+
+
+@pytest.mark.parametrize(
+    ("query", "chosen"),
+    [
+        (b"", (None, "latest")),
+        (b"xmodel=a", (None, "latest")),
+        (b"other=1&model=a&version=1", ("a", "1")),
+        (b"version=1&model=a", ("a", "1")),
+        (b"model=b&model=a", ("a", "latest")),  # the last one, as a dict of the pairs says
+        (b"model=%61", ("a", "latest")),
+    ],
+)
+def test_the_query_string_chooses_model_and_version(
+    remote: Any, tmp_path: Path, query: bytes, chosen: tuple[str | None, str]
+) -> None:
+    fs, url = remote
+    _put(fs, url, "a/1/w.bin")
+    _put(fs, url, "b/1/w.bin")
+    client, _, _ = _client(tmp_path, dir=url)
+    request = client.begin(query)
+    client.end(request)
+    assert (request.name, request.version) == chosen
