@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import matplotlib
@@ -27,14 +28,26 @@ def bars(path: Path, title: str, ylabel: str, labels: list[str], series: Series)
 
 
 def lines(
-    path: Path, title: str, xlabel: str, ylabel: str, xs: list[float], named: dict[str, Series]
+    path: Path,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    xs: list[float],
+    named: dict[str, Series],
+    ylog: bool = False,
+    dashed: Collection[str] = (),
 ) -> Path:
-    """One line per case over xs (e.g. concurrent clients), medians with min-max bands."""
+    """One line per case over xs (log scale, e.g. concurrent clients), medians with min-max
+    bands; ``ylog`` when the values span decades; the cases in ``dashed`` (e.g. the baselines)
+    drawn dashed."""
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, series in named.items():
-        ax.plot(xs, series["median"], marker="o", label=name)
+        style = "--" if name in dashed else "-"
+        ax.plot(xs, series["median"], style, marker="o", label=name)
         ax.fill_between(xs, series["min"], series["max"], alpha=0.15)
     ax.set_xscale("log", base=2)
+    if ylog:
+        ax.set_yscale("log")
     ax.set_xticks(xs, [str(int(x)) for x in xs])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

@@ -71,24 +71,43 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(case: Case) -> subprocess.Popen[bytes]:
+def spawn(case: Case) -> subprocess.Popen[bytes]:
+    """Start the case's server on its CPUs, without waiting for it (see :func:`start`)."""
     cmd = [case.python, *case.args]
     if PIN:
         cmd = ["taskset", "-c", case.cpus, *cmd]
     env = {**os.environ, "PYTHONPATH": str(ROOT), **case.env}
+    # stderr to a file, not a pipe nobody reads: a chatty server would block once it is full.
+    # It lives as long as the server (stop() closes it), hence no context manager.
+    log = tempfile.TemporaryFile()  # noqa: SIM115
     proc = subprocess.Popen(
         cmd,
         cwd=case.cwd,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
         start_new_session=True,  # stop() signals the whole group: peers fork helpers
     )
+    proc.stderr = log  # read back by server_log()
+    return proc
+
+
+def server_log(proc: subprocess.Popen[bytes], tail: int = 2000) -> str:
+    """The last ``tail`` characters the server wrote to stderr."""
+    if proc.stderr is None:
+        return ""
+    proc.stderr.seek(0)
+    return proc.stderr.read().decode(errors="replace")[-tail:]
+
+
+def start(case: Case) -> subprocess.Popen[bytes]:
+    """Start the case's server and wait until its ``ready_path`` answers 200."""
+    proc = spawn(case)
     deadline = time.monotonic() + case.ready_timeout
     url = f"http://127.0.0.1:{case.port}{case.ready_path}"
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{case.name}: server exited: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            raise RuntimeError(f"{case.name}: server exited: {server_log(proc)}")
         try:
             with urllib.request.urlopen(url, timeout=1) as r:
                 if r.status == 200:
@@ -119,6 +138,8 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
     if leader:
         signal_all(signal.SIGKILL)  # helpers the server left behind
+    if proc.stderr is not None:
+        proc.stderr.close()
 
 
 _LUA = """wrk.method = "POST"
@@ -127,8 +148,13 @@ wrk.headers["Content-Type"] = "application/json"
 """
 
 
-def wrk(case: Case, seconds: float, connections: int, threads: int = 1) -> dict[str, float]:
-    """Run wrk against the case's server; returns req/s, p50/p99 ms and non-2xx counts."""
+def wrk(
+    case: Case, seconds: float, connections: int, threads: int = 1, timeout: float = 2.0
+) -> dict[str, float]:
+    """Run wrk against the case's server; returns req/s, p50/p99 ms and non-2xx counts.
+
+    A request slower than ``timeout`` seconds (wrk's default: 2) counts as a socket error and
+    leaves the latencies: raise it where queueing behind a slow model is what is measured."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(_LUA % json.dumps(case.body))
     cmd = [
@@ -137,6 +163,7 @@ def wrk(case: Case, seconds: float, connections: int, threads: int = 1) -> dict[
         f"-c{connections}",
         f"-d{max(1, round(seconds))}s",
         "--latency",
+        f"--timeout={timeout:g}s",
         "-s",
         script.name,
         f"http://127.0.0.1:{case.port}{case.path}",
@@ -171,11 +198,15 @@ def parse_wrk(out: str) -> dict[str, float]:
 
 
 def measured(
-    case: Case, proc: subprocess.Popen[bytes], seconds: float, connections: int
+    case: Case,
+    proc: subprocess.Popen[bytes],
+    seconds: float,
+    connections: int,
+    timeout: float = 2.0,
 ) -> dict[str, float]:
     """One wrk run, plus the server's CPU per request and its memory after the load."""
     cpu = cpu_seconds(proc.pid)
-    result = wrk(case, seconds, connections)
+    result = wrk(case, seconds, connections, timeout=timeout)
     used = cpu_seconds(proc.pid) - cpu
     result["cpu_us_per_request"] = used / result["requests"] * 1e6 if result["requests"] else 0.0
     result["rss_mb"] = rss_mb(proc.pid)
@@ -215,7 +246,18 @@ def machine() -> dict[str, Any]:
         "pinned": PIN,
         "python": sys.version.split()[0],
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cpu_model": _cpu_model(),
+        "load_average_at_start": list(os.getloadavg()),
+        "nice": os.nice(0),  # the run's priority: below 0 when started with `nice -n -N`
     }
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as info:
+        for line in info:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "unknown"
 
 
 def write_results(name: str, data: dict[str, Any]) -> Path:
@@ -268,10 +310,15 @@ def hey(case: Case, seconds: int, connections: int) -> list[tuple[float, int]]:
     return rows
 
 
+def tree(pid: int) -> list[int]:
+    """The process and all its descendants, by pid."""
+    return [pid, *_children(pid)]
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and its children, in MiB."""
     total = 0
-    for p in [pid, *_children(pid)]:
+    for p in tree(pid):
         try:
             with open(f"/proc/{p}/status") as f:
                 for line in f:
@@ -283,18 +330,22 @@ def rss_mb(pid: int) -> float:
 
 
 def _children(pid: int) -> list[int]:
+    """Every descendant of ``pid``: the children of each of its threads (a child started from
+    a thread, as Ray's and LitServe's helpers are, is listed under that thread only)."""
+    kids: list[int] = []
     try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            kids = [int(c) for c in f.read().split()]
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                kids += [int(c) for c in f.read().split()]
     except OSError:
-        return []
+        pass
     return kids + [g for k in kids for g in _children(k)]
 
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process and its live children so far, in seconds."""
     ticks = 0
-    for p in [pid, *_children(pid)]:
+    for p in tree(pid):
         try:
             with open(f"/proc/{p}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()

@@ -1,15 +1,13 @@
 #!/usr/bin/env python3
-"""The runtime under load (issue 5): batching, processes, admission + metrics cost, overload.
+"""The runtime under load (issue 5): processes and overload. Batching and the cost of admission
+control + metrics are sections of ``python -m bench`` now (batching, overhead).
 
 Each part compares cases measured in the same run, ROUNDS times round-robin, medians:
-  batching   real MiniLM embedder at 64 connections: server-side batching vs none (target >= 2.5x)
   processes  a GIL-bound predictor with processes_per_replica 2 vs 1 (server on both cores)
-  overhead   the full runtime vs the same runtime with admission control and metrics off
-             (target: <= 5% fewer req/s)
   overload   2x more clients than max_replica_concurrency: goodput vs capacity (target >= 90%),
              p99 of admitted requests, memory before/after
 
-    .venv/bin/python bench/load.py [batching processes overhead overload]
+    .venv/bin/python bench/load.py [processes overload]
 """
 
 from __future__ import annotations
@@ -36,7 +34,6 @@ from lib import (
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 SECONDS = int(os.environ.get("SECONDS", "10"))
 SPEC = "bench/predictors/cortex.yaml"
-TEXT = {"text": "serving a sentence embedding model on a small cpu"}
 
 
 def ours(name: str, api: str, runner: str = "cortex.runtime", cpus: str = "0", body=None) -> Case:
@@ -78,19 +75,6 @@ def ratio_table(title: str, note: str, runs: dict, base: str) -> tuple[str, list
     return "\n".join(lines), rows
 
 
-def batching() -> tuple[str, list[dict]]:
-    cases = [
-        ours("MiniLM, no batching", "minilm", body=TEXT),
-        ours("MiniLM, batching (max 32, 5 ms)", "minilm-batched", body=TEXT),
-    ]
-    runs = run_rounds(cases, ROUNDS, SECONDS, 64)
-    note = (
-        "Real all-MiniLM-L6-v2, 1 torch thread, one sentence per request, wrk 64 connections, "
-        "server on CPU 0. Target: batching >= 2.5x, p50 lower."
-    )
-    return ratio_table("Server-side batching (MiniLM)", note, runs, cases[0].name)
-
-
 def processes() -> tuple[str, list[dict]]:
     cases = [
         ours("GIL-bound predictor, 1 process", "cpu-1-process", cpus="0,1"),
@@ -102,25 +86,6 @@ def processes() -> tuple[str, list[dict]]:
         "far less than the predictor), wrk 16 connections."
     )
     return ratio_table("processes_per_replica 2 vs 1", note, runs, cases[0].name)
-
-
-def overhead() -> tuple[str, list[dict]]:
-    body = {"text": "the quick brown fox"}
-    bare = ours(
-        "bare runtime (no admission, no metrics)",
-        "trivial-async",
-        runner="bench.servers.bare_runtime",
-        body=body,
-    )
-    full = ours("full runtime", "trivial-async", body=body)
-    # Alternate the order (bare, full, full, bare) so that drift over a round cancels out.
-    cases = [bare, full, full, bare] if ROUNDS > 1 else [bare, full]
-    runs = run_rounds(cases, (ROUNDS + 1) // 2, SECONDS, 64)
-    note = (
-        "Trivial async predictor, wrk 64 connections, server on CPU 0. "
-        "Target: the full runtime within 5% of the bare one."
-    )
-    return ratio_table("Cost of admission control + metrics", note, runs, cases[0].name)
 
 
 def overload() -> tuple[str, list[dict]]:
@@ -174,7 +139,7 @@ def overload() -> tuple[str, list[dict]]:
     return "\n".join(lines), rows
 
 
-PARTS = {"batching": batching, "processes": processes, "overhead": overhead, "overload": overload}
+PARTS = {"processes": processes, "overload": overload}
 
 
 def main() -> None:

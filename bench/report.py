@@ -55,8 +55,10 @@ def header(results: dict[str, Any], path: Path, readme: Path) -> str:
             f"## Results of `{results['command']}` "
             f"({m['date']}, {results['seconds'] / 60:.0f} min)",
             "",
-            f"{m['cpus']} CPUs, Python {m['python']}, server on CPU 0 and load generator on "
-            f"CPU 1 ({'pinned' if m['pinned'] else 'NOT pinned'}); {s['rounds']} rounds of "
+            f"{m['cpus']} CPUs ({m.get('cpu_model', '?')}), Python {m['python']}, "
+            f"load average {_load(m)} at the start, nice {m.get('nice', 0)}; "
+            "server on CPU 0 and load generator on "
+            f"CPU 1 ({'pinned' if m['pinned'] else 'NOT pinned'}); {s['rounds']} round(s) of "
             f"{s['seconds']:g} s per case, interleaved round-robin; medians, min-max in brackets. "
             f"Every sample and package version: [`{where}`]({where}).",
             "",
@@ -65,6 +67,11 @@ def header(results: dict[str, Any], path: Path, readme: Path) -> str:
             f"uvicorn {ours.get('uvicorn', '?')}, torch {ours.get('torch', '?')}; {peers}.",
         ]
     )
+
+
+def _load(m: dict[str, Any]) -> str:
+    load = m.get("load_average_at_start")
+    return "/".join(f"{x:.1f}" for x in load) if load else "?"
 
 
 def _dist(peer: str) -> str:

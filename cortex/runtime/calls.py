@@ -38,7 +38,11 @@ def make_call(
             counters.observe_wait(wait)
 
     batcher = batching.Batcher(
-        call, server_side_batching.max_batch_size, server_side_batching.batch_interval, on_batch
+        call,
+        server_side_batching.max_batch_size,
+        server_side_batching.batch_interval,
+        on_batch,
+        concurrency=None if predictor_class.is_async else pool.threads,
     )
     return batcher.submit
 

@@ -41,6 +41,7 @@ class ThreadPool:
     ) -> None:
         self.on_wait = on_wait  # called on the loop thread with each call's queue wait
         self.on_abandoned = on_abandoned  # called on the loop thread with abandoned()
+        self.threads = threads
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._running: list[asyncio.Future[Any] | None] = [None] * threads  # by thread
         self._threads = [

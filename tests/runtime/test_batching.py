@@ -198,3 +198,26 @@ async def test_a_wrong_result_length_fails_every_request_of_the_batch() -> None:
     futures = [batcher.submit({"x": i}) for i in range(2)]
     results = await asyncio.gather(*futures, return_exceptions=True)
     assert all(isinstance(r, BatchSizeError) for r in results)
+
+
+async def test_a_batch_past_its_interval_gathers_until_a_thread_is_free() -> None:
+    timers, calls, release = FakeTimers(), [], asyncio.Event()
+
+    async def call(merged: dict[str, list[Any]]) -> list[Any]:
+        calls.append(merged["x"])
+        await release.wait()  # the one thread is busy until released
+        return merged["x"]
+
+    batcher = Batcher(call, 8, 1.0, concurrency=1, clock=timers.clock, schedule=timers.schedule)
+    first = batcher.submit({"x": 0})
+    timers.advance(1.0)
+    await asyncio.sleep(0)
+    assert calls == [[0]]  # the thread was free: the batch went at its interval
+    second = [batcher.submit({"x": i}) for i in (1, 2)]
+    timers.advance(1.0)
+    third = batcher.submit({"x": 3})  # the thread is busy: the open batch keeps this one
+    await asyncio.sleep(0)
+    assert calls == [[0]] and timers.armed() == []
+    release.set()
+    assert await asyncio.gather(first, *second, third) == [0, 1, 2, 3]
+    assert calls == [[0], [1, 2, 3]]  # one call once the thread was free, not [1, 2] then [3]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,18 +28,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lib import ROOT, machine, stop, update_readme_section, write_results
-
-sys.path.insert(0, str(ROOT))
-
+from bench.charts import lines
+from bench.lib import ROOT, Settings, spread, stop
 from cortex.k8s import custom_resource_definition
 from tests.fakeapi import FakeCluster
 from tests.fakeapi.controllers import set_pods
 
-SIZES = [int(n) for n in os.environ.get("SIZES", "1,50,500,2000").split(",")]
-ROUNDS = int(os.environ.get("ROUNDS", "3"))
-APIS = SIZES[0]  # the size being measured (set by main)
-TIMEOUT = float(os.environ.get("TIMEOUT", "300"))
+SIZES = (1, 50, 500, 2000)
+SMOKE_SIZES = (1, 50)
+TIMEOUT = 300.0
 CHILDREN = (
     "apps/v1/deployments",
     "v1/services",
@@ -60,11 +56,11 @@ def body(name: str) -> dict[str, Any]:
     }
 
 
-def names() -> list[str]:
-    return [f"api{i:03d}" for i in range(APIS)]
+def names(size: int) -> list[str]:
+    return [f"api{i:03d}" for i in range(size)]
 
 
-def counts(cluster: FakeCluster) -> dict[str, int]:
+def counts(cluster: FakeCluster, size: int) -> dict[str, int]:
     """Computed on the server's loop: APIs with all children, with a status, live."""
 
     def count() -> dict[str, int]:
@@ -72,7 +68,7 @@ def counts(cluster: FakeCluster) -> dict[str, int]:
         kinds = [store.kind(res) for res in CHILDREN]
         rapi = store.kind(RAPI)
         result = {"children": 0, "status": 0, "live": 0}
-        for name in names():
+        for name in names(size):
             if all(store.find(kind, "default", f"api-{name}") for kind in kinds):
                 result["children"] += 1
             word = ((store.find(rapi, "default", name) or {}).get("status") or {}).get("status")
@@ -130,7 +126,7 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def converge(cluster: FakeCluster, log: Path) -> dict[str, float]:
+def converge(cluster: FakeCluster, log: Path, size: int) -> dict[str, float]:
     """Phases 1 and 2 with a fresh operator process."""
     cpu = cpu_seconds()
     operator = start_operator(cluster, log)
@@ -141,16 +137,16 @@ def converge(cluster: FakeCluster, log: Path) -> dict[str, float]:
         )
         before = len(cluster.served())
         kind = cluster.call(lambda: cluster.store.kind(RAPI))
-        cluster.call(lambda: [cluster.store.create(kind, "default", body(n)) for n in names()])
+        cluster.call(lambda: [cluster.store.create(kind, "default", body(n)) for n in names(size)])
         created = wait(
-            lambda: (c := counts(cluster))["children"] == APIS and c["status"] == APIS,
+            lambda: (c := counts(cluster, size))["children"] == size and c["status"] == size,
             "children and status of every API",
         )
         requests = breakdown(cluster.served()[before:])
         cluster.call(
-            lambda: [set_pods(cluster.store, "default", f"api-{n}", "ready") for n in names()]
+            lambda: [set_pods(cluster.store, "default", f"api-{n}", "ready") for n in names(size)]
         )
-        ready = wait(lambda: counts(cluster)["live"] == APIS, "every API live")
+        ready = wait(lambda: counts(cluster, size)["live"] == size, "every API live")
     finally:
         stop(operator)
     return {
@@ -161,10 +157,10 @@ def converge(cluster: FakeCluster, log: Path) -> dict[str, float]:
     }
 
 
-def restart(cluster: FakeCluster, log: Path) -> dict[str, float]:
+def restart(cluster: FakeCluster, log: Path, size: int) -> dict[str, float]:
     """Phase 3: a new operator process on the converged cluster."""
     mark, logged = len(cluster.served()), log.stat().st_size
-    synced = f"in sync: {APIS} APIs checked"
+    synced = f"in sync: {size} APIs checked"
 
     def in_sync() -> bool:
         with log.open("rb") as text:
@@ -188,93 +184,104 @@ def restart(cluster: FakeCluster, log: Path) -> dict[str, float]:
     }
 
 
-def one_round(folder: Path) -> dict[str, float]:
+def one_round(folder: Path, size: int) -> dict[str, float]:
     log = folder / "operator.log"
     with FakeCluster(folder) as cluster:
         cluster.create(
             "apiextensions.k8s.io/v1/customresourcedefinitions", custom_resource_definition()
         )
-        result = {**converge(cluster, log), **restart(cluster, log)}
+        result = {**converge(cluster, log, size), **restart(cluster, log, size)}
     text = log.read_text()
     if "Traceback" in text:
         raise RuntimeError(f"the operator logged a traceback:\n{text[-3000:]}")
     return result
 
 
-def measure(size: int) -> tuple[dict[str, float], dict[str, tuple[float, float]], list[Any]]:
-    global APIS
-    APIS = size
-    runs = []
-    for index in range(ROUNDS):
-        with tempfile.TemporaryDirectory() as folder:
-            result = one_round(Path(folder))
-        runs.append(result)
-        shown = ", ".join(f"{k} {v:.2f}" for k, v in result.items())
-        print(f"{size} APIs, round {index + 1}: {shown}", flush=True)
-    med = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
-    spread = {key: (min(r[key] for r in runs), max(r[key] for r in runs)) for key in runs[0]}
-    return med, spread, runs
+def run(settings: Settings) -> dict[str, Any]:
+    """Every size, ``settings.rounds`` rounds each, interleaved (round 1 of every size, ...)."""
+    sizes = SMOKE_SIZES if settings.smoke else SIZES
+    runs: dict[int, list[dict[str, float]]] = {size: [] for size in sizes}
+    for index in range(settings.rounds):
+        for size in sizes:
+            with tempfile.TemporaryDirectory() as folder:
+                result = one_round(Path(folder), size)
+            runs[size].append(result)
+            shown = ", ".join(f"{k} {v:.2f}" for k, v in result.items())
+            print(f"operator: {size} APIs, round {index + 1}: {shown}", flush=True)
+    return {
+        "sizes": {
+            str(size): {
+                "runs": results,
+                **{key: spread(results, key) for key in results[0]},
+            }
+            for size, results in runs.items()
+        }
+    }
 
 
-def main() -> None:
-    info = machine()
-    results = {size: measure(size) for size in SIZES}
-    write_results(
-        "operator_convergence",
-        {
-            "machine": info,
-            "sizes": SIZES,
-            "rounds": {size: runs for size, (_, _, runs) in results.items()},
-            "median": {size: med for size, (med, _, _) in results.items()},
-        },
-    )
+def report(section: dict[str, Any], charts: Path) -> str:
+    sizes = section["sizes"]
 
-    def cell(size: int, key: str) -> str:
-        med, spread, _ = results[size]
-        low, high = spread[key]
-        return f"{med[key]:.2f} s ({low:.2f}-{high:.2f})"
+    def cell(size: str, key: str) -> str:
+        stat = sizes[size][key]
+        return f"{stat['median']:.2f} s ({stat['min']:.2f}-{stat['max']:.2f})"
 
-    def per(size: int, key: str) -> str:
-        return f"{results[size][0][key] / size:.1f}"
+    def per(size: str, key: str) -> str:
+        return f"{sizes[size][key]['median'] / int(size):.1f}"
 
     rows = [
         (
-            f"{size:,}",
+            f"{int(size):,}",
             cell(size, "create_s"),
             f"{per(size, 'requests')} ({per(size, 'child_gets')} GET, "
             f"{per(size, 'child_applies')} apply, {per(size, 'status_writes')} status, "
             f"{per(size, 'events')} Event)",
             cell(size, "ready_s"),
             cell(size, "restart_s"),
-            f"{per(size, 'restart_requests')}",
-            f"{int(results[size][0]['restart_writes'])}",
-            f"{results[size][0]['operator_cpu_s']:.1f} s",
+            per(size, "restart_requests"),
+            f"{sizes[size]['restart_writes']['max']:.0f}",
+            f"{sizes[size]['operator_cpu_s']['median']:.1f} s",
         )
-        for size in SIZES
+        for size in sizes
     ]
-    table = "\n".join(
+    chart = charts / "operator.png"
+    xs = [float(size) for size in sizes]
+    lines(
+        chart,
+        "RealtimeAPIs created at once: seconds until all have children + status, and until live",
+        "APIs",
+        "seconds",
+        xs,
+        {
+            "create -> children + status": _series(section, "create_s"),
+            "pods ready -> all live": _series(section, "ready_s"),
+            "operator restart -> in sync": _series(section, "restart_s"),
+        },
+        ylog=True,
+    )
+    return "\n".join(
         [
-            f"### Operator convergence (`bench/operator_convergence.py`, {info['date']})",
+            "### Operator: many APIs at once (section `operator`)",
             "",
             "N RealtimeAPIs (1 GPU each; Ingress routing, HPA) created at once against the fake "
-            "API server "
-            "(tests/fakeapi: kmock, real HTTP on 127.0.0.1, in the benchmark's process); "
-            f"`python -m cortex.operator` in its own process; {info['cpus']} CPUs shared by both. "
-            f"Median of {ROUNDS} rounds (min-max), each on a fresh server and operator. "
-            "Create: until every API has its four children and a status; ready: every pod "
-            "turns ready at once, until every API is `live`; restart: a new operator process "
-            "on the converged cluster, until it logs that every API had its first pass "
-            "(includes the process start).",
+            "API server (tests/fakeapi: kmock, real HTTP on 127.0.0.1, in the benchmark's "
+            "process); `python -m cortex.operator` in its own process; both share the machine's "
+            "CPUs (not pinned). Each round on a fresh server and operator. Create: until every "
+            "API has its four children and a status; ready: every pod turns ready at once, until "
+            "every API is `live`; restart: a new operator process on the converged cluster, until "
+            "it logs that every API had its first pass (includes the process start).",
             "",
             "| APIs | create | requests per API (create) | ready -> live | restart "
-            "| requests per API (restart) | writes on restart | operator CPU (create + ready) |",
+            "| requests per API (restart) | writes on restart (max) "
+            "| operator CPU (create + ready) |",
             "|---|---|---|---|---|---|---|---|",
             *("| " + " | ".join(row) + " |" for row in rows),
+            "",
+            f"![operator convergence](charts/{chart.name})",
         ]
     )
-    update_readme_section("operator-convergence", table)
-    print(table)
 
 
-if __name__ == "__main__":
-    main()
+def _series(section: dict[str, Any], key: str) -> dict[str, list[float]]:
+    stats = [size[key] for size in section["sizes"].values()]
+    return {part: [stat[part] for stat in stats] for part in ("median", "min", "max")}
