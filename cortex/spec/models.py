@@ -625,6 +625,15 @@ class APISpec(_Model):
         target = self.autoscaling.target_replica_concurrency
         return float(_concurrency(self.predictor)) if target is None else target
 
+    def unused_fields(self) -> dict[str, set[str]]:
+        """Fields a later release added, as ``model_dump(exclude=...)`` takes them, while this
+        API does not use them: left out of its hash and of the spec its pods run, so upgrading
+        cortex restarts no pod of an API that does not use what the upgrade added."""
+        unused: dict[str, set[str]] = {}
+        if self.predictor.models is None:
+            unused["predictor"] = {"models"}
+        return unused
+
 
 class RealtimeAPI(APISpec):
     """One API of ``cortex.yaml``: an ``APISpec`` with its ``name`` and ``kind``."""
