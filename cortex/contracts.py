@@ -97,12 +97,24 @@ class Metric(enum.StrEnum):
     ABANDONED_THREADS = "cortex_abandoned_threads"
     # The in-flight gauge averaged over a window, per pod: what the autoscaler reads.
     IN_FLIGHT_AVG = "cortex_in_flight_requests_avg"
+    # The model cache of a multi-model API (predictor.models; docs/multi-model.md).
+    MODEL_CACHE_REQUESTS = "cortex_model_cache_requests"
+    MODEL_LOADS = "cortex_model_loads"
+    MODEL_LOAD_SECONDS = "cortex_model_load_seconds"
+    MODEL_EVICTIONS = "cortex_model_evictions"
+    MODEL_OVER_BUDGET = "cortex_model_over_budget"
+    MODELS_LOADED = "cortex_models_loaded"
+    MODEL_BYTES = "cortex_model_bytes"
 
 
 class MetricLabel(enum.StrEnum):
     API_NAME = "api_name"
     STATUS_CODE = "status_code"
     REASON = "reason"
+    MODEL = "model"
+    RESULT = "result"
+    OUTCOME = "outcome"
+    TIER = "tier"
 
 
 # -- states -------------------------------------------------------------------------------------

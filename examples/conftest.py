@@ -45,24 +45,21 @@ def tiny_classifier(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def serve_example():
-    """``serve_example(example_dir, api, config, workdir)``: a context manager yielding a client.
+    """``serve_example(example_dir, api, config, workdir, predictor=None)``: a context manager
+    yielding a client.
 
     It copies the example's ``predictor.py`` into ``workdir`` next to a one-API ``cortex.yaml``
-    whose ``predictor.config`` is ``config``, runs ``python -m cortex.runtime`` on a free port,
-    waits for ``/readyz`` and yields an ``httpx.Client`` on it; on exit it sends SIGTERM.
+    whose ``predictor.config`` is ``config`` (its other ``predictor`` fields: ``predictor``),
+    runs ``python -m cortex.runtime`` on a free port, waits for ``/readyz`` and yields an
+    ``httpx.Client`` on it; on exit it sends SIGTERM.
     """
     return _serve
 
 
-def _write_project(example_dir, api, config, workdir):
+def _write_project(example_dir, api, config, workdir, predictor):
     shutil.copy(Path(example_dir) / "predictor.py", workdir / "predictor.py")
-    spec = [
-        {
-            "name": api,
-            "kind": "RealtimeAPI",
-            "predictor": {"type": "python", "path": "predictor.py", "config": config},
-        }
-    ]
+    fields = {"type": "python", "path": "predictor.py", "config": config, **(predictor or {})}
+    spec = [{"name": api, "kind": "RealtimeAPI", "predictor": fields}]
     spec_path = workdir / "cortex.yaml"
     spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return spec_path
@@ -87,9 +84,9 @@ def _wait_ready(proc, status_path, log_path):
 
 
 @contextlib.contextmanager
-def _serve(example_dir, api, config, workdir):
+def _serve(example_dir, api, config, workdir, predictor=None):
     httpx = pytest.importorskip("httpx")
-    spec_path = _write_project(example_dir, api, config, Path(workdir))
+    spec_path = _write_project(example_dir, api, config, Path(workdir), predictor)
     log_path = Path(workdir) / "runtime.log"
     status_path = Path(workdir) / "status.json"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}

@@ -29,7 +29,7 @@ import httpx
 import urllib3
 
 from cortex import contracts, errors, samples
-from cortex.cli import environment, kube, kubestatus, posting, probe, project
+from cortex.cli import environment, format, kube, kubestatus, posting, probe, project
 from cortex.contracts import APIState
 from cortex.k8s import labels, resource
 from cortex.k8s.deployment import CONTAINER_NAME, PROJECT_ARCHIVE_KEY
@@ -269,8 +269,11 @@ class ClusterEnvironment:
         if not details:
             return row
         row = dataclasses.replace(row, sample=self._sample(found))
+        multi_model = ((found.get("spec") or {}).get("predictor") or {}).get("models")
+        described = self._description(pods) if multi_model else {}
         sections = (
             ("replicas", kubestatus.replicas(pods)),
+            ("models", format.model_lines(described)),
             ("conditions", kubestatus.conditions(status)),
             ("events", tuple(self._events(name))),
         )
@@ -313,6 +316,20 @@ class ClusterEnvironment:
                 continue  # a pod that does not answer has no figures to add
             totals.append(probe.parse_metrics(response.body.decode(errors="replace"), name))
         return probe.combined(totals) if totals else None
+
+    def _description(self, pods: list[dict[str, Any]]) -> dict[str, Any]:
+        """What the first ready pod says of its API (a multi-model API lists its models: they
+        are the cache of that pod, each pod holding its own)."""
+        for pod in pods:
+            if not kubestatus.ready(pod):
+                continue
+            path = self._core("pods", f"{pod['metadata']['name']}:{labels.PORT}/proxy/predict")
+            try:
+                body = self.kube.request("GET", path, timeout=3.0).json()
+            except (errors.CortexError, ValueError):
+                continue
+            return body if isinstance(body, dict) else {}
+        return {}
 
     def _events(self, name: str) -> list[str]:
         """The last Events of the API's resource, oldest first: ``type reason: message``."""

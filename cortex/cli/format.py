@@ -25,6 +25,7 @@ __all__ = [
     "format_age",
     "format_latency",
     "log_lines",
+    "model_lines",
     "status_table",
     "table",
 ]
@@ -119,6 +120,51 @@ def api_details(status: environment.APIStatus, now: float) -> str:
     if status.log_tail:
         lines += ["", "last log lines:", *(f"  {line}" for line in status.log_tail)]
     return "\n".join(lines)
+
+
+MODEL_HEADERS = ("model", "versions", "latest", "loaded")
+
+
+def model_lines(described: dict[str, Any]) -> tuple[str, ...]:
+    """The ``models`` block of ``cortex get NAME``: each model of a multi-model API (its
+    versions, latest, the versions in memory) and the cache against its budgets; nothing for
+    an API that serves no ``predictor.models``."""
+    models = described.get("models")
+    if not isinstance(models, list):
+        return ()
+
+    def versions(values: Any) -> str:
+        return ", ".join(str(v) for v in values) if values else "-"
+
+    rows = [
+        [
+            str(m.get("name")),
+            versions(m.get("versions")),
+            str(m.get("latest")),
+            versions(m.get("loaded")),
+        ]
+        for m in models
+        if isinstance(m, dict)
+    ]
+    lines = table(MODEL_HEADERS, rows).splitlines()
+    cache = described.get("model_cache") or {}
+    memory, disk = cache.get("memory") or {}, cache.get("disk") or {}
+    count_limit = cache.get("cache_size")
+    bytes_limit = cache.get("max_bytes")
+    in_memory = f"{memory.get('models', 0)}" + (f" of {count_limit}" if count_limit else "")
+    held = _bytes(memory.get("bytes", 0)) + (f" of {_bytes(bytes_limit)}" if bytes_limit else "")
+    lines.append(
+        f"in memory: {in_memory} models, {held}; on disk: {disk.get('models', 0)} downloaded"
+        + (f" (of {cache['disk_cache_size']})" if cache.get("disk_cache_size") else "")
+    )
+    return tuple(lines)
+
+
+def _bytes(count: int) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if count >= size:
+            return f"{count / size:.3g} {unit}"
+    return f"{count} B"
 
 
 def _queue_hint(status: environment.APIStatus) -> list[str]:

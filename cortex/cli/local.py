@@ -48,7 +48,18 @@ import click
 import httpx
 
 from cortex import errors, samples
-from cortex.cli import deps, environment, gpus, logfile, posting, probe, processes, project, state
+from cortex.cli import (
+    deps,
+    environment,
+    format,
+    gpus,
+    logfile,
+    posting,
+    probe,
+    processes,
+    project,
+    state,
+)
 from cortex.contracts import APIState, RuntimeArgs, RuntimeState, RuntimeStatus
 from cortex.spec import RealtimeAPI, parse_specs, spec_hash
 
@@ -304,9 +315,9 @@ class LocalEnvironment:
 
     def get(self, name: str | None = None) -> list[environment.APIStatus]:
         metas = [self._meta(name)] if name else self._metas()
-        return [self._api_status(meta) for meta in metas]
+        return [self._api_status(meta, details=name is not None) for meta in metas]
 
-    def _api_status(self, meta: state.Meta) -> environment.APIStatus:
+    def _api_status(self, meta: state.Meta, details: bool = False) -> environment.APIStatus:
         row = environment.APIStatus(
             env=self.name,
             name=meta.name,
@@ -334,7 +345,9 @@ class LocalEnvironment:
             lines = logfile.read_lines(self.state.files(meta.name).log, meta.log_offset)
             row = dataclasses.replace(row, message=status.cause, log_tail=logfile.tail(lines))
         counts = probe.metrics(base, meta.name)
-        return row if counts is None else probe.with_figures(row, counts)
+        row = row if counts is None else probe.with_figures(row, counts)
+        models = format.model_lines(probe.description(base)) if details and live else ()
+        return dataclasses.replace(row, sections=(("models", models),)) if models else row
 
     # -- logs, predict, delete ----------------------------------------------------------------
 

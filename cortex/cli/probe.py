@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -20,6 +21,7 @@ from cortex.contracts import Metric, MetricLabel
 __all__ = [
     "RequestMetrics",
     "combined",
+    "description",
     "metrics",
     "parse_metrics",
     "quantile",
@@ -146,3 +148,15 @@ def metrics(base_url: str, api_name: str) -> RequestMetrics | None:
     if response.status_code != 200:
         return None
     return parse_metrics(response.text, api_name)
+
+
+def description(base_url: str) -> dict[str, Any]:
+    """The API's description (``GET /predict``: its models among others), or {} when the API
+    does not answer."""
+    try:
+        with _client() as client:
+            response = client.get(f"{base_url}/predict")
+        body = response.json() if response.status_code == 200 else {}
+    except (httpx.HTTPError, ValueError):
+        return {}
+    return body if isinstance(body, dict) else {}

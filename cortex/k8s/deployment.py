@@ -141,7 +141,10 @@ def pod_spec(api: RealtimeAPI) -> dict[str, Any]:
     }
     # The dependencies are the init container's: in place before the runtime starts, where
     # the runtime checks the project folder for every file a spec names.
-    done = {"predictor": {"dependencies"}}
+    # Fields it does not use that a later release added are left out: no pod changes with an
+    # upgrade of cortex (the runtime fills their defaults).
+    unused = api.unused_fields()
+    done = {**unused, "predictor": {"dependencies", *unused.get("predictor", ())}}
     spec = api.model_dump(mode="json", by_alias=True, include=parts, exclude=done)
     limit = api.autoscaling.max_replica_concurrency
     predictor = api.predictor

@@ -152,7 +152,7 @@ def create_app(
 
     def describe(request: Request) -> dict[str, Any]:
         endpoint = request.url.path if any_path else api.endpoint
-        return {
+        body: dict[str, Any] = {
             "name": api.name,
             "kind": api.kind,
             "status": runtime.status(),
@@ -160,6 +160,11 @@ def create_app(
             "endpoint": endpoint,
             "accepts": ["application/json", "text/plain", "multipart/form-data", "other: bytes"],
         }
+        if runtime.models is not None:
+            body["message"] += "?model=NAME (and &version=N for another version than latest)"
+            body["models"] = runtime.models.describe()
+            body["model_cache"] = runtime.models.budgets()
+        return body
 
     routes.add_api_route(api.endpoint, describe, methods=["GET"])
     if api.endpoint != "/predict":

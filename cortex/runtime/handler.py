@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from cortex.runtime import codec, deadlines, logs, predictor, responses, streaming
+from cortex.runtime import codec, deadlines, logs, modelclient, predictor, responses, streaming
 from cortex.runtime.process import ProcessState
 from cortex.spec import format_duration
 
@@ -86,7 +86,16 @@ class PredictHandler:
             runtime.metrics.reject()
             return await self._unavailable(send, rid, "too many requests in flight")
         try:
-            return await self._admitted(scope, guard, send, rid, content_type, body)
+            if runtime.models is None:
+                return await self._admitted(scope, guard, send, rid, content_type, body)
+            # The model the query chose is checked first; leases end after the response.
+            chosen = runtime.models.begin(scope["query_string"])
+            try:
+                return await self._admitted(scope, guard, send, rid, content_type, body)
+            finally:
+                runtime.models.end(chosen)
+        except modelclient.ModelRequestError as exc:
+            return await _model_error(send, exc, rid, close)
         finally:
             runtime.shared.release(runtime.slot)
 
@@ -128,7 +137,7 @@ class PredictHandler:
             )
             log.warning("%s: answered 504", error)
             return await responses.send_json(send, 504, _error(error, rid), rid, close)
-        except deadlines.Disconnected:
+        except (deadlines.Disconnected, modelclient.ModelRequestError):
             raise
         except Exception as exc:
             hint = codec.form_hint(content_type, body)
@@ -182,6 +191,14 @@ class PredictHandler:
 
 def _error(message: str, rid: str) -> dict[str, str]:
     return {"error": message, "request_id": rid}
+
+
+async def _model_error(
+    send: Send, exc: modelclient.ModelRequestError, rid: str, close: bool
+) -> int:
+    """A model that does not exist (404) or a request that names none (400), with the list."""
+    body = {"error": str(exc), "models": exc.models[:1000], "request_id": rid}
+    return await responses.send_json(send, exc.status, body, rid, close)
 
 
 def _close_uploads(kwargs: dict[str, Any]) -> None:

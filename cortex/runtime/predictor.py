@@ -2,7 +2,10 @@
 
 The contract (DESIGN.md section 1): ``__init__(self, config)`` and
 ``predict(self, payload, query_params, headers)`` where every argument of ``predict`` is
-optional and passed by name. An unknown argument name is a ``PredictorError`` that names the
+optional and passed by name. A multi-model predictor (``predictor.models``) also takes
+``python_client`` in ``__init__`` and defines ``load_model(self, model_path)``, and may define
+``unload_model(self, model)`` and ``model_size(self, model, path)`` (docs/multi-model.md).
+An unknown argument name is a ``PredictorError`` that names the
 file, the class and the argument, raised before ``__init__`` runs. :class:`Predictor` states
 the contract as a type.
 """
@@ -20,7 +23,12 @@ from typing import Any, Protocol, cast
 from cortex.errors import PredictorError
 
 PREDICT_ARGS = ("payload", "query_params", "headers")
-INIT_ARGS = ("config",)
+INIT_ARGS = ("config", "python_client")
+MODEL_HOOKS = {
+    "load_model": ("model_path",),
+    "unload_model": ("model",),
+    "model_size": ("model", "path"),
+}
 POST_PREDICT_ARGS = ("response", "payload", "query_params", "headers")
 
 
@@ -55,11 +63,38 @@ class PredictorClass:
     is_async: bool
     is_async_gen: bool
     is_gen: bool
+    init_args: tuple[str, ...] = ("config",)
+    model_hooks: frozenset[str] = frozenset()
 
-    def instantiate(self, config: dict[str, Any]) -> Predictor:
-        """Run the user's ``__init__(config)``; whatever it raises propagates."""
+    def check_model_hooks(self) -> None:
+        """The multi-model hooks' signatures (checked only for an API with
+        ``predictor.models``: elsewhere a method named ``load_model`` is the user's own)."""
+        where = f"{self.file.name}: {self.cls.__name__}"
+        for name in sorted(self.model_hooks):
+            args = _declared_args(getattr(self.cls, name), f"{where}.{name}")
+            _check_args(args, MODEL_HOOKS[name], f"{where}.{name}", required=MODEL_HOOKS[name])
+
+    def instantiate(
+        self,
+        config: dict[str, Any],
+        python_client: Any = None,
+        bind: Callable[[Any], None] | None = None,
+    ) -> Predictor:
+        """Run the user's ``__init__``; whatever it raises propagates.
+
+        ``bind`` sees the instance before ``__init__`` runs, so that the model client can call
+        its ``load_model`` from ``__init__`` already (Cortex allowed that too).
+        """
+        kwargs: dict[str, Any] = {"config": config}
+        if "python_client" in self.init_args:
+            kwargs["python_client"] = python_client
         # load_predictor_class checked the signatures; mypy cannot see that it did.
-        return cast(Predictor, self.cls(config=config))
+        if bind is None:
+            return cast(Predictor, self.cls(**kwargs))
+        instance = cast(Any, self.cls).__new__(self.cls)
+        bind(instance)
+        instance.__init__(**kwargs)
+        return cast(Predictor, instance)
 
 
 def load_predictor_class(
@@ -79,7 +114,7 @@ def load_predictor_class(
         )
     where = f"{file.name}: {class_name}"
     init_args = _declared_args(cls.__init__, where + ".__init__")
-    _check_args(init_args, INIT_ARGS, where + ".__init__", required=INIT_ARGS)
+    _check_args(init_args, INIT_ARGS, where + ".__init__", required=("config",))
     predict = getattr(cls, "predict", None)
     if predict is None or not callable(predict):
         raise PredictorError(
@@ -92,6 +127,7 @@ def load_predictor_class(
     if post is not None:
         post_args = _declared_args(post, where + ".post_predict")
         _check_args(post_args, POST_PREDICT_ARGS, where + ".post_predict")
+    hooks = frozenset(name for name in MODEL_HOOKS if callable(getattr(cls, name, None)))
     return PredictorClass(
         cls=cls,
         file=file,
@@ -100,6 +136,8 @@ def load_predictor_class(
         is_async=inspect.iscoroutinefunction(predict),
         is_async_gen=inspect.isasyncgenfunction(predict),
         is_gen=inspect.isgeneratorfunction(predict),
+        init_args=init_args,
+        model_hooks=hooks,
     )
 
 

@@ -14,13 +14,23 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from cortex.contracts import RuntimeState
 from cortex.errors import PredictorError
-from cortex.runtime import calls, logs, metrics, predictor, sharedmem, threads
+from cortex.runtime import (
+    calls,
+    logs,
+    metrics,
+    modelclient,
+    modelmetrics,
+    predictor,
+    sharedmem,
+    threads,
+)
 from cortex.runtime.limits import Limits
 from cortex.spec import RealtimeAPI, format_duration, spec_hash
 
@@ -65,6 +75,8 @@ class ProcessState:
         self.call: calls.Call = calls.unloaded
         self.on_failure: Callable[[], None] = lambda: None
         self.spec_hash = spec_hash(api)
+        self.models: modelclient.ModelClient | None = None  # a multi-model API's client
+        self.model_cache_dir = Path(tempfile.gettempdir()) / "cortex-models" / api.name
 
     @property
     def serving(self) -> bool:
@@ -113,6 +125,8 @@ class ProcessState:
         try:
             self.predictor_class = await self.pool.run(self._load_class)
             logs.adopt_console_handlers()
+            if self.api.predictor.models is not None:
+                self.models = await self.pool.run(self._model_client, loaded=self.predictor_class)
             with_lock = self.api.predictor.processes_per_replica > 1  # staggered __init__s
             self.predictor = await self.pool.run(self._instantiate, locked=with_lock)
             logs.adopt_console_handlers()
@@ -133,6 +147,8 @@ class ProcessState:
         # them again and again (a full collection over a large heap is a latency spike).
         gc.collect()
         gc.freeze()
+        if self.models is not None:
+            self.models.start()
         self.metrics.set_load_seconds(seconds)
         self.state = RuntimeState.READY
         self.shared.set_worker_state(self.slot, SharedState.READY)
@@ -157,13 +173,44 @@ class ProcessState:
         python_path = self.project_dir / spec.python_path if spec.python_path else None
         return predictor.load_predictor_class(self.project_dir / spec.path, python_path=python_path)
 
+    def _model_client(self, loaded: predictor.PredictorClass) -> modelclient.ModelClient:
+        """The multi-model predictor's client, its models listed (once) before ``__init__``."""
+        models = self.api.predictor.models
+        assert models is not None  # load() asks only then
+        where = f"{loaded.file.name}: {loaded.cls.__name__}"
+        if "python_client" not in loaded.init_args:
+            raise PredictorError(
+                f"{where}.__init__ must take python_client (def __init__(self, config, "
+                "python_client)) to get the models of predictor.models"
+            )
+        if "load_model" not in loaded.model_hooks:
+            raise PredictorError(
+                f"{where} must define load_model(self, model_path), which loads one model "
+                "from its folder, to serve predictor.models"
+            )
+        loaded.check_model_hooks()
+        counts = modelmetrics.ModelMetrics(self.api.name, models.label_models)
+        client = modelclient.ModelClient(models, self.project_dir, self.model_cache_dir, counts)
+        counts.usage = client.usage
+        client.unload_later = self.pool.submit
+        self.metrics.registry.register(counts)
+        return client
+
     def _instantiate(self, locked: bool) -> predictor.Predictor:
         assert self.predictor_class is not None  # set by load() just before
-        config = dict(self.api.predictor.config)
+        loaded, config = self.predictor_class, dict(self.api.predictor.config)
+        if self.models is None and "python_client" in loaded.init_args:
+            raise PredictorError(
+                f"{loaded.file.name}: {loaded.cls.__name__}.__init__ takes python_client, "
+                "which needs predictor.models in the spec (docs/multi-model.md)"
+            )
+        client, bind = self.models, self.models.bind if self.models is not None else None
         if not locked:
-            return self.predictor_class.instantiate(config)
+            return loaded.instantiate(config, client, bind)
         with self.shared.init_lock:
-            return self.predictor_class.instantiate(config)
+            return loaded.instantiate(config, client, bind)
 
     def close(self) -> None:
+        if self.models is not None:
+            self.models.close()
         self.pool.close()

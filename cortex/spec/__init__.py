@@ -1,7 +1,8 @@
 """The API spec: what ``cortex.yaml`` and a ``RealtimeAPI`` resource may say. Pure, no servers.
 
 Layers inside the package: ``messages`` (error wording) <- ``units`` (durations, quantities)
-<- ``models`` (pydantic models, defaults, rules) <- ``loading`` (YAML, files, hashing).
+<- ``multimodel`` (``predictor.models``) <- ``models`` (pydantic models, defaults, rules)
+<- ``loading`` (YAML, files, hashing).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from cortex.spec.models import (
     ServerSideBatching,
     UpdateStrategy,
 )
+from cortex.spec.multimodel import DEFAULT_MODEL, MODEL_NAME_PATTERN, ModelPath, Models, is_url
 from cortex.spec.units import (
     CpuQuantity,
     Duration,
@@ -36,6 +38,8 @@ from cortex.spec.units import (
 )
 
 __all__ = [
+    "DEFAULT_MODEL",
+    "MODEL_NAME_PATTERN",
     "NAME_MAX_LENGTH",
     "NAME_PATTERN",
     "SUPPORTED_KINDS",
@@ -48,6 +52,8 @@ __all__ = [
     "EnvRef",
     "IntOrPercent",
     "MemQuantity",
+    "ModelPath",
+    "Models",
     "Networking",
     "Predictor",
     "Project",
@@ -56,6 +62,7 @@ __all__ = [
     "UpdateStrategy",
     "cpu_millicores",
     "format_duration",
+    "is_url",
     "load_specs",
     "mem_bytes",
     "parse_api_spec",

@@ -177,8 +177,9 @@ def spec_hash(api: models.APISpec) -> str:
     """A short, stable hash of a validated spec, defaults included (16 hex digits).
 
     Equal for specs that validate to the same API whatever their key order or which defaults
-    they spell out; different when any field differs.
+    they spell out; different when any field differs. Fields the API does not use that a later
+    release added are left out (``unused_fields``): an upgrade keeps every hash.
     """
-    data = api.model_dump(mode="json", by_alias=True)
+    data = api.model_dump(mode="json", by_alias=True, exclude=api.unused_fields())
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from cortex import contracts
-from cortex.spec import messages, units
+from cortex.spec import messages, multimodel, units
 
 __all__ = [
     "NAME_MAX_LENGTH",
@@ -214,6 +214,7 @@ class Predictor(_Model):
     service_account: str | None = None
     python_path: str = ""
     dependencies: Dependencies = Field(default_factory=Dependencies)
+    models: multimodel.Models | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("config", "env", "env_refs", mode="before")
@@ -264,6 +265,27 @@ class Predictor(_Model):
             raise messages.rule_error(
                 f"and predictor.env both set {messages.show(both[0])}; keep one of them",
                 field="env_refs",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _one_cache_per_replica(self) -> Self:
+        """The model cache lives in the process: several would each hold their own models
+        within their own budget, and the budget would mean nothing (Cortex's rule too)."""
+        if self.models is None:
+            return self
+        if self.processes_per_replica != 1:
+            raise messages.rule_error(
+                "must be 1 with predictor.models (each process would hold its own cache); "
+                "raise threads_per_process instead",
+                self.processes_per_replica,
+                field="processes_per_replica",
+            )
+        if self.server_side_batching is not None:
+            raise messages.rule_error(
+                "cannot be combined with predictor.models (one batch would mix models); "
+                "remove one of them",
+                field="server_side_batching",
             )
         return self
 
@@ -602,6 +624,15 @@ class APISpec(_Model):
         ``max_batch_size`` when batching) filled in."""
         target = self.autoscaling.target_replica_concurrency
         return float(_concurrency(self.predictor)) if target is None else target
+
+    def unused_fields(self) -> dict[str, set[str]]:
+        """Fields a later release added, as ``model_dump(exclude=...)`` takes them, while this
+        API does not use them: left out of its hash and of the spec its pods run, so upgrading
+        cortex restarts no pod of an API that does not use what the upgrade added."""
+        unused: dict[str, set[str]] = {}
+        if self.predictor.models is None:
+            unused["predictor"] = {"models"}
+        return unused
 
 
 class RealtimeAPI(APISpec):

@@ -9,6 +9,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -378,3 +379,37 @@ def test_get_shows_a_curl_example_made_from_the_deployed_projects_sample_json(
         'curl http://ml.example.com/labels -X POST -H "Content-Type: application/json" '
         """-d '{"text": "a good day"}'"""
     )
+
+
+def test_get_name_lists_a_multi_model_apis_models_from_a_ready_pod(
+    kcli: CLI, cluster: FakeCluster, operator: None, tmp_path: Path
+) -> None:
+    predictor = Path(__file__).parent.parent / "fixtures" / "many_models.py"
+    (kcli.project / "many_models.py").write_text(predictor.read_text())
+    for version in ("1", "2"):
+        folder = kcli.project / "models" / "iris" / version
+        folder.mkdir(parents=True)
+        (folder / "weights.txt").write_text(f"iris-{version}")
+    spec = api("zoo", "many_models.py")
+    spec["predictor"]["models"] = {"dir": "models", "poll_interval": 0}
+    (kcli.project / "cortex.yaml").write_text(yaml.safe_dump([spec]))
+    kcli.ok("deploy", "-e", "fake")
+    wait_for(lambda: cluster.get(DEPLOYMENTS, "api-zoo"), what="the operator's Deployment")
+    cluster.set_pods("api-zoo", "ready")
+    replica = tmp_path / "replica"
+    shutil.copytree(kcli.project, replica)
+    with RuntimeProcess(replica / "cortex.yaml") as runtime:
+        runtime.post(params={"model": "iris", "version": "1"}, json={})
+        wait_for(
+            lambda: [
+                p for p in cluster.select("v1/pods") if p["metadata"]["name"].startswith("api-zoo-")
+            ],
+            what="the Deployment's pod",
+        )
+        [pod] = [p["metadata"]["name"] for p in cluster.select("v1/pods")
+                 if p["metadata"]["name"].startswith("api-zoo-")]  # fmt: skip
+        cluster.route_pod("default", pod, 8888, runtime.base)
+        shown = kcli.ok("get", "zoo", "-e", "fake")
+    block = shown[shown.index("models:") :].splitlines()
+    assert block[1].split() == ["model", "versions", "latest", "loaded"]
+    assert block[2].split() == ["iris", "1,", "2", "2", "1"]

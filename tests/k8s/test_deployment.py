@@ -15,7 +15,7 @@ import pytest
 from cortex.contracts import joined_spec_env
 from cortex.k8s import ANNOTATION_SPEC_HASH, PROJECT_ARCHIVE_KEY, SPEC_ENV, OperatorSettings
 from cortex.k8s import render_deployment as _render_deployment
-from cortex.spec import RealtimeAPI, parse_api_spec
+from cortex.spec import RealtimeAPI, parse_api_spec, spec_hash
 from tests.k8s.conftest import container, make_api, owner_of
 
 GPU = "nvidia.com/gpu"
@@ -393,3 +393,19 @@ def test_a_big_spec_is_spread_over_variables_the_kernel_accepts() -> None:
     values = {p["name"]: p["value"].replace("$$", "$") for p in parts}  # what the pod sees
     spec = json.loads(joined_spec_env(values, SPEC_ENV) or "")
     assert parse_api_spec("big", spec).predictor.config == config
+
+
+def test_fields_an_api_does_not_use_stay_out_of_its_pods_and_its_hash() -> None:
+    """An upgrade that adds a field restarts no pod of an API that does not use it: the pod's
+    spec and the hash leave an unused ``predictor.models`` out, and keep a used one."""
+    plain = make_api()
+    many = make_api(predictor={"models": {"dir": "models"}})
+
+    def runtime_spec(api: RealtimeAPI) -> dict[str, Any]:
+        values = env_of(render_deployment(api))
+        return json.loads(joined_spec_env(values, SPEC_ENV) or "")
+
+    assert "models" not in runtime_spec(plain)["predictor"]
+    assert runtime_spec(many)["predictor"]["models"]["dir"] == "models"
+    hashes = {spec_hash(plain), spec_hash(many)}
+    assert len(hashes) == 2

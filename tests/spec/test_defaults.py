@@ -166,6 +166,7 @@ def test_fully_defaulted_api_dumps_to_canonical_json() -> None:
             "service_account": None,
             "python_path": "",
             "dependencies": {"pip": "requirements.txt", "shell": "dependencies.sh"},
+            "models": None,
             "log_level": "info",
         },
         "compute": {"cpu": "200m", "mem": None, "gpu": 0},

@@ -96,7 +96,7 @@ PREDICTOR_RULES = [
         {"procs": 2},
         "unknown field 'predictor.procs' (allowed: type, path, config, processes_per_replica, "
         "threads_per_process, server_side_batching, env, env_refs, image, service_account, "
-        "python_path, dependencies, log_level)",
+        "python_path, dependencies, models, log_level)",
     ),
     (
         {"env_refs": {"HF_TOKEN": {"key": "token"}}},

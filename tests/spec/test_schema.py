@@ -95,6 +95,6 @@ def test_models_are_frozen() -> None:
 
 def test_public_api_is_exactly_all() -> None:
     public = {name for name in vars(cortex.spec) if not name.startswith("_")}
-    submodules = {"loading", "messages", "models", "units", "annotations", "yamltext"}
+    submodules = {"loading", "messages", "models", "multimodel", "units", "annotations", "yamltext"}
 
     assert public - submodules == set(cortex.spec.__all__)
