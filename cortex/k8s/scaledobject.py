@@ -15,6 +15,10 @@ With the ``keda`` autoscaler (the operator's settings) KEDA scales the ``Realtim
   ``advanced.horizontalPodAutoscalerConfig.behavior`` is :func:`cortex.k8s.hpa.behavior`:
   Cortex's step limits and stabilization windows, the same as the plain HPA's.
 
+With ``min_replicas: 0``, ``minReplicaCount`` is 1 and :func:`cortex.k8s.render` renders the
+ScaledObject only while the API has replicas: KEDA sets a target below ``minReplicaCount``
+back to it, and would undo every scale to zero of the operator (docs/decisions.md).
+
 Needs KEDA and a Prometheus that scrapes the API pods (``settings.prometheus_url``).
 """
 
@@ -59,7 +63,7 @@ def render_scaled_object(
         "metadata": labels.metadata(api, owner),
         "spec": {
             "scaleTargetRef": labels.scale_target(owner),
-            "minReplicaCount": scaling.min_replicas,
+            "minReplicaCount": max(scaling.min_replicas, 1),
             "maxReplicaCount": scaling.max_replicas,
             "advanced": {
                 "horizontalPodAutoscalerConfig": {"behavior": hpa.behavior(scaling, settings)},

@@ -177,8 +177,11 @@ def spec_hash(api: models.APISpec) -> str:
     """A short, stable hash of a validated spec, defaults included (16 hex digits).
 
     Equal for specs that validate to the same API whatever their key order or which defaults
-    they spell out; different when any field differs.
+    they spell out; different when any field differs. The scale-to-zero fields count only for
+    an API that may scale to zero: elsewhere they change nothing, and leaving them out kept the
+    hash (and every rendered child) of the APIs that existed before them.
     """
-    data = api.model_dump(mode="json", by_alias=True)
+    unused = None if api.scales_to_zero else {"autoscaling": set(models.SCALE_TO_ZERO_FIELDS)}
+    data = api.model_dump(mode="json", by_alias=True, exclude=unused)
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
