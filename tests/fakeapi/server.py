@@ -53,6 +53,7 @@ BUILTIN = (
         ("hpa",),
     ),
     ("policy/v1/poddisruptionbudgets", "PodDisruptionBudget", True, ("status",), ("pdb",)),
+    ("discovery.k8s.io/v1/endpointslices", "EndpointSlice", True, (), ()),
     (
         "apiextensions.k8s.io/v1/customresourcedefinitions",
         "CustomResourceDefinition",
