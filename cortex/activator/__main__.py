@@ -22,8 +22,10 @@ logger = logging.getLogger("cortex.activator")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cortex.activator", description=__doc__)
-    parser.add_argument("--host", default="0.0.0.0", help="address to listen on")
-    parser.add_argument("--port", type=int, default=contracts.DEFAULT_PORT, help="port (8888)")
+    parser.add_argument(contracts.Flag.HOST, default="0.0.0.0", help="address to listen on")
+    parser.add_argument(
+        contracts.Flag.PORT, type=int, default=contracts.DEFAULT_PORT, help="port (8888)"
+    )
     parser.add_argument("--namespace", default=None, help="the one namespace to serve (all)")
     parser.add_argument("--kubeconfig", default=None, help="kubeconfig file (in-cluster)")
     parser.add_argument(

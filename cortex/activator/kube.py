@@ -139,7 +139,7 @@ class Kube:
 
     async def _watch(self, path: str, selector: str, version: str, on_event: Listed) -> None:
         params = {
-            "watch": "1",
+            "watch": "true",
             "resourceVersion": version,
             "allowWatchBookmarks": "true",
             "timeoutSeconds": str(WATCH_SECONDS),

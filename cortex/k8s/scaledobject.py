@@ -45,10 +45,19 @@ def _number(value: float) -> str:
 
 
 def in_flight_query(api: RealtimeAPI, namespace: str) -> str:
-    """PromQL: the API's in-flight requests, each pod averaged over ``autoscaling.window``."""
+    """PromQL: the API's in-flight requests, each pod averaged over ``autoscaling.window``;
+    for an API that may scale to zero, plus the requests the activators hold for it (each
+    side ``or vector(0)``: a sum over no series is no value, not 0)."""
     selector = _selector({"namespace": namespace, contracts.MetricLabel.API_NAME: api.name})
     window = units.format_duration(api.autoscaling.window)
-    return f"sum(avg_over_time({contracts.Metric.IN_FLIGHT}{{{selector}}}[{window}]))"
+    pods = f"sum(avg_over_time({contracts.Metric.IN_FLIGHT}{{{selector}}}[{window}]))"
+    if not api.scales_to_zero:
+        return pods
+    held = _selector(
+        {contracts.MetricLabel.API_NAMESPACE: namespace, contracts.MetricLabel.API_NAME: api.name}
+    )
+    activators = f"sum(avg_over_time({contracts.Metric.HELD}{{{held}}}[{window}]))"
+    return f"({pods} or vector(0)) + ({activators} or vector(0))"
 
 
 def render_scaled_object(

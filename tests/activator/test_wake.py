@@ -13,6 +13,7 @@ import pytest
 from cortex.contracts import COLD_START_HEADER, Metric
 from tests.activator.harness import (
     PATH,
+    RAPIS,
     Activator,
     api_at_zero,
     backends,
@@ -26,6 +27,7 @@ from tests.fakeapi import FakeCluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 DEPLOYMENT = "api-echo"
+DEPLOYMENTS = "apps/v1/deployments"
 ADDRESS = "127.0.0.2"
 
 
@@ -112,3 +114,32 @@ def test_a_client_that_leaves_while_held_is_dropped_from_the_count(tmp_path: Pat
 
             until(lambda: activator.metric(Metric.HELD) == 0, "the held count back to 0")
             assert activator.metric(Metric.ACTIVATOR_IN_FLIGHT) == 0
+
+
+def test_a_request_during_the_scale_down_is_held_wakes_the_api_and_is_served(
+    tmp_path: Path,
+) -> None:
+    port, socks = shared_port([ADDRESS])
+    with FakeCluster(tmp_path) as cluster, backends(tmp_path, socks) as [replica]:
+        api_at_zero(cluster, port)
+        cluster.patch(RAPIS, "echo", {"spec": {"replicas": 1}})
+        cluster.patch(DEPLOYMENTS, DEPLOYMENT, {"spec": {"replicas": 1}})
+        until(replica.ready, "the runtime to load")
+        cluster.set_pods(DEPLOYMENT, "ready", ips=[ADDRESS])
+        with (
+            concurrent.futures.ThreadPoolExecutor(1) as pool,
+            Activator(cluster, tmp_path) as activator,
+        ):
+            assert post(activator.url, 0).status_code == 200  # awake: straight through
+            # what the operator's scale to zero writes, then a request before the wake
+            cluster.patch(RAPIS, "echo", {"spec": {"replicas": 0}})
+            cluster.patch(DEPLOYMENTS, DEPLOYMENT, {"spec": {"replicas": 0}})
+            held = pool.submit(post, activator.url, 1)
+            until(lambda: replicas(cluster) == 1, "the wake")
+            cluster.set_pods(DEPLOYMENT, "ready", ips=[ADDRESS])
+            answer = held.result()
+        writes = scale_writes(cluster)
+
+    assert answer.status_code == 200
+    assert COLD_START_HEADER in answer.headers
+    assert writes == [1, 0, 1]  # awake, the scale to zero, the wake

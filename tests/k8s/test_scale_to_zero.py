@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from cortex import errors
 from cortex.k8s import Autoscaler, OperatorSettings, render
 from tests.k8s.conftest import by_kind, make_api, owner_of, render_api
 
@@ -49,3 +52,63 @@ def test_the_scale_to_zero_fields_change_nothing_for_an_api_with_replicas() -> N
     )
 
     assert tuned == plain
+
+
+ACTIVATOR = ("cortex", "cortex-activator")
+GATEWAY_ZERO = OperatorSettings(
+    routing="gateway", gateway=("gateway-system", "cortex"), activator=ACTIVATOR
+)
+
+
+def test_the_route_of_an_api_that_scales_to_zero_points_at_the_activator() -> None:
+    route = by_kind(render_api(make_api(autoscaling=ZERO), GATEWAY_ZERO))["HTTPRoute"]
+
+    [rule] = route["spec"]["rules"]
+    assert rule["backendRefs"] == [
+        {"name": "cortex-activator", "port": 8888, "namespace": "cortex"}
+    ]
+    assert rule["timeouts"]["request"] == "600s"  # networking.timeout + scale_from_zero_timeout
+
+
+def test_the_route_of_an_api_with_replicas_goes_straight_to_its_service() -> None:
+    route = by_kind(render_api(make_api(), GATEWAY_ZERO))["HTTPRoute"]
+
+    assert route["spec"]["rules"][0]["backendRefs"] == [{"name": "api-iris", "port": 8888}]
+
+
+def test_an_api_at_zero_without_an_activator_is_a_spec_error_naming_the_fix() -> None:
+    settings = OperatorSettings(routing="gateway", gateway=("gateway-system", "cortex"))
+
+    with pytest.raises(errors.SpecError, match=r"min_replicas 0 needs the activator.*activator"):
+        render_api(make_api(autoscaling=ZERO), settings)
+
+
+def test_an_ingress_reaches_the_activator_only_in_its_own_namespace() -> None:
+    here = OperatorSettings(routing="ingress", ingress_class="nginx", activator=("ml", "act"))
+    there = OperatorSettings(routing="ingress", ingress_class="nginx", activator=ACTIVATOR)
+    api = make_api(autoscaling=ZERO)
+
+    ingress = by_kind(render(api, owner_of(api), here))["Ingress"]
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]
+    assert backend == {"service": {"name": "act", "port": {"number": 8888}}}
+    with pytest.raises(errors.SpecError, match="namespace"):
+        render(api, owner_of(api), there)
+
+
+def test_keda_counts_the_requests_the_activators_hold() -> None:
+    api = make_api(autoscaling=ZERO)
+    [trigger] = by_kind(render(api, owner_of(api), KEDA, replicas=1))["ScaledObject"]["spec"][
+        "triggers"
+    ]
+
+    query = trigger["metadata"]["query"]
+    assert 'cortex_activator_held_requests{api_namespace="ml",api_name="iris"}' in query
+    assert query.count("or vector(0)") == 2
+
+
+def test_the_activator_setting_is_a_namespace_and_a_name() -> None:
+    settings = OperatorSettings.from_env({"CORTEX_OPERATOR_ACTIVATOR": "cortex/act"})
+
+    assert settings.activator == ("cortex", "act")
+    with pytest.raises(errors.CortexError, match="CORTEX_OPERATOR_ACTIVATOR"):
+        OperatorSettings.from_env({"CORTEX_OPERATOR_ACTIVATOR": "act"})
