@@ -125,6 +125,7 @@ class RuntimeState(enum.StrEnum):
     RELOADING = "reloading"  # a new version loads next to the one serving
     DRAINING = "draining"  # stopping: in-flight requests finish, no new ones
     FAILED = "failed"  # the predictor could not be loaded; the process exits
+    ASLEEP = "asleep"  # min_replicas 0, idle: no workers; the master holds the port and wakes
 
 
 class APIState(enum.StrEnum):
