@@ -49,9 +49,12 @@ class Settings:
 def create_app(kube: Kube, settings: Settings, clock: Clock | None = None) -> web.Application:
     """The activator's application; its informers run while it does."""
     clock = clock or LoopClock()
-    metrics: list[ActivatorMetrics] = []
-    doors = Doors(clock, kube.wake, lambda: metrics[0])
-    metrics.append(ActivatorMetrics(doors.gates))
+
+    def woke(key: tuple[str, str], seconds: float) -> None:
+        metrics.cold_start.labels(*key).observe(seconds)
+
+    doors = Doors(clock, kube.wake, woke)
+    metrics = ActivatorMetrics(doors.gates)
     app = web.Application(client_max_size=settings.max_body_bytes)
     scope = f"/namespaces/{settings.namespace}" if settings.namespace else ""
 
@@ -63,7 +66,7 @@ def create_app(kube: Kube, settings: Settings, clock: Clock | None = None) -> we
         return web.json_response({"ready": ready}, status=200 if ready else 503)
 
     async def scrape(_: web.Request) -> web.Response:
-        body = generate_latest(metrics[0].registry)
+        body = generate_latest(metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def forward(request: web.Request) -> web.StreamResponse:
@@ -71,7 +74,7 @@ def create_app(kube: Kube, settings: Settings, clock: Clock | None = None) -> we
         if door is None:
             return web.json_response({"error": f"no API serves {request.path}"}, status=404)
         response = await app[PROXY].serve(request, door)
-        metrics[0].answered(door.target.key, response.status)
+        metrics.answered(door.target.key, response.status)
         return response
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -54,6 +54,10 @@ class ManualClock:
         heapq.heappush(self._sleepers, (when, next(self._order), future))
         await future
 
+    def waiting(self) -> list[float]:
+        """When each sleeper still asleep wants to wake, soonest first (what tests wait on)."""
+        return sorted(when for when, _, future in self._sleepers if not future.done())
+
     def advance(self, seconds: float) -> None:
         self._now += seconds
         while self._sleepers and self._sleepers[0][0] <= self._now:

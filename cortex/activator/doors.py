@@ -13,14 +13,13 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from cortex import contracts
 from cortex.activator import routes
 from cortex.activator.clock import Clock
 from cortex.activator.gate import Endpoint, Gate
-from cortex.activator.metrics import ActivatorMetrics
 from cortex.activator.waker import Waker
 from cortex.k8s import child_name
 
@@ -41,21 +40,22 @@ def deployment_path(namespace: str, name: str) -> str:
 
 @dataclass
 class Door:
-    """One API: its target (spec), its gate and its waker, and its EndpointSlices."""
+    """One API: its target (spec), its gate and its waker."""
 
     target: routes.Target
     gate: Gate
     waker: Waker
-    slices: dict[str, tuple[Endpoint, ...]] = field(default_factory=dict)
 
 
 class Doors:
     """Every Door, kept up to date from the informers' events."""
 
-    def __init__(self, clock: Clock, scale: Scale, metrics: Callable[[], ActivatorMetrics]):
+    def __init__(
+        self, clock: Clock, scale: Scale, on_cold_start: Callable[[routes.Key, float], None]
+    ) -> None:
         self.clock = clock
         self.scale = scale
-        self.metrics = metrics
+        self.on_cold_start = on_cold_start  # an API woke: (its key, seconds)
         self.doors: dict[routes.Key, Door] = {}
         self.slices: dict[routes.Key, dict[str, tuple[Endpoint, ...]]] = {}
         self.synced: set[str] = set()  # the informers that listed once
@@ -139,7 +139,7 @@ class Doors:
         ready = [e for endpoints in self.slices.get(key, {}).values() for e in endpoints]
         cold_start = door.gate.set_ready(ready)
         if cold_start is not None:
-            self.metrics().cold_start.labels(*key).observe(cold_start)
+            self.on_cold_start(key, cold_start)
             logger.info("%s/%s: ready after a cold start of %.3f s", *key, cold_start)
 
     async def _wake(self, key: routes.Key, replicas: int) -> bool:

@@ -65,7 +65,7 @@ class Kube:
             context = _named(config, "contexts", config["current-context"])["context"]
             cluster = _named(config, "clusters", context["cluster"])["cluster"]
             user = _named(config, "users", context["user"]).get("user") or {}
-        except (OSError, KeyError, TypeError, yaml.YAMLError) as exc:
+        except (OSError, KeyError, StopIteration, TypeError, yaml.YAMLError) as exc:
             raise errors.CortexError(f"kubeconfig {path}: cannot read its context: {exc}") from None
         headers = {"Authorization": f"Bearer {user['token']}"} if user.get("token") else {}
         url = cluster["server"]

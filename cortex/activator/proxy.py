@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from typing import Any
 
@@ -56,15 +57,37 @@ class Proxy:
         deadline = start + door.target.api.autoscaling.scale_from_zero_timeout
         sse = "text/event-stream" in request.headers.get("Accept", "")
         stream: list[web.StreamResponse] = []  # the heartbeat stream, once started
-        for delay in (*CONNECT_RETRIES, None):
-            try:
-                slot = await self._acquire(request, door, deadline, stream if sse else None)
-            except QueueFull:
-                return await _unavailable(request, stream, "too many requests held")
-            except Closed:
-                return await _unavailable(request, stream, "the activator is stopping")
-            except TimeoutError:
-                return await _unavailable(request, stream, "no replica became ready in time")
+        try:
+            slot, upstream = await self._connect(request, door, body, deadline, stream, sse)
+        except QueueFull:
+            return await _unavailable(request, stream, "too many requests held")
+        except Closed:
+            return await _unavailable(request, stream, "the activator is stopping")
+        except TimeoutError:
+            return await _unavailable(request, stream, "no replica became ready in time")
+        except aiohttp.ClientConnectorError:
+            return await _error(request, stream, 502, "the replica refused the connection")
+        try:
+            cold = self.clock.now() - start if slot.cold else None
+            return await _relay(request, upstream, cold, stream)
+        finally:
+            upstream.release()
+            door.gate.release(slot.endpoint)
+
+    async def _connect(
+        self,
+        request: web.Request,
+        door: Door,
+        body: bytes,
+        deadline: float,
+        stream: list[web.StreamResponse],
+        sse: bool,
+    ) -> tuple[Slot, aiohttp.ClientResponse]:
+        """A slot and the replica's response; a refused connection is retried on a new slot."""
+        retries, cold = iter(CONNECT_RETRIES), False
+        while True:
+            slot = await self._acquire(request, door, deadline, stream if sse else None)
+            cold = cold or slot.cold  # held at zero on an earlier try: still a cold start
             try:
                 upstream = await self.session.request(
                     request.method,
@@ -75,17 +98,12 @@ class Proxy:
                 )
             except aiohttp.ClientConnectorError:
                 door.gate.release(slot.endpoint)
+                delay = next(retries, None)
                 if delay is None:
-                    return await _error(request, stream, 502, "the replica refused the connection")
+                    raise
                 await self.clock.sleep_until(self.clock.now() + delay)
                 continue
-            try:
-                cold = self.clock.now() - start if slot.cold else None
-                return await _relay(request, upstream, cold, stream)
-            finally:
-                upstream.release()
-                door.gate.release(slot.endpoint)
-        raise AssertionError("unreachable")  # the last round returns
+            return dataclasses.replace(slot, cold=cold), upstream
 
     async def _acquire(
         self,

@@ -120,7 +120,8 @@ async def test_a_refused_connection_is_retried_then_served_with_the_cold_start()
         await until(lambda: doors.doors[("ml", "echo")].gate.held == 1)
         clock.advance(1.5)
         doors.on_slices("ADDED", [endpoint_slice(port)])
-        await until(lambda: clock._sleepers)  # refused once: waiting 100 ms to retry
+        due = clock.now() + 0.1  # refused once: waiting 100 ms to retry
+        await until(lambda: any(abs(w - due) < 1e-9 for w in clock.waiting()))
         runner = web.AppRunner(await backend())
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -174,3 +175,21 @@ async def test_a_request_for_no_api_is_404_and_a_warm_api_is_proxied_at_once() -
     assert missing.status_code == 404
     assert warm.status_code == 200
     assert COLD_START_HEADER not in warm.headers
+
+
+async def test_a_replica_that_keeps_refusing_is_502_after_three_retries() -> None:
+    clock = ManualClock()
+    app = create_app(StubKube(), Settings(), clock)  # type: ignore[arg-type]
+    async with running(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
+        doors = app[DOORS]
+        await until(lambda: ("ml", "echo") in doors.doors)
+        doors.on_slices("ADDED", [endpoint_slice(free_port())])  # nothing listens there
+        sent = asyncio.ensure_future(client.post("/echo", json={}))
+        for delay in (0.1, 0.2, 0.4):
+            due = clock.now() + delay
+            await until(lambda due=due: any(abs(w - due) < 1e-9 for w in clock.waiting()))
+            clock.advance(delay)
+        answer = await sent
+
+    assert answer.status_code == 502
+    assert doors.doors[("ml", "echo")].gate.proxied == 0  # every slot given back
