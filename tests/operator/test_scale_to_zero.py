@@ -4,16 +4,24 @@ precondition after exactly ``scale_to_zero_after``."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from cortex.k8s import OperatorSettings
+from cortex.k8s import Autoscaler, OperatorSettings
 from cortex.operator.state import State
 from tests.fakeapi import FakeCluster, wait_for
 from tests.operator.activators import Activators, serving_activators
-from tests.operator.conftest import RAPI, Operator, resource, wait_status
+from tests.operator.conftest import (
+    RAPI,
+    SCALED_OBJECTS,
+    Operator,
+    resource,
+    serve_keda,
+    wait_status,
+)
 
 pytestmark = pytest.mark.timeout(120)
 SETTINGS = OperatorSettings(
@@ -150,3 +158,30 @@ def test_the_status_tells_of_the_last_wake_and_its_cold_start(
     assert condition["status"] == "False"
     assert "woken at " in condition["message"]
     assert "last cold start 2.50s" in condition["message"]
+
+
+def test_with_keda_the_scaled_object_goes_before_the_scale_to_zero_and_comes_back_on_wake(
+    cluster: FakeCluster, clock: Clock, activators: Activators
+) -> None:
+    serve_keda(cluster)
+    settings = dataclasses.replace(SETTINGS, autoscaler=Autoscaler.KEDA)
+    state = State(settings, retry_delay=0.2, clock=clock, idle_poll=0.05)
+    operator = Operator(settings, state=state, retry_delay=0.2).start()
+    try:
+        cluster.create(RAPI, resource("sleepy", autoscaling=ZERO))
+        scaled = wait_for(
+            lambda: cluster.get(SCALED_OBJECTS, "api-sleepy"), what="the ScaledObject"
+        )
+        assert scaled["spec"]["minReplicaCount"] == 1
+        passes(state, 1)
+
+        clock.now += 300
+        wait_for(lambda: replicas(cluster) == 0, what="the scale to zero")
+        assert cluster.get(SCALED_OBJECTS, "api-sleepy") is None
+        history = cluster.history(SCALED_OBJECTS, "api-sleepy")
+        assert None in history  # deleted, not left for KEDA to scale back to 1
+
+        cluster.patch(RAPI, "sleepy", {"spec": {"replicas": 1}})  # the activator's wake
+        wait_for(lambda: cluster.get(SCALED_OBJECTS, "api-sleepy"), what="the ScaledObject back")
+    finally:
+        operator.stop()
