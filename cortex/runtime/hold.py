@@ -58,7 +58,7 @@ class _Held:
     since: float
     head: bytes = b""
     request: bool = False  # its first line came and is no probe: held for the workers
-    watched: bool = True  # registered with the selector (until its first line came)
+    watched: bool = True  # registered with the selector (until some of its first line came)
 
 
 @dataclass
@@ -83,6 +83,8 @@ class Holder:
                 self._accept()
             else:
                 self._read(key.data)
+        for partial in [h for h in self.held if not h.request and not h.watched]:
+            self._read(partial)  # a first line in pieces: looked at each tick, not spun on
         now = time.monotonic()
         for late in [h for h in self.held if now - h.since >= self.timeout]:
             self._answer(late, 503, "no replica became ready in time")
@@ -109,6 +111,7 @@ class Holder:
             return
         waiting.head = head
         if b"\r\n" not in head and len(head) < _HEAD_MAX:
+            self._unwatch(waiting)  # still readable, with nothing new: the selector would spin
             return  # the first line is still coming
         parts = head.split(b"\r\n", 1)[0].split(b" ")
         if len(parts) >= 2 and parts[0] == b"GET" and parts[1].split(b"?")[0] in _PROBES:
@@ -117,17 +120,20 @@ class Holder:
                 waiting, 200, "scaled to zero: the next request wakes it", probe=True, scrape=scrape
             )
             return
-        self._selector.unregister(waiting.sock)  # held: its bytes stay in the kernel's buffer
-        waiting.watched, waiting.request = False, True
+        self._unwatch(waiting)  # held: its bytes stay in the kernel's buffer
+        waiting.request = True
         if sum(h.request for h in self.held) > self.max_queue:
             self._answer(waiting, 503, "too many requests held")
             return
         self.wake = True
 
-    def _drop(self, waiting: _Held) -> None:
+    def _unwatch(self, waiting: _Held) -> None:
         if waiting.watched:
             self._selector.unregister(waiting.sock)
             waiting.watched = False
+
+    def _drop(self, waiting: _Held) -> None:
+        self._unwatch(waiting)
         waiting.sock.close()
         with contextlib.suppress(ValueError):
             self.held.remove(waiting)
@@ -165,9 +171,7 @@ class Holder:
         was held). The listener goes back to the workers."""
         requests = list(self.held)  # those whose first line has not come yet too
         for waiting in requests:
-            if waiting.watched:
-                self._selector.unregister(waiting.sock)
-                waiting.watched = False
+            self._unwatch(waiting)
         self.close()
         if not requests:
             return None
