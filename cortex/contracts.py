@@ -27,6 +27,7 @@ from typing import Any
 __all__ = [
     "ANNOTATION_SPEC_HASH",
     "API_VERSION",
+    "COLD_START_HEADER",
     "CRD_NAME",
     "DEFAULT_PORT",
     "GROUP",
@@ -68,6 +69,7 @@ SINGULAR = "realtimeapi"
 SHORT_NAMES = ("rapi",)
 CRD_NAME = f"{PLURAL}.{GROUP}"
 
+COLD_START_HEADER = "X-Cortex-Cold-Start"  # seconds a response was held while its API woke
 LABEL_API_NAME = f"{GROUP}/api-name"
 LABEL_API_KIND = f"{GROUP}/api-kind"
 ANNOTATION_SPEC_HASH = f"{GROUP}/spec-hash"
@@ -105,10 +107,17 @@ class Metric(enum.StrEnum):
     MODEL_OVER_BUDGET = "cortex_model_over_budget"
     MODELS_LOADED = "cortex_models_loaded"
     MODEL_BYTES = "cortex_model_bytes"
+    # The activator's (docs/scale-to-zero.md), per API: requests held while it wakes or is
+    # full, held + proxied, answered (by status class), and the seconds each wake took.
+    HELD = "cortex_activator_held_requests"
+    ACTIVATOR_IN_FLIGHT = "cortex_activator_in_flight_requests"
+    ACTIVATOR_REQUESTS_TOTAL = "cortex_activator_requests_total"
+    COLD_START = "cortex_cold_start_seconds"
 
 
 class MetricLabel(enum.StrEnum):
     API_NAME = "api_name"
+    API_NAMESPACE = "api_namespace"  # the activator's series: it serves many namespaces
     STATUS_CODE = "status_code"
     REASON = "reason"
     MODEL = "model"
@@ -128,6 +137,7 @@ class RuntimeState(enum.StrEnum):
     RELOADING = "reloading"  # a new version loads next to the one serving
     DRAINING = "draining"  # stopping: in-flight requests finish, no new ones
     FAILED = "failed"  # the predictor could not be loaded; the process exits
+    ASLEEP = "asleep"  # min_replicas 0, idle: no workers; the master holds the port and wakes
 
 
 class APIState(enum.StrEnum):

@@ -68,6 +68,8 @@ __all__ = ["LocalEnvironment"]
 HOST = "127.0.0.1"
 # Ready with the old spec: the reload has not begun yet.
 _PENDING = {RuntimeState.READY: APIState.UPDATING.value}
+# A runtime that serves, or sleeps with its port held (min_replicas 0): the next request wakes it.
+_SERVING = (RuntimeState.READY, RuntimeState.ASLEEP)
 STOP_GRACE = 40.0  # the runtime drains for up to 30 s (--graceful-timeout) before exiting
 
 
@@ -189,7 +191,7 @@ class LocalEnvironment:
                 f"api '{api.name}' is updating; wait until it is live "
                 f"(`cortex get {api.name} -w`), then deploy again"
             )
-        if status.state != RuntimeState.READY:  # draining or failed: on its way out
+        if status.state not in _SERVING:  # draining or failed: on its way out
             self._stop(meta)
             return self._start(api, batch, python, meta, "update")
         if status.spec_hash == wanted and not batch.force:
@@ -289,7 +291,7 @@ class LocalEnvironment:
             return environment.Rollout("failed", "it was deleted meanwhile")
         token = json.loads(deployment.token)
         status = self._status_file(meta)
-        ready = status is not None and status.state == RuntimeState.READY
+        ready = status is not None and status.state in _SERVING
         fresh = status is not None and status.updated != token["before"]
         # After a SIGHUP, only a status written since counts, and a failed reload leaves a cause.
         reloaded = not token.get("reloaded") or (fresh and status is not None and not status.cause)
@@ -335,6 +337,11 @@ class LocalEnvironment:
             message = f"the process is not running: {_death(meta, status, lines) or 'it exited'}"
             return dataclasses.replace(row, message=message, log_tail=logfile.tail(lines))
         base = f"http://{HOST}:{meta.port}"
+        if status is not None and status.state == RuntimeState.ASLEEP:  # the master holds the port
+            fresh = int(status.spec_hash == meta.spec_hash)
+            return dataclasses.replace(
+                row, status=APIState.SCALED_TO_ZERO, requested=0, up_to_date=fresh
+            )
         live = status is not None and status.state == RuntimeState.READY and probe.ready(base)
         row = dataclasses.replace(
             row,

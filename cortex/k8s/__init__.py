@@ -3,9 +3,9 @@
 ``render(api, owner, settings)`` gives the children of one ``RealtimeAPI`` resource, in the
 order to apply them: Deployment, Service, the route of the settings' ``routing`` (an HTTPRoute,
 an Ingress or none), the autoscaler of the settings' ``autoscaler`` (an HPA,
-``autoscaling/v2``, or KEDA's ScaledObject), and a PodDisruptionBudget when ``min_replicas``
-> 1. Every object is a JSON-serialisable dict with a stable key order, the same for the same
-input.
+``autoscaling/v2``, or KEDA's ScaledObject: none for an API asleep at zero), and a
+PodDisruptionBudget when ``min_replicas`` > 1. Every object is a JSON-serialisable dict with
+a stable key order, the same for the same input.
 ``custom_resource_definition()`` gives the CustomResourceDefinition (``crd_yaml()`` its text).
 The operator applies what these return; nothing here talks to a cluster.
 
@@ -90,13 +90,17 @@ def render(
     (CPU-based scaling without ``compute.cpu``), and ``ValueError`` when ``owner.name`` is not
     ``api.name``.
     """
-    autoscaler = render_scaled_object if settings.autoscaler == Autoscaler.KEDA else render_hpa
+    autoscalers: tuple[Any, ...] = (render_hpa,)
+    if settings.autoscaler == Autoscaler.KEDA:
+        # KEDA would scale an API at zero back to minReplicaCount: none while it sleeps.
+        asleep = api.scales_to_zero and (api.init_replicas if replicas is None else replicas) == 0
+        autoscalers = () if asleep else (render_scaled_object,)
     routes = {"gateway": (render_route,), "ingress": (render_ingress,), "none": ()}
     children = [
         render_deployment(api, owner, settings, replicas),
         *(
             renderer(api, owner, settings)
-            for renderer in (render_service, *routes[settings.routing], autoscaler)
+            for renderer in (render_service, *routes[settings.routing], *autoscalers)
         ),
     ]
     budget = render_pdb(api, owner, settings)  # API-dependent: pruned when min_replicas is 1

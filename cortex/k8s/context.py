@@ -40,6 +40,9 @@ CORTEX_OPERATOR_GPU_SHM_SIZE        size of the memory-backed ``/dev/shm`` of GP
 CORTEX_OPERATOR_SLEEP_ACTION        ``true`` only on Kubernetes >= 1.30: the pods' ``preStop``
                                     is the kubelet's native ``sleep`` (no ``sleep`` binary in
                                     the image needed); ``false``: ``exec sleep`` (``false``)
+CORTEX_OPERATOR_ACTIVATOR           the activator's Service, as ``<namespace>/<name>``: the
+                                    route of an API with ``min_replicas: 0`` points at it
+                                    (docs/scale-to-zero.md); required for such APIs (none)
 CORTEX_OPERATOR_PEERING             the kopf peering object replicas share, so that one is
                                     active and the others wait (a ``KopfPeering`` in the
                                     watched namespace, else a ``ClusterKopfPeering``); empty or
@@ -97,6 +100,7 @@ ENV_VARS = {
     f"{ENV_PREFIX}GPU_RUNTIME_CLASS": "gpu_runtime_class",
     f"{ENV_PREFIX}GPU_SHM_SIZE": "gpu_shm_size",
     f"{ENV_PREFIX}SLEEP_ACTION": "sleep_action",
+    f"{ENV_PREFIX}ACTIVATOR": "activator",
     f"{ENV_PREFIX}PEERING": "peering",
     f"{ENV_PREFIX}PEERING_LIFETIME": "peering_lifetime",
 }
@@ -145,6 +149,7 @@ class OperatorSettings:
     gpu_runtime_class: str | None = None
     gpu_shm_size: str | None = "1Gi"
     sleep_action: bool = False
+    activator: tuple[str, str] | None = None
     peering: str | None = None
     peering_lifetime: int = 60
 
@@ -289,6 +294,15 @@ def _gateway(name: str, value: str) -> tuple[str, str] | None:
     return namespace, gateway
 
 
+def _service(name: str, value: str) -> tuple[str, str] | None:
+    if not value:
+        return None
+    namespace, _, service = value.partition("/")
+    if not _DNS_LABEL.fullmatch(namespace) or not _DNS_LABEL.fullmatch(service):
+        raise _bad(name, value, "use <namespace>/<name> of a Service, e.g. cortex/cortex-activator")
+    return namespace, service
+
+
 def _memory(name: str, value: str) -> str | None:
     if not value:
         return None
@@ -320,6 +334,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "gpu_runtime_class": _object_name,
     "gpu_shm_size": _memory,
     "sleep_action": _boolean,
+    "activator": _service,
     "peering": _object_name,
     "peering_lifetime": _seconds,
 }

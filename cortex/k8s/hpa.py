@@ -18,7 +18,9 @@ periods (at most 1 h, the HPA's limit). Percentages are whole numbers >= 1, so f
 emitted only when the settings say so; otherwise the cluster-wide 10 % applies.
 
 What this HPA cannot do: ``autoscaling.window`` (the adapter rule's window is fixed; KEDA's query
-honours it), and ``min_replicas: 0``.
+honours it), and scaling to zero: with ``min_replicas: 0`` its ``minReplicas`` is 1, and it does
+nothing while the API is at zero (the HPA's ``ScalingDisabled``); the activator wakes the API and
+the operator puts it to sleep (docs/scale-to-zero.md).
 """
 
 from __future__ import annotations
@@ -144,7 +146,7 @@ def render_hpa(
         "metadata": labels.metadata(api, owner),
         "spec": {
             "scaleTargetRef": labels.scale_target(owner),
-            "minReplicas": scaling.min_replicas,
+            "minReplicas": max(scaling.min_replicas, 1),
             "maxReplicas": scaling.max_replicas,
             "metrics": [_metric(api, settings)],
             "behavior": behavior(scaling, settings),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cortex import contracts
+from cortex import contracts, errors
 from cortex.k8s import context
 from cortex.spec import RealtimeAPI, spec_hash
 
@@ -26,6 +26,7 @@ __all__ = [
     "MANAGED_BY",
     "PORT",
     "PORT_NAME",
+    "backend_service",
     "child_name",
     "labels",
     "metadata",
@@ -86,3 +87,21 @@ def metadata(api: RealtimeAPI, owner: context.Owner) -> dict[str, Any]:
         "annotations": {ANNOTATION_SPEC_HASH: spec_hash(api)},
         "ownerReferences": [owner_reference(owner)],
     }
+
+
+def backend_service(
+    api: RealtimeAPI, owner: context.Owner, settings: context.OperatorSettings
+) -> tuple[str | None, str]:
+    """(namespace, name) of the Service a route sends the API's requests to: ``api-<name>``,
+    or for an API that may scale to zero the activator's (``CORTEX_OPERATOR_ACTIVATOR``); the
+    namespace is None when it is the API's own."""
+    if not api.scales_to_zero:
+        return None, child_name(api.name)
+    if settings.activator is None:
+        raise errors.SpecError(
+            f"api '{api.name}': autoscaling.min_replicas 0 needs the activator, which this "
+            "operator was not given: install the chart with activator.enabled=true (it sets "
+            "CORTEX_OPERATOR_ACTIVATOR), or set autoscaling.min_replicas to 1"
+        )
+    namespace, name = settings.activator
+    return (None if namespace == owner.namespace else namespace), name

@@ -6,6 +6,11 @@ names one (else every host the Gateway's listener accepts), with ``networking.ti
 rule's ``timeouts.request`` (the runtime answers 504 at the same moment, see docs/runtime.md).
 No rewrite: the runtime answers a POST on any path.
 
+An API that may scale to zero (``min_replicas: 0``) is routed to the activator's Service
+instead (:func:`backend`, ``CORTEX_OPERATOR_ACTIVATOR``), which holds its requests while it
+wakes: its timeout then also covers ``scale_from_zero_timeout``. An HTTPRoute may point at a
+Service of another namespace when a ReferenceGrant there allows it (the chart makes it).
+
 :func:`claim` is what a route claims, host and path, the same for the HTTPRoute and the Ingress:
 two APIs with the same claim would fight over the same requests.
 """
@@ -17,7 +22,7 @@ from typing import Any
 from cortex.k8s import context, labels
 from cortex.spec import RealtimeAPI
 
-__all__ = ["GATEWAY_GROUP", "claim", "render_route", "timeout_text"]
+__all__ = ["GATEWAY_GROUP", "backend", "claim", "render_route", "route_timeout", "timeout_text"]
 
 GATEWAY_GROUP = "gateway.networking.k8s.io"
 
@@ -34,6 +39,25 @@ def timeout_text(seconds: float) -> str:
     return f"{millis // 1000}s" if millis % 1000 == 0 else f"{millis}ms"
 
 
+def backend(
+    api: RealtimeAPI, owner: context.Owner, settings: context.OperatorSettings
+) -> dict[str, Any]:
+    """The Service the route sends to: the API's own, or the activator's (with its namespace
+    when that is another one) for an API that may scale to zero."""
+    namespace, name = labels.backend_service(api, owner, settings)
+    found: dict[str, Any] = {"name": name, "port": labels.PORT}
+    if namespace is not None:
+        found["namespace"] = namespace
+    return found
+
+
+def route_timeout(api: RealtimeAPI) -> float:
+    """Seconds the route waits for a response: the API's timeout, plus the time a request may
+    be held while the API wakes."""
+    held = api.autoscaling.scale_from_zero_timeout if api.scales_to_zero else 0.0
+    return api.networking.timeout + held
+
+
 def render_route(
     api: RealtimeAPI, owner: context.Owner, settings: context.OperatorSettings
 ) -> dict[str, Any]:
@@ -42,11 +66,10 @@ def render_route(
         raise ValueError("render_route needs settings.gateway (routing 'gateway')")
     namespace, name = settings.gateway
     parent = {"group": GATEWAY_GROUP, "kind": "Gateway", "namespace": namespace, "name": name}
-    backend = {"name": labels.child_name(api.name), "port": labels.PORT}
     rule: dict[str, Any] = {
         "matches": [{"path": {"type": "PathPrefix", "value": api.endpoint}}],
-        "backendRefs": [backend],
-        "timeouts": {"request": timeout_text(api.networking.timeout)},
+        "backendRefs": [backend(api, owner, settings)],
+        "timeouts": {"request": timeout_text(route_timeout(api))},
     }
     spec: dict[str, Any] = {"parentRefs": [parent]}
     if api.networking.hostname is not None:

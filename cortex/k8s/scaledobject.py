@@ -15,6 +15,10 @@ With the ``keda`` autoscaler (the operator's settings) KEDA scales the ``Realtim
   ``advanced.horizontalPodAutoscalerConfig.behavior`` is :func:`cortex.k8s.hpa.behavior`:
   Cortex's step limits and stabilization windows, the same as the plain HPA's.
 
+With ``min_replicas: 0``, ``minReplicaCount`` is 1 and :func:`cortex.k8s.render` renders the
+ScaledObject only while the API has replicas: KEDA sets a target below ``minReplicaCount``
+back to it, and would undo every scale to zero of the operator (docs/decisions.md).
+
 Needs KEDA and a Prometheus that scrapes the API pods (``settings.prometheus_url``).
 """
 
@@ -41,10 +45,19 @@ def _number(value: float) -> str:
 
 
 def in_flight_query(api: RealtimeAPI, namespace: str) -> str:
-    """PromQL: the API's in-flight requests, each pod averaged over ``autoscaling.window``."""
+    """PromQL: the API's in-flight requests, each pod averaged over ``autoscaling.window``;
+    for an API that may scale to zero, plus the requests the activators hold for it (each
+    side ``or vector(0)``: a sum over no series is no value, not 0)."""
     selector = _selector({"namespace": namespace, contracts.MetricLabel.API_NAME: api.name})
     window = units.format_duration(api.autoscaling.window)
-    return f"sum(avg_over_time({contracts.Metric.IN_FLIGHT}{{{selector}}}[{window}]))"
+    pods = f"sum(avg_over_time({contracts.Metric.IN_FLIGHT}{{{selector}}}[{window}]))"
+    if not api.scales_to_zero:
+        return pods
+    held = _selector(
+        {contracts.MetricLabel.API_NAMESPACE: namespace, contracts.MetricLabel.API_NAME: api.name}
+    )
+    activators = f"sum(avg_over_time({contracts.Metric.HELD}{{{held}}}[{window}]))"
+    return f"({pods} or vector(0)) + ({activators} or vector(0))"
 
 
 def render_scaled_object(
@@ -59,7 +72,7 @@ def render_scaled_object(
         "metadata": labels.metadata(api, owner),
         "spec": {
             "scaleTargetRef": labels.scale_target(owner),
-            "minReplicaCount": scaling.min_replicas,
+            "minReplicaCount": max(scaling.min_replicas, 1),
             "maxReplicaCount": scaling.max_replicas,
             "advanced": {
                 "horizontalPodAutoscalerConfig": {"behavior": hpa.behavior(scaling, settings)},

@@ -8,9 +8,10 @@ Run it with ``python -m cortex.operator``. Embed it (tests, benchmarks) with::
 
 Modules: ``kube`` (the only one talking to the API server), ``status`` (pure summaries) and
 ``drift`` (pure: does a live object hold what we apply?) <- ``cache`` (what the watches said)
-and ``routing`` (pure: the Routed condition, route claims) <- ``state`` (per-operator memory, the
-work queue) and ``listing`` (what the watches may not have said) <- ``handlers`` (kopf glue, one
-reconcile pass) ; ``config`` (kopf settings).
+and ``routing`` (pure: the Routed condition, route claims) and ``idle`` (since when an API that
+may scale to zero is idle, its metrics scraped) <- ``state`` (per-operator memory, the work
+queue) and ``listing`` (what the watches may not have said) <- ``sleeper`` (scales idle APIs to
+zero) <- ``handlers`` (kopf glue, one reconcile pass) ; ``config`` (kopf settings).
 """
 
 from __future__ import annotations

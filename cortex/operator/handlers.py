@@ -35,6 +35,7 @@ lost.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import logging
 from collections.abc import Mapping
@@ -58,7 +59,7 @@ from cortex.k8s import (
     rendered_kinds,
     route_kind,
 )
-from cortex.operator import drift, kube, listing, routing, status
+from cortex.operator import drift, idle, kube, listing, routing, sleeper, status
 from cortex.operator.cache import Key, Resource
 from cortex.operator.state import RESYNC_SECONDS, RETRY_DELAY, STALL_AFTER, State
 from cortex.spec import parse_api_spec
@@ -309,7 +310,7 @@ async def publish(state: State, key: Key, resource: Resource) -> float | None:
         None if deployment is None else status.DeploymentFacts.of(deployment),
         cache.pod_facts(key),
         _autoscaler_facts(state, key),
-        min_replicas=facts.min_replicas,
+        min_replicas=max(facts.min_replicas, 1),  # waking from zero is not live yet
         init_replicas=facts.init_replicas,
         now=_now(),
         stall_after=state.stall_after,
@@ -319,6 +320,10 @@ async def publish(state: State, key: Key, resource: Resource) -> float | None:
     conflict = _conflict(state, key, resource)
     routed = routing.routed(state.settings, key[1], None if conflict else route, conflict)
     summary = routing.with_route(summary, routed)
+    if facts.scale_to_zero_after is not None:
+        asleep = deployment is not None and summary.requested == 0
+        cold = idle.condition(asleep, state.idle.woken.get(key), state.idle.cold_start.get(key))
+        summary = dataclasses.replace(summary, conditions=(*summary.conditions, cold))
     previous = state.written.get(key, resource.status)
     new = status.render(
         summary,
@@ -329,7 +334,11 @@ async def publish(state: State, key: Key, resource: Resource) -> float | None:
         now=_now(),
     )
     await _write(state, key, _ref(*key, resource.uid), new, previous)
-    return summary.recheck_in
+    if facts.scale_to_zero_after is None or deployment is None:
+        return summary.recheck_in
+    due = await sleeper.check(state, key, resource, facts.scale_to_zero_after)
+    soonest = [t for t in (due, summary.recheck_in) if t is not None]
+    return min(soonest) if soonest else None
 
 
 def _autoscaler_facts(state: State, key: Key) -> status.HPAFacts | None:

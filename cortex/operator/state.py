@@ -23,7 +23,7 @@ import kopf
 
 from cortex import errors
 from cortex.k8s import OperatorSettings
-from cortex.operator import kube, metrics, routing, status
+from cortex.operator import idle, kube, metrics, routing, status
 from cortex.operator.cache import Cache, Key
 
 __all__ = ["RESYNC_SECONDS", "RETRY_DELAY", "STALL_AFTER", "Key", "State"]
@@ -45,6 +45,8 @@ class State:
         stall_after: float = STALL_AFTER,
         retry_delay: float = RETRY_DELAY,
         resync: float = RESYNC_SECONDS,
+        clock: Callable[[], float] | None = None,
+        idle_poll: float = idle.POLL_SECONDS,
     ) -> None:
         self.settings = settings
         self.cache = Cache()
@@ -65,6 +67,9 @@ class State:
         self._serving_since: float | None = None  # during the first minute of serving
         self._announced = 0  # the number of APIs last said to be in sync
         self.metrics = metrics.OperatorMetrics(self.snapshot)
+        self.idle = idle.Idle()  # APIs that may scale to zero: since when they are idle
+        self.clock: Callable[[], float] = clock or time.monotonic
+        self.idle_poll = idle_poll
 
     # --- the API client --------------------------------------------------------------------
 
@@ -185,6 +190,7 @@ class State:
         self._dirty.discard(key)
         for kept in (self.written, self.seen, self.failures):
             kept.pop(key, None)
+        self.idle.drop(key)
 
     async def close(self) -> None:
         tasks = [*self._timers.values(), *self._workers.values()]

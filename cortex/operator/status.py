@@ -138,6 +138,7 @@ class ApiFacts:
     endpoint: str = ""
     status: Body | None = None
     claim: tuple[str, str] | None = None
+    scale_to_zero_after: float | None = None  # None: the API never scales to zero
 
     @classmethod
     def of(cls, body: Body) -> ApiFacts:
@@ -155,6 +156,7 @@ class ApiFacts:
             api.endpoint,
             current,
             route.claim(api),
+            scaling.scale_to_zero_after if api.scales_to_zero else None,
         )
 
 

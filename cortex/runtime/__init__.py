@@ -5,7 +5,8 @@ it, see pyproject.toml)::
 
     __main__                      the command
     master                        the replica's master process: binds, forks, reloads, drains
-    worker                        one worker process: uvicorn on the shared socket
+    worker | hold                 one worker process: uvicorn on the shared socket | the port
+                                  held while the workers sleep (min_replicas 0)
     app | connections             the app factory: routes, X-Request-ID, 404/405 | HTTP limits
     auth | docs | handler | openapi
                                   bearer tokens | /docs offline | the prediction route |
@@ -17,7 +18,7 @@ it, see pyproject.toml)::
                                   batches | thread pool | user contract and loading | Prometheus
     sharedmem | codec | logs | limits | deadlines | children
                                   replica memory | bodies | JSON logs | per-request limits |
-                                  a request's deadlines | reaping workers, how they ended
+                                  a request's deadlines | child processes: their end
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""The master's worker processes once they end: reaping them, and saying how they ended."""
+"""The master's child processes: dying with it, reaping them, and saying how they ended."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 
@@ -40,3 +41,23 @@ def exited(pid: int, block: bool = False) -> int | None:
         return None
     _codes[pid] = os.waitstatus_to_exitcode(status)
     return _codes[pid]
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(master_pid: int) -> None:
+    """Ask Linux to SIGKILL this process (a worker, a relay) when the master dies: no orphan
+    keeps the port.
+
+    SIGKILL, not SIGTERM: a worker draining on SIGTERM would wait for its requests, and a hung
+    one would keep it alive. A master that died before the request was made is not noticed
+    by it, hence the check of the parent after it.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: orphans are left to the CLI's group kill
+        pass
+    if os.getppid() != master_pid:
+        os._exit(1)

@@ -15,6 +15,9 @@ admission counts and metrics. It never imports the user's code. Signals:
   it held are returned. Its open connections are closed by the kernel.
 - The master's own death, even by SIGKILL, kills its workers (a parent-death signal): no orphan
   keeps the port.
+- ``autoscaling.min_replicas: 0``: after ``scale_to_zero_after`` with no request in flight or
+  answered, the workers stop and the master holds the port (:mod:`cortex.runtime.hold`): the
+  next request wakes them, and waits, as the cluster's activator holds it.
 
 ``--status-file`` keeps a :class:`cortex.contracts.RuntimeStatus` current for tools
 (``cortex get``, ``cortex deploy``).
@@ -24,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import gc
 import json
 import logging
@@ -40,7 +42,7 @@ from types import FrameType
 from cortex import contracts
 from cortex.contracts import DEFAULT_PORT, Flag, RuntimeState, RuntimeStatus
 from cortex.errors import CortexError
-from cortex.runtime import auth, children, limits, logs, metrics, sharedmem, worker
+from cortex.runtime import auth, children, hold, limits, logs, metrics, sharedmem, worker
 from cortex.runtime.limits import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES, Limits
 from cortex.spec import RealtimeAPI, load_specs, parse_api_spec, parse_specs, spec_hash
 
@@ -48,7 +50,6 @@ log = logging.getLogger("cortex.runtime")
 TICK = 0.05
 RESTART_BACKOFF = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0)  # by replacements in the last window
 RESTART_WINDOW = 60.0
-PR_SET_PDEATHSIG = 1
 DRAIN_MARGIN = 5.0  # seconds past networking.timeout before a draining old worker is killed
 SharedState = sharedmem.SharedState
 
@@ -217,6 +218,9 @@ class Master:
         self.drain_deadline = 0.0  # when draining old workers are killed
         self.restarts: list[float] = []  # when dead workers were replaced, lately
         self.pending_restarts: list[float] = []  # when the next replacements are due
+        self.idle = hold.IdleTimer(time.monotonic())  # min_replicas 0: since when idle
+        self.relays: list[int] = []  # processes piping requests held while asleep
+        self.foreign_fds: list[int] = []  # what a forked worker must close (held clients)
 
     def run(self) -> int:
         for handled in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -240,7 +244,63 @@ class Master:
                     continue
                 return self.shutdown(sig)
             self.replace_dead_workers()
+            if self._idle_enough() and not self.sleep():
+                return 1
             time.sleep(TICK)
+
+    def _idle_enough(self) -> bool:
+        """An API that may scale to zero idle for ``scale_to_zero_after`` (and not reloading)."""
+        self.relays = [pid for pid in self.relays if children.exited(pid) is None]
+        if not self.api.scales_to_zero or self.draining_old:
+            return False
+        # Relayed requests count in the workers' numbers; an idle keep-alive connection that a
+        # relay still pipes is no activity (the workers' drain closes it).
+        activity = (self.shared.in_flight(), metrics.answered(self.shared.totals()))
+        idle_for = self.idle.observe(time.monotonic(), activity)
+        return idle_for >= self.api.autoscaling.scale_to_zero_after
+
+    def sleep(self) -> bool:
+        """Stop the workers, hold the port until a request comes, wake; False if waking failed
+        (the master then exits, as when the predictor fails at start)."""
+        scaling = self.api.autoscaling
+        log.info(
+            "idle for %gs: stopping the workers, holding the port", scaling.scale_to_zero_after
+        )
+        self.stop(self.workers, signal.SIGTERM)
+        self.workers = {}
+        self.status(RuntimeState.ASLEEP)
+        holder = hold.Holder(self.sock, scaling.max_queue_length, scaling.scale_from_zero_timeout)
+        while not holder.wake:
+            if self.signals:
+                holder.refuse("the API is stopping")
+                return True  # the loop handles the signal
+            holder.poll(TICK)
+        started = time.monotonic()
+        log.info("a request came: waking")
+        self.status(RuntimeState.LOADING)
+        self.foreign_fds = holder.fds()
+        self.workers = self.spawn(self.api, load_before_serving=True)
+        self.foreign_fds = []
+        while not self._ready_or_failed(self.workers):
+            holder.poll(TICK)
+        if not all(self.shared.worker_state(s) == SharedState.READY for s in self.workers.values()):
+            self.cause = self.shared.cause() or "a worker exited while loading"
+            holder.refuse("the API could not wake: " + self.cause)
+            self.stop(self.workers, signal.SIGKILL)
+            self.status(RuntimeState.FAILED)
+            return False
+        relay = holder.release(_connectable(self.sock.getsockname()), self.pid)
+        if relay is not None:
+            self.relays.append(relay)
+        log.info("woken in %.3fs", time.monotonic() - started)
+        self.idle = hold.IdleTimer(time.monotonic())
+        self.status(RuntimeState.READY)
+        return True
+
+    def _ready_or_failed(self, workers: dict[int, int]) -> bool:
+        states = [self.shared.worker_state(s) for s in workers.values()]
+        died = any(children.exited(pid) is not None for pid in workers)
+        return died or SharedState.FAILED in states or all(s == SharedState.READY for s in states)
 
     def _on_signal(self, sig: int, frame: FrameType | None) -> None:
         self.signals.append(sig)
@@ -402,7 +462,10 @@ def _worker_main(api: RealtimeAPI, master: Master, slot: int, load_before_servin
     try:
         for handled in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(handled, signal.SIG_DFL)
-        _die_with_parent(master.pid)
+        children.die_with_parent(master.pid)
+        for fd in master.foreign_fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
         code = worker.serve(
             api,
             master.project,
@@ -419,25 +482,15 @@ def _worker_main(api: RealtimeAPI, master: Master, slot: int, load_before_servin
         os._exit(code)
 
 
+def _connectable(address: tuple[str, int]) -> tuple[str, int]:
+    """Where to connect to reach a socket bound to ``address`` (any address: loopback)."""
+    host, port = address[0], address[1]
+    return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host), port
+
+
 def _raise_file_limit() -> None:
     """Open files up to the hard limit (a shell's soft limit is often 1,024): each connection
     is one, and a worker may hold --max-connections of them."""
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def _die_with_parent(master_pid: int) -> None:
-    """Ask Linux to SIGKILL this worker when the master dies: no orphan keeps the port.
-
-    SIGKILL, not SIGTERM: a worker draining on SIGTERM would wait for its requests, and a hung
-    one would keep it alive. A master that died before the request was made is not noticed
-    by it, hence the check of the parent after it.
-    """
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: orphans are left to the CLI's group kill
-        pass
-    if os.getppid() != master_pid:
-        os._exit(1)

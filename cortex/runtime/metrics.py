@@ -111,6 +111,11 @@ _REFUSALS = {reason: _REFUSED + i for i, reason in enumerate(Refusal)}
 WIDTH = _REFUSED + len(_REFUSALS)
 
 
+def answered(totals: list[float]) -> float:
+    """Requests answered, of the replica-wide ``totals`` (a scrape of /metrics is none)."""
+    return sum(totals[_REQUESTS : _REQUESTS + len(STATUS_CLASSES)])
+
+
 class Metrics(Collector):
     """Counts one worker's requests into its slot; renders the replica-wide sums."""
 

@@ -2,7 +2,7 @@
 
 The models are the single source of truth for ``cortex.yaml`` and for the CRD's schema
 (``APISpec.model_json_schema()``). Defaults that depend on other fields are filled after
-validation: ``autoscaling.init_replicas`` (= ``min_replicas``),
+validation: ``autoscaling.init_replicas`` (= ``min_replicas``, or 1 when that is 0),
 ``autoscaling.target_replica_concurrency`` (= processes x threads, or x ``max_batch_size`` if
 larger, when batching) and, on a ``RealtimeAPI``,
 ``networking.endpoint`` (= ``/<name>``). Checks against the project folder run only when the
@@ -73,6 +73,8 @@ _IMAGE = re.compile(
 )
 IMAGE_MAX_LENGTH = 1000
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+SCALE_TO_ZERO_FIELDS = ("scale_to_zero_after", "max_queue_length", "scale_from_zero_timeout")
+"""The fields of ``autoscaling`` that only an API with ``min_replicas: 0`` uses."""
 INT32_MAX = 2**31 - 1  # what Kubernetes' integer fields (replicas, counts) hold
 
 if TYPE_CHECKING:
@@ -361,11 +363,17 @@ class Compute(_Model):
 
 
 class Autoscaling(_Model):
-    """Replica bounds and the autoscaler's knobs; two defaults are filled by ``APISpec``."""
+    """Replica bounds and the autoscaler's knobs; two defaults are filled by ``APISpec``.
 
-    min_replicas: Int = Field(default=1, ge=1, le=INT32_MAX)
+    ``min_replicas: 0`` lets an idle API scale to zero (docs/scale-to-zero.md): the last three
+    fields say when (``scale_to_zero_after`` without a request), how many requests wait for it
+    to wake (``max_queue_length``) and how long (``scale_from_zero_timeout``: long enough to
+    provision a GPU node). They change nothing while ``min_replicas`` is 1 or more.
+    """
+
+    min_replicas: Int = Field(default=1, ge=0, le=INT32_MAX)
     max_replicas: Int = Field(default=100, ge=1, le=INT32_MAX)
-    init_replicas: Int | None = Field(default=None, ge=1, le=INT32_MAX)
+    init_replicas: Int | None = Field(default=None, ge=0, le=INT32_MAX)
     max_replica_concurrency: Int = Field(default=1024, ge=1, le=30000)
     target_replica_concurrency: Float | None = Field(default=None, gt=0)
     window: units.Duration = Field(default="60s", validate_default=True)
@@ -375,6 +383,18 @@ class Autoscaling(_Model):
     max_upscale_factor: Float = Field(default=1.5, gt=1)
     downscale_tolerance: Float = Field(default=0.05, ge=0, lt=1)
     upscale_tolerance: Float = Field(default=0.05, ge=0, lt=1)
+    scale_to_zero_after: units.Duration = Field(default="5m", validate_default=True)
+    max_queue_length: Int = Field(default=100, ge=1, le=100_000)
+    scale_from_zero_timeout: units.Duration = Field(default="5m", validate_default=True)
+
+    @field_validator("scale_to_zero_after", "scale_from_zero_timeout")
+    @classmethod
+    def _at_least_a_second(cls, value: float) -> float:
+        if value < 1:
+            raise messages.rule_error(
+                "must be at least 1s (e.g. 30s, 5m)", units.format_duration(value)
+            )
+        return value
 
     @field_validator("window")
     @classmethod
@@ -614,9 +634,18 @@ class APISpec(_Model):
 
     @property
     def init_replicas(self) -> int:
-        """``autoscaling.init_replicas``, its default (``min_replicas``) filled in."""
+        """``autoscaling.init_replicas``, its default filled in: ``min_replicas``, or 1 for an
+        API that may scale to zero (a deploy then shows at once that the API starts)."""
         scaling = self.autoscaling
-        return scaling.min_replicas if scaling.init_replicas is None else scaling.init_replicas
+        if scaling.init_replicas is not None:
+            return scaling.init_replicas
+        return max(scaling.min_replicas, 1)
+
+    @property
+    def scales_to_zero(self) -> bool:
+        """Whether the API may scale to zero (``min_replicas: 0``): its route goes through the
+        activator, which holds requests while it wakes."""
+        return self.autoscaling.min_replicas == 0
 
     @property
     def target_replica_concurrency(self) -> float:
@@ -632,6 +661,8 @@ class APISpec(_Model):
         unused: dict[str, set[str]] = {}
         if self.predictor.models is None:
             unused["predictor"] = {"models"}
+        if not self.scales_to_zero:
+            unused["autoscaling"] = set(SCALE_TO_ZERO_FIELDS)
         return unused
 
 

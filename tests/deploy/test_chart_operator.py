@@ -38,7 +38,8 @@ def _peering_objects(objects: dict[str, dict[str, Any]]) -> list[str]:
     return [
         key
         for key, obj in objects.items()
-        if obj["kind"] in only_for_peering or key.endswith("/cortex-operator-peering")
+        if (obj["kind"] in only_for_peering and not key.endswith("/cortex-activator"))
+        or key.endswith("/cortex-operator-peering")
     ]
 
 

@@ -137,6 +137,8 @@ def test_cluster_scoped_objects_are_named_after_the_release() -> None:
         "ClusterRole/ml-cortex-operator-peering",
         "ClusterRoleBinding/ml-cortex-operator-peering",
         "ClusterKopfPeering/ml-cortex",
+        "ClusterRole/ml-cortex-activator",
+        "ClusterRoleBinding/ml-cortex-activator",
     }
     assert not _cluster_scoped(ml) & _cluster_scoped(prod)
     binding = ml["ClusterRoleBinding/ml-cortex-operator"]
@@ -153,6 +155,8 @@ def test_the_release_cortex_keeps_the_plain_manifests_names() -> None:
         "ClusterRole/cortex-operator",
         "ClusterRoleBinding/cortex-operator",
         "ClusterRole/cortex-user",
+        "ClusterRole/cortex-activator",
+        "ClusterRoleBinding/cortex-activator",
     }
 
 

@@ -237,14 +237,16 @@ class FakeCluster:
         count: int | None = None,
         since: datetime.datetime | None = None,
         namespace: str | None = None,
+        ips: list[str] | None = None,
     ) -> list[str]:
         """Put the active pods of a Deployment's current ReplicaSet (the first ``count`` by name)
         in a state of ``POD_STATES`` (``ready``, ``image-pull``, ``oom``, ``crash``,
         ``unschedulable``, ``init-crash``, ``config-error``, ``evicted``, ``pending``), dated
-        ``since`` or now; the controllers follow (a rollout moves on as new pods get ready)."""
+        ``since`` or now, with the IPs ``ips`` (else their own or new ones); the controllers
+        follow (a rollout moves on as new pods get ready)."""
         ns = namespace or self.namespace
         return self.call(
-            workloads.set_pods, self.store, ns, deployment, state, count=count, since=since
+            workloads.set_pods, self.store, ns, deployment, state, count=count, since=since, ips=ips
         )
 
     def advance(self, seconds: float) -> None:

@@ -7,6 +7,7 @@
 - Namespaces: deleting one deletes what is in it.
 - Workloads: Deployments, ReplicaSets and their pods (``workloads``), whose pods tests drive
   with ``set_pods``; ``pod_status`` is the status of a pod in one of ``POD_STATES``.
+- EndpointSlices: the ready pods of each Service and their addresses (``endpointslices``).
 - Gateways: the status of HTTPRoutes (``gateways``), once a test serves the Gateway API CRDs.
 """
 
@@ -16,7 +17,7 @@ import contextlib
 
 import kmock
 
-from tests.fakeapi import gateways, pods, workloads
+from tests.fakeapi import endpointslices, gateways, pods, workloads
 from tests.fakeapi.errors import ApiError
 from tests.fakeapi.store import Event, Kind, Obj, Store, now
 from tests.fakeapi.workloads import set_pods
@@ -121,6 +122,7 @@ def install(store: Store) -> None:
     """The controllers of one fake cluster, as store hooks in the order they see each change."""
     store.hooks.extend([serve_crd, collect_garbage, empty_namespace])
     workloads.install(store)
+    endpointslices.install(store)
     gateways.install(store)
 
 

@@ -32,6 +32,7 @@ from tests.fakeapi.store import Event, Kind, Obj, Store
 
 APPLY = "application/apply-patch+yaml"
 
+_GO_TRUE = ("1", "t", "T", "true", "TRUE", "True")
 VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 
 BUILTIN = (
@@ -53,6 +54,7 @@ BUILTIN = (
         ("hpa",),
     ),
     ("policy/v1/poddisruptionbudgets", "PodDisruptionBudget", True, ("status",), ("pdb",)),
+    ("discovery.k8s.io/v1/endpointslices", "EndpointSlice", True, (), ()),
     (
         "apiextensions.k8s.io/v1/customresourcedefinitions",
         "CustomResourceDefinition",
@@ -255,7 +257,10 @@ class FakeKubernetes(kmock.KubernetesScaffold):
 
     async def _resource(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
         sub, plural = request.subresource or "", request.resource.plural  # type: ignore[union-attr]
-        if request.action == kmock.action.WATCH:
+        # The API server reads `watch` as a Go bool (strconv.ParseBool); kmock knows only "true".
+        method = str(request.method.value).upper()
+        asked_watch = request.params.get("watch") in _GO_TRUE and method == "GET"
+        if request.action == kmock.action.WATCH or asked_watch:
             return await streams.watch(self, request)
         if plural == "pods" and sub == "log" and request.name:
             return await streams.logs(self, request)

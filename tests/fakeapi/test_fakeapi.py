@@ -266,3 +266,17 @@ def test_an_object_created_for_an_owner_that_is_gone_is_collected(cluster: FakeC
     body = {"metadata": {"name": "orphan", "ownerReferences": [owner]}}
     cluster.create("v1/configmaps", body, "default")
     assert cluster.get("v1/configmaps", "orphan") is None
+
+
+@pytest.mark.parametrize("flag", ["1", "t", "True"])
+def test_watch_is_a_go_boolean_as_the_api_server_reads_it(
+    cluster: FakeCluster, http: httpx.Client, flag: str
+) -> None:
+    rv = http.get(CMS).json()["metadata"]["resourceVersion"]
+    http.post(CMS, json=configmap("new"))
+
+    params = {"watch": flag, "resourceVersion": rv, "timeoutSeconds": "5"}
+    with httpx.stream("GET", cluster.url + CMS, params=params, timeout=10) as stream:
+        first = json.loads(next(stream.iter_lines()))
+
+    assert (first["type"], first["object"]["metadata"]["name"]) == ("ADDED", "new")

@@ -41,6 +41,7 @@ class Workloads:
         self.owners = Owners()
         self._queue: dict[Key, None] = {}
         self._holding = False
+        self.addresses = 0  # pod IPs handed out
         store.clock.listeners.append(self.resync)
         store.admission.listeners.append(self.resync)
 
@@ -174,9 +175,12 @@ def set_pods(
     *,
     count: int | None = None,
     since: datetime.datetime | None = None,
+    ips: list[str] | None = None,
 ) -> list[str]:
     """Put (the first ``count``, by name) pods of the Deployment's current ReplicaSet that are
     still active in ``state`` (``pods.POD_STATES``), dated ``since`` or now; returns their names.
+    ``ips``: the pod IPs the kubelet reports, one per pod in name order (a pod keeps the IP it
+    has; one whose sandbox is up and has none gets the next of ``10.244.0.0/16``).
     The controllers react once all are written (an evicted pod gets a replacement)."""
     if state not in pods.POD_STATES:
         raise ValueError(f"pod state {state!r} is not one of {pods.POD_STATES}")
@@ -189,16 +193,32 @@ def set_pods(
     when = since.strftime("%Y-%m-%dT%H:%M:%SZ") if since else workloads.stamp()
     kind = store.kinds[PODS]
     with workloads.hold():
-        for pod in chosen:
+        for index, pod in enumerate(chosen):
             new = pods.status(state, pod, when)
             if since is None:
                 _keep_transition_times(new, pod.get("status") or {})
+            ip = ips[index] if ips is not None and index < len(ips) else _ip(workloads, pod, new)
+            if ip is not None:
+                new["podIP"], new["podIPs"] = ip, [{"ip": ip}]
 
             def change(o: Obj, s: Obj = new) -> Obj:
                 return {**o, "status": s}
 
             store.update(kind, namespace, pod["metadata"]["name"], change, subresource="status")
     return [p["metadata"]["name"] for p in chosen]
+
+
+def _ip(workloads: Workloads, pod: Obj, status: Obj) -> str | None:
+    """The pod's IP: the one it has, else a new one once its sandbox is up (as the CNI gives)."""
+    old = (pod.get("status") or {}).get("podIP")
+    started = any(
+        c["type"] == "PodReadyToStartContainers" and c["status"] == "True"
+        for c in status.get("conditions") or []
+    )
+    if old or not started:
+        return old  # type: ignore[no-any-return]
+    workloads.addresses += 1
+    return f"10.244.{workloads.addresses // 256}.{workloads.addresses % 256}"
 
 
 def _keep_transition_times(new: Obj, old: Obj) -> None:

@@ -150,8 +150,8 @@ def test_rbac_has_no_wildcards_secrets_escalation_or_deletes_but_of_what_is_prun
         assert not {"deletecollection", "escalate", "bind", "impersonate"} & set(rule["verbs"])
         if "delete" in rule["verbs"]:
             assert set(rule["resources"]) <= PRUNED, rule
-        if "update" in rule["verbs"]:
-            assert all(name.endswith("/finalizers") for name in rule["resources"])
+        if "update" in rule["verbs"]:  # finalizers, and the scale to zero of an idle API
+            assert all(name.endswith(("/finalizers", "/scale")) for name in rule["resources"])
 
 
 def test_operator_runs_as_the_bound_service_account_without_root() -> None:

@@ -15,10 +15,12 @@ SUBMODULES = {
     "config",
     "drift",
     "handlers",
+    "idle",
     "kube",
     "listing",
     "metrics",
     "routing",
+    "sleeper",
     "state",
     "status",
 }

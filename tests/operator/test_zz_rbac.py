@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 
+from cortex.k8s import OperatorSettings
 from tests.fakeapi import FakeCluster, wait_for
 from tests.fakeapi.access import Record
+from tests.operator.activators import serving_activators
 from tests.operator.conftest import (
     CLUSTER_WIDE,
     GATEWAY_ROUTING,
@@ -86,7 +88,8 @@ PDBS = "policy/v1/poddisruptionbudgets"
 
 def scenario(cluster: FakeCluster, namespace: str | None, where: str = "default") -> None:
     """What the operator does for one API: create, status from pods, update, a switch of the
-    routing setting to ``gateway`` and back (each deletes the other route), delete."""
+    routing setting to ``gateway`` and back (each deletes the other route), delete; and an API
+    with ``min_replicas: 0`` scaled to zero."""
     if where != "default":
         cluster.create("v1/namespaces", {"metadata": {"name": where}})
     serve_gateway_api(cluster, gateway=False)
@@ -105,6 +108,15 @@ def scenario(cluster: FakeCluster, namespace: str | None, where: str = "default"
             ),
             what="the HPA updated and the budget deleted",
         )
+    sleepy = resource("sleepy", autoscaling={"min_replicas": 0, "scale_to_zero_after": "1s"})
+    zero = OperatorSettings(activator=(where, "cortex-activator"))
+    with (
+        serving_activators(cluster, where),
+        running(namespace=namespace, settings=zero, retry_delay=0.2),
+    ):
+        cluster.create(RAPI, sleepy, namespace=where)  # scaled to zero once idle for 1 s
+        wait_status(cluster, "sleepy", "scaled to zero", namespace=where)
+    cluster.delete(RAPI, "sleepy", namespace=where)
     for routing, route, old in (
         (GATEWAY_ROUTING, HTTPROUTES, INGRESSES),
         (None, INGRESSES, HTTPROUTES),

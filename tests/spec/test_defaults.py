@@ -72,6 +72,26 @@ def test_init_replicas_defaults_to_min_replicas() -> None:
     assert api.autoscaling.init_replicas == 3
 
 
+def test_an_api_that_may_scale_to_zero_starts_with_one_replica() -> None:
+    [api] = parse_specs(MINIMAL + "  autoscaling: {min_replicas: 0}\n")
+
+    assert api.scales_to_zero
+    assert api.autoscaling.init_replicas == 1
+    assert api.autoscaling.scale_to_zero_after == 300.0
+    assert api.autoscaling.max_queue_length == 100
+    assert api.autoscaling.scale_from_zero_timeout == 300.0
+
+
+def test_init_replicas_zero_starts_an_api_at_zero() -> None:
+    [api] = parse_specs(MINIMAL + "  autoscaling: {min_replicas: 0, init_replicas: 0}\n")
+
+    assert api.init_replicas == 0
+
+
+def test_an_api_with_min_replicas_one_does_not_scale_to_zero() -> None:
+    assert not _minimal().scales_to_zero
+
+
 def test_target_replica_concurrency_defaults_to_processes_times_threads() -> None:
     text = MINIMAL.replace(
         "path: p.py", "path: p.py, processes_per_replica: 2, threads_per_process: 4"
@@ -183,6 +203,9 @@ def test_fully_defaulted_api_dumps_to_canonical_json() -> None:
             "max_upscale_factor": 1.5,
             "downscale_tolerance": 0.05,
             "upscale_tolerance": 0.05,
+            "scale_to_zero_after": "5m",
+            "max_queue_length": 100,
+            "scale_from_zero_timeout": "5m",
         },
         "update_strategy": {"max_surge": "25%", "max_unavailable": "25%"},
         "networking": {

@@ -166,8 +166,20 @@ SECTION_RULES = [
         "autoscaling.min_replicas 5 must be <= autoscaling.max_replicas (3)",
     ),
     (
-        {"autoscaling": {"min_replicas": 0}},
-        "autoscaling.min_replicas 0 must be between 1 and 2147483647",
+        {"autoscaling": {"min_replicas": -1}},
+        "autoscaling.min_replicas -1 must be between 0 and 2147483647",
+    ),
+    (
+        {"autoscaling": {"min_replicas": 0, "scale_to_zero_after": "500ms"}},
+        "autoscaling.scale_to_zero_after '500ms' must be at least 1s (e.g. 30s, 5m)",
+    ),
+    (
+        {"autoscaling": {"min_replicas": 0, "scale_from_zero_timeout": "soon"}},
+        "autoscaling.scale_from_zero_timeout 'soon' is not a duration (e.g. 10ms, 2s, 5m)",
+    ),
+    (
+        {"autoscaling": {"min_replicas": 0, "max_queue_length": 0}},
+        "autoscaling.max_queue_length 0 must be between 1 and 100000",
     ),
     (
         {"autoscaling": {"min_replicas": 2, "init_replicas": 1}},

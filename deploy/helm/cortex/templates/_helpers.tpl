@@ -30,3 +30,10 @@ release `cortex` keeps the plain manifests' names (cortex-operator, cortex-user)
 {{- define "cortex.image" -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
+
+{{- define "cortex.activatorLabels" -}}
+app.kubernetes.io/name: cortex-activator
+app.kubernetes.io/part-of: cortex
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
