@@ -24,6 +24,7 @@ __all__ = ["check"]
 
 logger = logging.getLogger(__name__)
 SERVICE_NAME = "kubernetes.io/service-name"
+KEDA_API_VERSION = "keda.sh/v1alpha1"
 
 
 async def check(state: State, key: Key, resource: Resource, after: float) -> float | None:
@@ -79,14 +80,26 @@ async def _sources(state: State, key: Key) -> list[str] | None:
     return [*activators, *replicas] if activators else None
 
 
+async def _scaled_object(state: State, key: Key) -> dict[str, Any] | None:
+    path = kube.object_path(KEDA_API_VERSION, "ScaledObject", key[0], child_name(key[1]))
+    try:
+        found: dict[str, Any] = await state.kube().request("GET", path)
+    except kube.NotFoundError:
+        return None
+    return found
+
+
 async def _sleep(
     state: State, key: Key, resource: Resource, replicas: int, idle_for: float
 ) -> None:
     """Scale to 0 with a precondition; KEDA's ScaledObject goes first (see the module)."""
     client = state.kube()
-    scaled = state.cache.child("ScaledObject", key)
-    if state.settings.autoscaler == Autoscaler.KEDA and scaled is not None:
-        await client.delete(scaled, "keda.sh/v1alpha1", "ScaledObject")
+    if state.settings.autoscaler == Autoscaler.KEDA:
+        # Not only the cached one: a ScaledObject applied a moment ago may not have reached
+        # the watch yet, and one left behind would scale the API straight back to 1.
+        scaled = state.cache.child("ScaledObject", key) or await _scaled_object(state, key)
+        if scaled is not None:
+            await client.delete(scaled, KEDA_API_VERSION, "ScaledObject")
     path = kube.object_path(contracts.API_VERSION, contracts.KIND, *key, subresource="scale")
     scale: dict[str, Any] = await client.request("GET", path)
     unset = resource.replicas is None  # its /scale says 0 then; the Deployment has init_replicas

@@ -185,3 +185,26 @@ def test_with_keda_the_scaled_object_goes_before_the_scale_to_zero_and_comes_bac
         wait_for(lambda: cluster.get(SCALED_OBJECTS, "api-sleepy"), what="the ScaledObject back")
     finally:
         operator.stop()
+
+
+def test_a_scaled_object_the_watch_has_not_shown_yet_still_goes_before_the_scale_to_zero(
+    cluster: FakeCluster, clock: Clock, activators: Activators
+) -> None:
+    # A watch can lag behind the write that made an object: the operator must not trust its
+    # cache that no ScaledObject exists, or KEDA scales the API straight back to 1.
+    serve_keda(cluster)
+    blind = cluster.inject("watch", "scaledobjects.keda.sh", code=503)
+    settings = dataclasses.replace(SETTINGS, autoscaler=Autoscaler.KEDA)
+    state = State(settings, retry_delay=0.2, clock=clock, idle_poll=0.05)
+    operator = Operator(settings, state=state, retry_delay=0.2).start()
+    try:
+        cluster.create(RAPI, resource("sleepy", autoscaling=ZERO))
+        wait_for(lambda: cluster.get(SCALED_OBJECTS, "api-sleepy"), what="the ScaledObject")
+        passes(state, 1)
+        assert blind.hits  # the operator's watch of ScaledObjects saw nothing
+
+        clock.now += 300
+        wait_for(lambda: replicas(cluster) == 0, what="the scale to zero")
+        assert None in cluster.history(SCALED_OBJECTS, "api-sleepy")
+    finally:
+        operator.stop()
