@@ -12,6 +12,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 
 from cortex import contracts, errors
 from cortex.activator.app import Settings, create_app, serve
@@ -50,8 +51,19 @@ def main(argv: list[str] | None = None) -> int:
     except errors.CortexError as exc:
         logger.error("%s", exc)
         return 2
-    asyncio.run(_run(kube, settings))
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(_run(kube, settings))
     return 0
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop where it is installed (the image has it, as the runtime's uvicorn does):
+    it halves the activator's cost per request. Else asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 async def _run(kube: Kube, settings: Settings) -> None:

@@ -98,14 +98,24 @@ class Gate:
         self._dispatch()
         return cold_start
 
-    async def acquire(self, deadline: float) -> Slot:
-        """A slot on the least loaded ready endpoint, held for one until ``deadline``."""
+    def try_acquire(self) -> Slot | None:
+        """A slot now, without waiting (the warm path: no task, no timer), or None; a None
+        counts the request too, :meth:`acquire` then holds it."""
         self.requests += 1
-        start = self.clock.now()
         endpoint = None if self._waiters else self._pick()
-        if endpoint is not None:
-            self.load[endpoint] += 1
-            return Slot(endpoint, cold=False, waited=0.0)
+        if endpoint is None:
+            return None
+        self.load[endpoint] += 1
+        return Slot(endpoint, cold=False, waited=0.0)
+
+    async def acquire(self, deadline: float, counted: bool = False) -> Slot:
+        """A slot on the least loaded ready endpoint, held for one until ``deadline``
+        (``counted``: :meth:`try_acquire` found none a moment ago and counted the request)."""
+        if not counted:
+            slot = self.try_acquire()
+            if slot is not None:
+                return slot
+        start = self.clock.now()
         if self.max_queue == 0:
             raise Closed
         if self.held >= self.max_queue:

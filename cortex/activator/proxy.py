@@ -34,6 +34,7 @@ __all__ = ["RETRY_AFTER_SECONDS", "Proxy"]
 
 RETRY_AFTER_SECONDS = 5
 CONNECT_RETRIES = (0.1, 0.2, 0.4)
+WHOLE_BODY_BYTES = 64 * 1024  # a response up to this size is read whole, then sent at once
 HOP_BY_HOP = frozenset(
     h.lower()
     for h in (
@@ -113,7 +114,10 @@ class Proxy:
         stream: list[web.StreamResponse] | None,
     ) -> Slot:
         """A slot; with ``stream`` (an SSE client), heartbeats while held."""
-        waiting = asyncio.ensure_future(door.gate.acquire(deadline))
+        slot = door.gate.try_acquire()
+        if slot is not None:
+            return slot
+        waiting = asyncio.ensure_future(door.gate.acquire(deadline, counted=True))
         try:
             while True:
                 beat = min(deadline, self.clock.now() + self.heartbeat)
@@ -164,6 +168,12 @@ async def _relay(
     )
     if cold is not None:
         headers[contracts.COLD_START_HEADER] = f"{cold:.3f}"
+    length = upstream.content_length
+    if length is not None and length <= WHOLE_BODY_BYTES:  # one write: head and body together
+        body = await upstream.read()
+        return web.Response(
+            status=upstream.status, reason=upstream.reason, headers=headers, body=body
+        )
     response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
     if upstream.content_length is not None:
         response.content_length = upstream.content_length

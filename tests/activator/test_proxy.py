@@ -193,3 +193,42 @@ async def test_a_replica_that_keeps_refusing_is_502_after_three_retries() -> Non
 
     assert answer.status_code == 502
     assert doors.doors[("ml", "echo")].gate.proxied == 0  # every slot given back
+
+
+async def test_a_warm_answer_keeps_status_and_headers_and_a_stream_comes_through_whole() -> None:
+    chunks = [f"data: {i}\n\n".encode() for i in range(50)]
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        if request.path == "/echo/stream":  # chunked: no Content-Length, relayed as it comes
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            for chunk in chunks:
+                await response.write(chunk)
+            await response.write_eof()
+            return response
+        headers = {"X-Model-Version": "7"}
+        return web.json_response({"body": (await request.text())}, status=201, headers=headers)
+
+    upstream_app = web.Application()
+    upstream_app.router.add_route("*", "/{path:.*}", answer)
+    app = create_app(StubKube(), Settings(), ManualClock())  # type: ignore[arg-type]
+    async with running(upstream_app) as upstream, running(app) as url:
+        doors = app[DOORS]
+        await until(lambda: ("ml", "echo") in doors.doors)
+        doors.on_slices("ADDED", [endpoint_slice(int(upstream.rsplit(":", 1)[1]))])
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            small = await client.post("/echo", content=b"hi")  # read whole, sent at once
+            plain = await client.post("/echo", content=b"x" * 100_000)  # relayed in pieces
+            streamed = await client.get("/echo/stream")
+
+    assert (small.status_code, small.headers["X-Model-Version"]) == (201, "7")
+    assert small.json() == {"body": "hi"}
+    assert plain.status_code == 201
+    assert plain.headers["X-Model-Version"] == "7"
+    assert plain.headers["Content-Type"].startswith("application/json")
+    assert plain.json() == {"body": "x" * 100_000}
+    assert int(plain.headers["Content-Length"]) == len(plain.content)
+    assert streamed.status_code == 200
+    assert streamed.headers["Content-Type"] == "text/event-stream"
+    assert streamed.content == b"".join(chunks)
+    assert doors.doors[("ml", "echo")].gate.proxied == 0
