@@ -1,6 +1,6 @@
 """Scale to zero (issue 17): the cold start's own overhead, and the activator's hop.
 
-    python -m bench.scale_to_zero [--rounds 5] [--seconds 10] [--connections 32]
+    python -m bench.scale_to_zero [--rounds 5] [--hop-rounds 3] [--seconds 10] [--connections 32]
 
 1. Cold start, locally: a runtime with ``min_replicas: 0`` asleep (its master holds the port);
    the time from the first request to its 200, minus the time its workers took to become ready
@@ -13,7 +13,7 @@
    the fake's controllers and EndpointSlice, the bench's 10 ms polls, the activator's release.
 3. The hop: a warm API behind the activator vs the same runtime straight, wrk POSTs (server
    processes pinned to CPU 0, wrk to CPU 1 when the machine has 2 CPUs or more): req/s ratio
-   and p50 ratio.
+   and p50 ratio, and the server side's CPU per request (runtime, plus the activator).
 
 Numbers from a loaded machine are noise beyond their order of magnitude; run it on a quiet one.
 """
@@ -42,6 +42,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.lib import cpu_seconds  # noqa: E402
 from tests.activator.harness import (  # noqa: E402 - the repository's own test harness
     NAME,
     PATH,
@@ -222,7 +223,7 @@ def hop(folder: Path, rounds: int, seconds: int, connections: int) -> dict[str, 
         cluster.patch("apps/v1/deployments", "api-" + NAME, {"spec": {"replicas": 1}})
         sock.listen(1024)
         cmd = pinned(runtime_cmd(spec, "--fd", str(sock.fileno())), "0")
-        with process(cmd, folder / "replica.log", pass_fds=[sock.fileno()]):
+        with process(cmd, folder / "replica.log", pass_fds=[sock.fileno()]) as runtime:
             sock.close()
             until(lambda: _ready(f"http://{address}:{port}"))
             cluster.set_pods("api-" + NAME, "ready", ips=[address])
@@ -237,14 +238,15 @@ def hop(folder: Path, rounds: int, seconds: int, connections: int) -> dict[str, 
                     "direct": f"http://{address}:{port}{PATH}",
                     "activator": activator.url + PATH,
                 }
+                servers = {"direct": [runtime.pid], "activator": [runtime.pid, activator.proc.pid]}
                 until(
                     lambda: httpx.post(urls["activator"], json=BODY, timeout=10).status_code == 200
                 )
                 for _ in range(rounds):
                     for case, url in urls.items():  # interleaved: the same minutes for both
-                        runs[case].append(wrk(url, seconds, connections))
+                        runs[case].append(measured(url, seconds, connections, servers[case]))
     med = {
-        c: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50_ms")}
+        c: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50_ms", "cpu_us")}
         for c, rs in runs.items()
     }
     return {
@@ -252,7 +254,18 @@ def hop(folder: Path, rounds: int, seconds: int, connections: int) -> dict[str, 
         "median": med,
         "rps_ratio": med["activator"]["rps"] / med["direct"]["rps"],
         "p50_ratio": med["activator"]["p50_ms"] / med["direct"]["p50_ms"],
+        "cpu_ratio": med["activator"]["cpu_us"] / med["direct"]["cpu_us"],
     }
+
+
+def measured(url: str, seconds: int, connections: int, pids: list[int]) -> dict[str, float]:
+    """wrk's numbers, and the CPU the server processes (``pids`` and their children) spent per
+    request: steadier than req/s on a machine shared with other work."""
+    before = sum(cpu_seconds(pid) for pid in pids)
+    found = wrk(url, seconds, connections)
+    spent = sum(cpu_seconds(pid) for pid in pids) - before
+    found["cpu_us"] = spent / max(1.0, found["rps"] * seconds) * 1e6
+    return found
 
 
 def summary(samples: list[dict[str, float]]) -> dict[str, float]:
@@ -264,13 +277,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--hop-rounds", type=int, default=3, help="wrk rounds per hop case")
     parser.add_argument("--out", type=Path, default=None, help="write the samples here (JSON)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         local = local_cold_starts(folder / "local", args.rounds)
         cluster = cluster_cold_starts(folder / "cluster", args.rounds)
-        hopping = hop(folder / "hop", max(1, args.rounds // 2), args.seconds, args.connections)
+        hopping = hop(folder / "hop", args.hop_rounds, args.seconds, args.connections)
     results = {
         "machine": {"cpus": os.cpu_count(), "pinned": PIN},
         "local_cold_start": {"samples": local, "median": summary(local)},
@@ -289,7 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"hop: direct {med['direct']['rps']:.0f} req/s p50 {med['direct']['p50_ms']:.2f}ms; "
         f"activator {med['activator']['rps']:.0f} req/s p50 {med['activator']['p50_ms']:.2f}ms; "
-        f"req/s ratio {hopping['rps_ratio']:.2f}, p50 ratio {hopping['p50_ratio']:.2f}"
+        f"req/s ratio {hopping['rps_ratio']:.2f}, p50 ratio {hopping['p50_ratio']:.2f}; "
+        f"server CPU per request {med['direct']['cpu_us']:.0f} vs {med['activator']['cpu_us']:.0f}"
+        f" us ({hopping['cpu_ratio']:.2f}x)"
     )
     return 0
 
