@@ -25,7 +25,6 @@ import concurrent.futures
 import json
 import os
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -52,6 +51,7 @@ from tests.activator.harness import (  # noqa: E402 - the repository's own test 
     replicas,
 )
 from tests.fakeapi import FakeCluster  # noqa: E402
+from tests.runtime.harness import terminate  # noqa: E402
 
 PREDICTOR = ROOT / "bench" / "predictors" / "trivial_async.py"
 BODY = {"text": "a warm request"}
@@ -95,13 +95,7 @@ def process(cmd: list[str], log: Path, **kwargs: Any) -> Iterator[subprocess.Pop
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        terminate(proc)
 
 
 def runtime_cmd(spec: Path, *args: str) -> list[str]:

@@ -10,7 +10,6 @@ real processes.
 from __future__ import annotations
 
 import contextlib
-import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from cortex.k8s import OperatorSettings, Owner, custom_resource_definition, rend
 from cortex.spec import parse_api_spec
 from tests.conftest import FIXTURES
 from tests.fakeapi import FakeCluster
+from tests.runtime.harness import terminate
 
 CRDS = "apiextensions.k8s.io/v1/customresourcedefinitions"
 RAPIS = "cortex.dev/v1alpha1/realtimeapis"
@@ -114,13 +114,7 @@ class Backend:
         )
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
 
 
 class Activator:
@@ -150,12 +144,7 @@ class Activator:
             return False
 
     def __exit__(self, *exc: object) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc)
 
     def metric(self, name: str) -> float:
         """The value of the API's series ``name`` on /metrics (0 when absent)."""

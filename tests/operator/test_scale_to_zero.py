@@ -142,6 +142,9 @@ def test_the_status_tells_of_the_last_wake_and_its_cold_start(
     body["spec"]["replicas"] = 0
     cluster.create(RAPI, body)
     wait_status(cluster, "sleepy", "scaled to zero")
+    # The operator's first look at the API asleep counts the cold starts so far (none): one
+    # the test set before that look would count as old.
+    wait_for(lambda: activators.scrapes >= 1, what="the look at the API asleep")
 
     activators.cold_starts = (1, 2.5)
     cluster.patch(RAPI, "sleepy", {"spec": {"replicas": 1}})  # what the activator writes

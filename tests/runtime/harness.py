@@ -66,13 +66,7 @@ class RuntimeProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
 
     @property
     def port(self) -> int:
@@ -135,6 +129,17 @@ class RuntimeProcess:
             if line.startswith(name + "{") or line.startswith(name + " "):
                 return float(line.rsplit(" ", 1)[1])
         raise AssertionError(f"metric {name} not found")
+
+
+def terminate(proc: subprocess.Popen[Any], grace: float = 30) -> None:
+    """SIGTERM, and SIGKILL when it has not exited within ``grace`` seconds."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def children(pid: int) -> list[int]:
