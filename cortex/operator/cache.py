@@ -18,6 +18,7 @@ object back.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,9 +88,18 @@ class Cache:
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
         if event == "DELETED":
             self.apis.pop(key, None)
-        else:
-            self.apis[key] = Resource.of(body)
+            return key
+        found, known = Resource.of(body), self.apis.get(key)
+        if known is None or known.uid != found.uid or known.version <= found.version:
+            self.apis[key] = found  # not an event older than what the operator wrote itself
         return key
+
+    def wrote_replicas(self, key: Key, replicas: int, version: int) -> None:
+        """The operator itself set the API's replicas (its /scale answered at ``version``): the
+        passes until the watch says so too must not render the replicas it had before."""
+        known = self.apis.get(key)
+        if known is not None and version > known.version:
+            self.apis[key] = dataclasses.replace(known, replicas=replicas, version=version)
 
     def observe_child(self, kind: str, event: str | None, body: Body) -> Key:
         """A Deployment, Service, route, HPA or Pod of an API, as a watch or a list says

@@ -108,10 +108,15 @@ async def _sleep(
     scale.setdefault("spec", {})
     scale["spec"]["replicas"] = 0
     try:
-        await client.request("PUT", path, scale)
+        written: dict[str, Any] = await client.request("PUT", path, scale)
     except kube.ConflictError:
         logger.info("%s/%s: a wake raced the scale to zero; it stays awake", *key)
         return
+    # The deleted ScaledObject's watch event may come before the API's: the pass it starts
+    # must see 0 replicas, or it applies the ScaledObject again and KEDA scales back to 1.
+    version = str((written.get("metadata") or {}).get("resourceVersion") or "")
+    if version.isdigit():
+        state.cache.wrote_replicas(key, 0, int(version))
     state.idle.forget(key)
     message = f"no request for {idle_for:.0f}s: scaled to 0 replicas"
     logger.info("%s/%s: %s", *key, message)

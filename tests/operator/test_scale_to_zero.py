@@ -211,3 +211,39 @@ def test_a_scaled_object_the_watch_has_not_shown_yet_still_goes_before_the_scale
         assert None in cluster.history(SCALED_OBJECTS, "api-sleepy")
     finally:
         operator.stop()
+
+
+def test_the_pass_after_the_scale_to_zero_renders_0_replicas_before_the_watch_says_so(
+    cluster: FakeCluster, clock: Clock, activators: Activators
+) -> None:
+    # The ScaledObject's deletion wakes a pass before the API's own watch event tells of its
+    # 0 replicas (here: that watch is cut and refused): the pass must render the API asleep,
+    # or it applies the ScaledObject again and KEDA scales the API straight back to 1.
+    serve_keda(cluster)
+    settings = dataclasses.replace(SETTINGS, autoscaler=Autoscaler.KEDA)
+    state = State(settings, retry_delay=0.2, clock=clock, idle_poll=0.05)
+    operator = Operator(settings, state=state, retry_delay=0.2).start()
+    try:
+        cluster.create(RAPI, resource("sleepy", autoscaling=ZERO))
+        wait_for(lambda: cluster.get(SCALED_OBJECTS, "api-sleepy"), what="the ScaledObject")
+        passes(state, 1)
+        blind = cluster.inject("watch", "realtimeapis.cortex.dev", code=503)
+        assert cluster.disconnect_watches("realtimeapis.cortex.dev") >= 1
+
+        clock.now += 300
+        wait_for(
+            lambda: (
+                (cluster.get("apps/v1/deployments", "api-sleepy") or {})
+                .get("spec", {})
+                .get("replicas")
+                == 0
+            ),
+            what="the Deployment at 0",
+        )
+        assert blind.hits  # the operator's watch of the API never told it of the 0
+        assert replicas(cluster) == 0
+        assert cluster.get(SCALED_OBJECTS, "api-sleepy") is None
+        assert None in cluster.history(SCALED_OBJECTS, "api-sleepy")
+    finally:
+        cluster.heal()
+        operator.stop()
