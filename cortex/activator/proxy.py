@@ -169,7 +169,8 @@ async def _relay(
     if cold is not None:
         headers[contracts.COLD_START_HEADER] = f"{cold:.3f}"
     length = upstream.content_length
-    if length is not None and length <= WHOLE_BODY_BYTES:  # one write: head and body together
+    if length is not None and length <= WHOLE_BODY_BYTES and request.method != "HEAD":
+        # one write for the head and the body together
         body = await upstream.read()
         return web.Response(
             status=upstream.status, reason=upstream.reason, headers=headers, body=body
