@@ -80,15 +80,6 @@ async def _sources(state: State, key: Key) -> list[str] | None:
     return [*activators, *replicas] if activators else None
 
 
-async def _scaled_object(state: State, key: Key) -> dict[str, Any] | None:
-    path = kube.object_path(KEDA_API_VERSION, "ScaledObject", key[0], child_name(key[1]))
-    try:
-        found: dict[str, Any] = await state.kube().request("GET", path)
-    except kube.NotFoundError:
-        return None
-    return found
-
-
 async def _sleep(
     state: State, key: Key, resource: Resource, replicas: int, idle_for: float
 ) -> None:
@@ -97,7 +88,10 @@ async def _sleep(
     if state.settings.autoscaler == Autoscaler.KEDA:
         # Not only the cached one: a ScaledObject applied a moment ago may not have reached
         # the watch yet, and one left behind would scale the API straight back to 1.
-        scaled = state.cache.child("ScaledObject", key) or await _scaled_object(state, key)
+        named = {"namespace": key[0], "name": child_name(key[1])}
+        scaled = state.cache.child("ScaledObject", key) or await client.get(
+            {"apiVersion": KEDA_API_VERSION, "kind": "ScaledObject", "metadata": named}
+        )
         if scaled is not None:
             await client.delete(scaled, KEDA_API_VERSION, "ScaledObject")
     path = kube.object_path(contracts.API_VERSION, contracts.KIND, *key, subresource="scale")
