@@ -4,6 +4,7 @@ precondition after exactly ``scale_to_zero_after``."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Iterator
 from typing import Any
@@ -68,6 +69,18 @@ def sleeper(cluster: FakeCluster, state: State, activators: Activators) -> Itera
 
 def replicas(cluster: FakeCluster) -> Any:
     return (cluster.get(RAPI, "sleepy") or {}).get("spec", {}).get("replicas")
+
+
+@contextlib.contextmanager
+def keda_operator(clock: Clock) -> Iterator[State]:
+    """An operator in KEDA mode on the test's clock (start it after the faults it must meet)."""
+    settings = dataclasses.replace(SETTINGS, autoscaler=Autoscaler.KEDA)
+    state = State(settings, retry_delay=0.2, clock=clock, idle_poll=0.05)
+    operator = Operator(settings, state=state, retry_delay=0.2).start()
+    try:
+        yield state
+    finally:
+        operator.stop()
 
 
 def passes(state: State, more: int) -> None:
@@ -167,10 +180,7 @@ def test_with_keda_the_scaled_object_goes_before_the_scale_to_zero_and_comes_bac
     cluster: FakeCluster, clock: Clock, activators: Activators
 ) -> None:
     serve_keda(cluster)
-    settings = dataclasses.replace(SETTINGS, autoscaler=Autoscaler.KEDA)
-    state = State(settings, retry_delay=0.2, clock=clock, idle_poll=0.05)
-    operator = Operator(settings, state=state, retry_delay=0.2).start()
-    try:
+    with keda_operator(clock) as state:
         cluster.create(RAPI, resource("sleepy", autoscaling=ZERO))
         scaled = wait_for(
             lambda: cluster.get(SCALED_OBJECTS, "api-sleepy"), what="the ScaledObject"
@@ -186,8 +196,6 @@ def test_with_keda_the_scaled_object_goes_before_the_scale_to_zero_and_comes_bac
 
         cluster.patch(RAPI, "sleepy", {"spec": {"replicas": 1}})  # the activator's wake
         wait_for(lambda: cluster.get(SCALED_OBJECTS, "api-sleepy"), what="the ScaledObject back")
-    finally:
-        operator.stop()
 
 
 def test_a_scaled_object_the_watch_has_not_shown_yet_still_goes_before_the_scale_to_zero(
@@ -197,10 +205,7 @@ def test_a_scaled_object_the_watch_has_not_shown_yet_still_goes_before_the_scale
     # cache that no ScaledObject exists, or KEDA scales the API straight back to 1.
     serve_keda(cluster)
     blind = cluster.inject("watch", "scaledobjects.keda.sh", code=503)
-    settings = dataclasses.replace(SETTINGS, autoscaler=Autoscaler.KEDA)
-    state = State(settings, retry_delay=0.2, clock=clock, idle_poll=0.05)
-    operator = Operator(settings, state=state, retry_delay=0.2).start()
-    try:
+    with keda_operator(clock) as state:
         cluster.create(RAPI, resource("sleepy", autoscaling=ZERO))
         wait_for(lambda: cluster.get(SCALED_OBJECTS, "api-sleepy"), what="the ScaledObject")
         passes(state, 1)
@@ -209,8 +214,6 @@ def test_a_scaled_object_the_watch_has_not_shown_yet_still_goes_before_the_scale
         clock.now += 300
         wait_for(lambda: replicas(cluster) == 0, what="the scale to zero")
         assert None in cluster.history(SCALED_OBJECTS, "api-sleepy")
-    finally:
-        operator.stop()
 
 
 def test_the_pass_after_the_scale_to_zero_renders_0_replicas_before_the_watch_says_so(
@@ -220,10 +223,7 @@ def test_the_pass_after_the_scale_to_zero_renders_0_replicas_before_the_watch_sa
     # 0 replicas (here: that watch is cut and refused): the pass must render the API asleep,
     # or it applies the ScaledObject again and KEDA scales the API straight back to 1.
     serve_keda(cluster)
-    settings = dataclasses.replace(SETTINGS, autoscaler=Autoscaler.KEDA)
-    state = State(settings, retry_delay=0.2, clock=clock, idle_poll=0.05)
-    operator = Operator(settings, state=state, retry_delay=0.2).start()
-    try:
+    with keda_operator(clock) as state:
         cluster.create(RAPI, resource("sleepy", autoscaling=ZERO))
         wait_for(lambda: cluster.get(SCALED_OBJECTS, "api-sleepy"), what="the ScaledObject")
         passes(state, 1)
@@ -244,6 +244,4 @@ def test_the_pass_after_the_scale_to_zero_renders_0_replicas_before_the_watch_sa
         assert replicas(cluster) == 0
         assert cluster.get(SCALED_OBJECTS, "api-sleepy") is None
         assert None in cluster.history(SCALED_OBJECTS, "api-sleepy")
-    finally:
-        cluster.heal()
-        operator.stop()
+        cluster.heal()  # before the operator stops: its watch need not retry against the 503
