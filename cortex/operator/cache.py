@@ -94,10 +94,10 @@ class Cache:
             self.apis[key] = found  # not an event older than what the operator wrote itself
         return key
 
-    def wrote_replicas(self, key: Key, replicas: int, version: int) -> None:
-        """The operator itself set the API's replicas (its /scale answered at ``version``): the
+    def wrote_replicas(self, key: Key, replicas: int, answer: Body) -> None:
+        """The operator itself set the API's replicas (``answer``: what its /scale said): the
         passes until the watch says so too must not render the replicas it had before."""
-        known = self.apis.get(key)
+        known, version = self.apis.get(key), _version(answer)
         if known is not None and version > known.version:
             self.apis[key] = dataclasses.replace(known, replicas=replicas, version=version)
 

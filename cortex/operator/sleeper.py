@@ -108,9 +108,7 @@ async def _sleep(
         return
     # The deleted ScaledObject's watch event may come before the API's: the pass it starts
     # must see 0 replicas, or it applies the ScaledObject again and KEDA scales back to 1.
-    version = str((written.get("metadata") or {}).get("resourceVersion") or "")
-    if version.isdigit():
-        state.cache.wrote_replicas(key, 0, int(version))
+    state.cache.wrote_replicas(key, 0, written)
     state.idle.forget(key)
     message = f"no request for {idle_for:.0f}s: scaled to 0 replicas"
     logger.info("%s/%s: %s", *key, message)
